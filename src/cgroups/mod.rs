@@ -1,0 +1,285 @@
+//! The container's cgroup, through cgroups-rs: created once at create,
+//! joined by the intermediate process, signalled for `kill --all`, removed at
+//! delete. Works on v1, v2 and hybrid hosts (on hybrid the v1 controllers
+//! hold the limits). Resource limits beyond what cgroups-rs sets get their
+//! own work; until then a field it would drop is an error, never ignored.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cgroups_rs::fs::hierarchies;
+use cgroups_rs::manager::{FsManager, Manager};
+use cgroups_rs::CgroupPid;
+use oci_spec::runtime::LinuxResources;
+
+/// Default parent of every container's cgroup.
+pub const DEFAULT_PARENT: &str = "/carte";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {reason}")]
+    Manager { path: String, reason: String },
+    #[error("linux.resources.{field}: {reason}")]
+    Unsupported {
+        field: &'static str,
+        reason: &'static str,
+    },
+    #[error("remove cgroup {path}: {source}")]
+    Remove {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// The cgroup path for a container: cgroupsPath if given (a relative one is
+/// taken under the default parent), else /carte/<id>.
+pub fn path_for(cgroups_path: Option<&Path>, id: &str) -> String {
+    match cgroups_path {
+        Some(p) if p.is_absolute() => p.display().to_string(),
+        Some(p) if !p.as_os_str().is_empty() => format!("{DEFAULT_PARENT}/{}", p.display()),
+        _ => format!("{DEFAULT_PARENT}/{id}"),
+    }
+}
+
+pub fn is_unified() -> bool {
+    hierarchies::is_cgroup2_unified_mode()
+}
+
+pub struct Cgroup {
+    path: String,
+    manager: FsManager,
+}
+
+impl Cgroup {
+    pub fn open(path: &str) -> Result<Cgroup, CgroupError> {
+        let manager = FsManager::new(path).map_err(|e| CgroupError::Manager {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        Ok(Cgroup {
+            path: path.to_string(),
+            manager,
+        })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Moves `pid` into the cgroup, creating it on first use.
+    pub fn add(&mut self, pid: i32) -> Result<(), CgroupError> {
+        self.manager
+            .add_proc(CgroupPid::from(pid as u64))
+            .map_err(|e| CgroupError::Manager {
+                path: self.path.clone(),
+                reason: format!("add pid {pid}: {e}"),
+            })
+    }
+
+    pub fn apply(&mut self, resources: &LinuxResources) -> Result<(), CgroupError> {
+        if resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
+            return Err(CgroupError::Unsupported {
+                field: "unified",
+                reason: "not supported yet",
+            });
+        }
+        if resources.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
+            return Err(CgroupError::Unsupported {
+                field: "rdma",
+                reason: "not supported yet",
+            });
+        }
+        self.manager
+            .set(resources)
+            .map_err(|e| CgroupError::Manager {
+                path: self.path.clone(),
+                reason: format!("set resources: {e}"),
+            })
+    }
+
+    /// Every process in the cgroup.
+    pub fn pids(&self) -> Vec<i32> {
+        pids_in(&self.path)
+    }
+
+    /// Sends `signal` to every process in the cgroup.
+    pub fn signal_all(&self, signal: i32) {
+        signal_all(&self.path, signal)
+    }
+
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        destroy(&self.path)
+    }
+}
+
+/// Every process in the cgroup at `path`.
+pub fn pids_in(path: &str) -> Vec<i32> {
+    dirs(path)
+        .into_iter()
+        .find_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+pub fn signal_all(path: &str, signal: i32) {
+    for pid in pids_in(path) {
+        // SAFETY: kill(2) with plain integers.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Removes the cgroup in every hierarchy, waiting while the kernel still
+/// reports it busy (its last processes are exiting), then the default
+/// parent if it is left empty.
+pub fn destroy(path: &str) -> Result<(), CgroupError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for dir in dirs(path) {
+        loop {
+            match std::fs::remove_dir(&dir) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(source) => {
+                    return Err(CgroupError::Remove {
+                        path: dir.display().to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+        if path.starts_with(&format!("{DEFAULT_PARENT}/")) {
+            if let Some(parent) = dir.parent() {
+                // Fails harmlessly while another container still lives there.
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True when the cgroup's freezer holds it frozen (the `paused` status).
+pub fn is_frozen(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    let (file, frozen) = if is_unified() {
+        (
+            Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze"),
+            "1",
+        )
+    } else {
+        (
+            Path::new("/sys/fs/cgroup/freezer")
+                .join(rel)
+                .join("freezer.state"),
+            "FROZEN",
+        )
+    };
+    std::fs::read_to_string(file).is_ok_and(|s| s.trim() == frozen)
+}
+
+/// One cgroup hierarchy mounted on the host.
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    /// Directory name under /sys/fs/cgroup ("cpu,cpuacct", "unified").
+    pub name: String,
+    pub mount_point: PathBuf,
+    /// Super options to mount it again ("cpu,cpuacct", "none,name=systemd").
+    pub options: String,
+    pub v2: bool,
+}
+
+/// The cgroup hierarchies on the host, from /proc/self/mountinfo.
+pub fn host_hierarchies() -> Vec<Hierarchy> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    parse_hierarchies(&text)
+}
+
+pub fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mount_point = match left.split_whitespace().nth(4) {
+            Some(m) => PathBuf::from(m),
+            None => continue,
+        };
+        let mut right = right.split_whitespace();
+        let (Some(fstype), _, Some(super_opts)) = (right.next(), right.next(), right.next()) else {
+            continue;
+        };
+        let v2 = fstype == "cgroup2";
+        if fstype != "cgroup" && !v2 {
+            continue;
+        }
+        let Some(name) = mount_point
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+        else {
+            continue;
+        };
+        let options = super_opts
+            .split(',')
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro")
+                    && !o.starts_with("release_agent")
+                    && *o != "clone_children"
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let options = if options.contains("name=") {
+            format!("none,{options}")
+        } else {
+            options
+        };
+        out.push(Hierarchy {
+            name,
+            mount_point,
+            options,
+            v2,
+        });
+    }
+    out
+}
+
+/// The container's directory in each hierarchy.
+fn dirs(path: &str) -> Vec<PathBuf> {
+    let rel = path.trim_start_matches('/');
+    if is_unified() {
+        return vec![Path::new("/sys/fs/cgroup").join(rel)];
+    }
+    host_hierarchies()
+        .into_iter()
+        .filter(|h| !h.v2)
+        .map(|h| h.mount_point.join(rel))
+        .filter(|d| d.exists())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_and_custom_paths() {
+        assert_eq!(path_for(None, "abc"), "/carte/abc");
+        assert_eq!(path_for(Some(Path::new("/pod/x")), "abc"), "/pod/x");
+        assert_eq!(path_for(Some(Path::new("pod/x")), "abc"), "/carte/pod/x");
+    }
+
+    #[test]
+    fn hierarchies_from_mountinfo() {
+        let text = "\
+30 24 0:26 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:5 - cgroup2 cgroup2 rw,nsdelegate
+31 24 0:27 / /sys/fs/cgroup/systemd rw,nosuid shared:6 - cgroup cgroup rw,xattr,name=systemd
+35 24 0:31 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid shared:10 - cgroup cgroup rw,cpu,cpuacct
+40 24 0:40 / /proc rw - proc proc rw";
+        let h = parse_hierarchies(text);
+        assert_eq!(h.len(), 3);
+        assert!(h[0].v2);
+        assert_eq!(h[1].options, "none,xattr,name=systemd");
+        assert_eq!(h[2].name, "cpu,cpuacct");
+        assert_eq!(h[2].options, "cpu,cpuacct");
+    }
+}

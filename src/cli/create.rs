@@ -1,0 +1,22 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::CreateArgs;
+use crate::container::{self, CreateOptions};
+
+pub fn options(args: &CreateArgs) -> CreateOptions {
+    CreateOptions {
+        bundle: args.bundle.clone(),
+        pid_file: args.pid_file.clone(),
+        console_socket: args.console_socket.clone(),
+        console_fd: None,
+        preserve_fds: args.preserve_fds,
+        no_pivot: args.no_pivot,
+        no_new_keyring: args.no_new_keyring,
+    }
+}
+
+pub fn run(root: &Path, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    container::create(root, &args.id, options(args))?;
+    Ok(ExitCode::SUCCESS)
+}

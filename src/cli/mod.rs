@@ -1,0 +1,181 @@
+//! The command line, runc's: global flags before the verb, then one verb.
+//! Each verb lives in its own file and stays thin over the library.
+
+mod create;
+mod delete;
+mod kill;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::logging;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "carte",
+    version,
+    about = "A low-level OCI container runtime, a drop-in for runc"
+)]
+pub struct Cli {
+    /// Directory for container state (default /run/carte, or
+    /// $XDG_RUNTIME_DIR/carte when not root)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Write log lines to FILE (JSON or text, see --log-format)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log each phase with its duration
+    #[arg(long)]
+    pub debug: bool,
+    /// Use systemd to manage cgroups (not supported yet: an error)
+    #[arg(long)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (only false/auto for now)
+    #[arg(long, value_name = "true|false|auto")]
+    pub rootless: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Flags shared by create and run.
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// Path to the bundle (the directory holding config.json)
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container's init pid to FILE
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when process.terminal is true
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Pass N extra file descriptors (3 .. 3+N-1) on to the container
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Use MS_MOVE and chroot instead of pivot_root
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container: set it up and leave it waiting for start
+    Create(CreateArgs),
+    /// Run the user's process of a created container
+    Start { id: String },
+    /// Print the OCI state of a container as JSON
+    State { id: String },
+    /// Send a signal (default SIGTERM) to the container's init
+    Kill {
+        /// Signal every process in the container
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (with --force, any container)
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container, wait for it and pass on its exit status
+    Run {
+        /// Return once the container is started
+        #[arg(short, long)]
+        detach: bool,
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+    /// Write a default config.json
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config for running without root
+        #[arg(long)]
+        rootless: bool,
+    },
+}
+
+impl Cli {
+    pub fn state_root(&self) -> PathBuf {
+        if let Some(root) = &self.root {
+            return root.clone();
+        }
+        // SAFETY: geteuid cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        match std::env::var_os("XDG_RUNTIME_DIR") {
+            Some(dir) if euid != 0 => PathBuf::from(dir).join("carte"),
+            _ => PathBuf::from("/run/carte"),
+        }
+    }
+
+    /// Flags carte can't honour yet are refused, never silently accepted.
+    fn check_unsupported(&self) -> anyhow::Result<()> {
+        if self.systemd_cgroup {
+            anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
+        }
+        match self.rootless.as_deref() {
+            None | Some("false") | Some("auto") => Ok(()),
+            Some("true") => {
+                anyhow::bail!("--rootless true: rootless containers are not supported yet")
+            }
+            Some(other) => anyhow::bail!("--rootless: {other:?} is not true, false or auto"),
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = match cli.log_format {
+        LogFormat::Text => logging::Format::Text,
+        LogFormat::Json => logging::Format::Json,
+    };
+    if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("carte: {e}");
+        return ExitCode::FAILURE;
+    }
+    match dispatch(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            logging::error(&msg);
+            eprintln!("carte: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
+    cli.check_unsupported()?;
+    let root = cli.state_root();
+    match &cli.command {
+        Command::Create(args) => create::run(&root, args),
+        Command::Start { id } => start::run(&root, id),
+        Command::State { id } => state::run(&root, id),
+        Command::Kill { all, id, signal } => kill::run(&root, id, signal, *all),
+        Command::Delete { force, id } => delete::run(&root, id, *force),
+        Command::Run { detach, create } => run::run(&root, create, *detach),
+        Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
+    }
+}

@@ -1,0 +1,59 @@
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::CreateArgs;
+use crate::container::{self, Container};
+use crate::process::foreground;
+
+pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitCode> {
+    let mut opts = super::create::options(args);
+    // With process.terminal and no console socket, carte holds the pty itself.
+    let own_pty = !detach && args.console_socket.is_none() && wants_terminal(&args.bundle);
+    let pty_socket = if own_pty {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
+        opts.console_fd = Some(theirs.into());
+        Some(ours)
+    } else {
+        None
+    };
+    if !detach {
+        foreground::become_subreaper();
+    }
+    let mut container = container::create(root, &args.id, opts)?;
+    let pty = match &pty_socket {
+        Some(sock) => Some(crate::tty::recv_fd(sock.as_fd())?),
+        None => None,
+    };
+    if detach {
+        start_or_delete(&mut container)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sigfd = foreground::catch_signals()?;
+    start_or_delete(&mut container)?;
+    let code = foreground::wait(container.state.pid, sigfd, pty);
+    let (container, _lock) = Container::load_locked(root, &args.id)?;
+    container.delete(true)?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+fn start_or_delete(container: &mut Container) -> anyhow::Result<()> {
+    if let Err(e) = container.start() {
+        let dir = container.dir.clone();
+        let c = Container {
+            dir,
+            state: container.state.clone(),
+        };
+        let _ = c.delete(true);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+fn wants_terminal(bundle: &Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|text| crate::config::parse(&text).ok())
+        .and_then(|spec| spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
+}

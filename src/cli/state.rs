@@ -1,0 +1,10 @@
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::container::Container;
+
+pub fn run(root: &Path, id: &str) -> anyhow::Result<ExitCode> {
+    let container = Container::load(root, id)?;
+    println!("{}", serde_json::to_string_pretty(&container.oci_state())?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,459 @@
+//! Loading and validating a bundle's config.json.
+//!
+//! Every error names the file, the field and the reason in one line, so a
+//! user (or containerd, which shows the last log line) can fix the bundle.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("bundle {path}: {source}")]
+    Bundle {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("open {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {field}: {reason}")]
+    Parse {
+        path: String,
+        field: String,
+        reason: String,
+    },
+    #[error("{path}: {field}: {reason}")]
+    Invalid {
+        path: String,
+        field: String,
+        reason: String,
+    },
+}
+
+/// A loaded, validated bundle with absolute paths.
+#[derive(Debug)]
+pub struct Bundle {
+    pub path: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    pub fn config_path(&self) -> PathBuf {
+        self.path.join("config.json")
+    }
+}
+
+pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
+    let path = std::fs::canonicalize(bundle).map_err(|source| ConfigError::Bundle {
+        path: bundle.display().to_string(),
+        source,
+    })?;
+    let config_path = path.join("config.json");
+    let shown = config_path.display().to_string();
+    let text = std::fs::read(&config_path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let spec = parse(&text).map_err(|(field, reason)| ConfigError::Parse {
+        path: shown.clone(),
+        field,
+        reason,
+    })?;
+    let invalid = |(field, reason): (String, String)| ConfigError::Invalid {
+        path: shown.clone(),
+        field,
+        reason,
+    };
+    validate(&spec).map_err(invalid)?;
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default();
+    let rootfs = path.join(&root);
+    match std::fs::metadata(&rootfs) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(invalid((
+                "root.path".into(),
+                format!("{} is not a directory", rootfs.display()),
+            )))
+        }
+        Err(err) => {
+            return Err(invalid((
+                "root.path".into(),
+                format!("{}: {}", rootfs.display(), io_reason(&err)),
+            )))
+        }
+    }
+    Ok(Bundle { path, rootfs, spec })
+}
+
+/// The reason part of an io::Error, lowercase and without "(os error N)",
+/// as in "no such file or directory".
+pub fn io_reason(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+        None => err.to_string(),
+    }
+}
+
+/// Parses config.json, naming the JSON path of a bad field.
+pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let field = err.path().to_string();
+        let field = if field == "." {
+            "(top level)".to_string()
+        } else {
+            field
+        };
+        (field, err.into_inner().to_string())
+    })
+}
+
+type Invalid = (String, String);
+
+fn bad(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
+    (field.into(), reason.into())
+}
+
+/// The checks the runtime-spec asks of a runtime before it creates anything.
+pub fn validate(spec: &Spec) -> Result<(), Invalid> {
+    if spec.root().is_none() {
+        return Err(bad("root", "missing"));
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| bad("process", "missing"))?;
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(bad("process.args", "must not be empty"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(bad(
+            "process.cwd",
+            format!("{:?} is not an absolute path", process.cwd()),
+        ));
+    }
+    if let Some(rlimits) = process.rlimits() {
+        let mut seen = HashSet::new();
+        for (i, rlimit) in rlimits.iter().enumerate() {
+            if !seen.insert(format!("{:?}", rlimit.typ())) {
+                return Err(bad(
+                    format!("process.rlimits[{i}].type"),
+                    format!("{:?} is given twice", rlimit.typ()),
+                ));
+            }
+            if rlimit.soft() > rlimit.hard() {
+                return Err(bad(
+                    format!("process.rlimits[{i}]"),
+                    "soft limit is above the hard limit",
+                ));
+            }
+        }
+    }
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| bad("linux", "missing"))?;
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let mut seen = HashSet::new();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(bad(
+                format!("linux.namespaces[{i}].type"),
+                format!("{} is given twice", ns.typ()),
+            ));
+        }
+        if let Some(path) = ns.path() {
+            if !path.is_absolute() {
+                return Err(bad(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{path:?} is not an absolute path"),
+                ));
+            }
+        }
+    }
+    let has = |t: LinuxNamespaceType| seen.contains(&t);
+    if !has(LinuxNamespaceType::Mount) {
+        return Err(bad(
+            "linux.namespaces",
+            "carte needs a mount namespace to set up the rootfs",
+        ));
+    }
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    let new_userns = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+    if new_userns && !maps {
+        return Err(bad(
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings",
+        ));
+    }
+    if maps && !has(LinuxNamespaceType::User) {
+        return Err(bad("linux.uidMappings", "mappings need a user namespace"));
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(bad(
+            "hostname",
+            "setting the hostname needs a uts namespace",
+        ));
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err(bad(
+            "domainname",
+            "setting the domainname needs a uts namespace",
+        ));
+    }
+    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
+        let creates_time = namespaces
+            .iter()
+            .any(|ns| ns.typ() == LinuxNamespaceType::Time && ns.path().is_none());
+        if !creates_time {
+            return Err(bad(
+                "linux.timeOffsets",
+                "offsets need a new time namespace",
+            ));
+        }
+        for clock in linux.time_offsets().as_ref().unwrap().keys() {
+            if clock != "monotonic" && clock != "boottime" {
+                return Err(bad(
+                    format!("linux.timeOffsets.{clock}"),
+                    "only monotonic and boottime have offsets",
+                ));
+            }
+        }
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            check_sysctl(key, &has).map_err(|reason| bad(format!("linux.sysctl.{key}"), reason))?;
+        }
+    }
+    for (i, mount) in spec.mounts().iter().flatten().enumerate() {
+        if mount.destination().as_os_str().is_empty() {
+            return Err(bad(format!("mounts[{i}].destination"), "must not be empty"));
+        }
+        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
+            return Err(bad(
+                format!("mounts[{i}].uidMappings"),
+                "idmapped mounts are not supported yet",
+            ));
+        }
+    }
+    if let Some(hooks) = spec.hooks() {
+        let kinds: [(&str, &Option<Vec<Hook>>); 6] = [
+            ("prestart", hooks.prestart()),
+            ("createRuntime", hooks.create_runtime()),
+            ("createContainer", hooks.create_container()),
+            ("startContainer", hooks.start_container()),
+            ("poststart", hooks.poststart()),
+            ("poststop", hooks.poststop()),
+        ];
+        for (kind, list) in kinds {
+            for (i, hook) in list.iter().flatten().enumerate() {
+                if !hook.path().is_absolute() {
+                    return Err(bad(
+                        format!("hooks.{kind}[{i}].path"),
+                        format!("{:?} is not an absolute path", hook.path()),
+                    ));
+                }
+                if hook.timeout().is_some_and(|t| t <= 0) {
+                    return Err(bad(
+                        format!("hooks.{kind}[{i}].timeout"),
+                        "must be greater than zero",
+                    ));
+                }
+            }
+        }
+    }
+    if linux.seccomp().is_some() {
+        return Err(bad(
+            "linux.seccomp",
+            "seccomp profiles are not supported yet",
+        ));
+    }
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        return Err(bad(
+            "process.apparmorProfile",
+            "AppArmor is not supported yet",
+        ));
+    }
+    for (field, set) in [
+        ("linux.intelRdt", linux.intel_rdt().is_some()),
+        ("linux.personality", linux.personality().is_some()),
+        ("linux.memoryPolicy", linux.memory_policy().is_some()),
+        (
+            "linux.netDevices",
+            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        ("process.ioPriority", process.io_priority().is_some()),
+        ("process.scheduler", process.scheduler().is_some()),
+        (
+            "process.execCPUAffinity",
+            process.exec_cpu_affinity().is_some(),
+        ),
+    ] {
+        if set {
+            return Err(bad(field, "not supported yet"));
+        }
+    }
+    Ok(())
+}
+
+/// Only namespaced sysctls may be set, and only when the container has the
+/// namespace they belong to; anything else would change the host.
+fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(), String> {
+    const IPC_KEYS: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if key.is_empty() || key.contains("..") || key.contains('/') || key.starts_with('.') {
+        return Err("not a sysctl name".into());
+    }
+    let need = |ns: LinuxNamespaceType, name: &str| {
+        if has(ns) {
+            Ok(())
+        } else {
+            Err(format!("needs a {name} namespace"))
+        }
+    };
+    if IPC_KEYS.contains(&key) || key.starts_with("fs.mqueue.") {
+        need(LinuxNamespaceType::Ipc, "ipc")
+    } else if key.starts_with("net.") {
+        need(LinuxNamespaceType::Network, "network")
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        need(LinuxNamespaceType::Uts, "uts")
+    } else {
+        Err("not a namespaced sysctl; it would change the host".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "mount"}, {"type": "pid"}]}
+        })
+    }
+
+    fn check(v: &serde_json::Value) -> Result<(), (String, String)> {
+        let spec = parse(v.to_string().as_bytes())?;
+        validate(&spec)
+    }
+
+    #[test]
+    fn minimal_is_valid() {
+        assert_eq!(check(&base()), Ok(()));
+    }
+
+    #[test]
+    fn unknown_namespace_names_the_field() {
+        let mut v = base();
+        v["linux"]["namespaces"][1]["type"] = "bogus".into();
+        let (field, reason) = check(&v).unwrap_err();
+        assert_eq!(field, "linux.namespaces[1].type");
+        assert!(reason.contains("bogus"), "{reason}");
+    }
+
+    #[test]
+    fn unknown_capability_fails() {
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
+        let (field, _) = check(&v).unwrap_err();
+        assert!(
+            field.starts_with("process.capabilities.bounding"),
+            "{field}"
+        );
+    }
+
+    #[test]
+    fn malformed_json() {
+        assert!(parse(b"{not json").is_err());
+    }
+
+    #[test]
+    fn relative_cwd_and_empty_args() {
+        let mut v = base();
+        v["process"]["cwd"] = "tmp".into();
+        assert_eq!(check(&v).unwrap_err().0, "process.cwd");
+        let mut v = base();
+        v["process"]["args"] = serde_json::json!([]);
+        assert_eq!(check(&v).unwrap_err().0, "process.args");
+    }
+
+    #[test]
+    fn userns_needs_mappings() {
+        let mut v = base();
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "user"}));
+        assert_eq!(check(&v).unwrap_err().0, "linux.uidMappings");
+        v["linux"]["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        v["linux"]["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        assert_eq!(check(&v), Ok(()));
+    }
+
+    #[test]
+    fn sysctls_must_be_namespaced() {
+        let mut v = base();
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.panic": "1"});
+        assert_eq!(check(&v).unwrap_err().0, "linux.sysctl.kernel.panic");
+        v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
+        assert!(check(&v).unwrap_err().1.contains("network"));
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "network"}));
+        assert_eq!(check(&v), Ok(()));
+    }
+
+    #[test]
+    fn hostname_needs_uts() {
+        let mut v = base();
+        v["hostname"] = "box".into();
+        assert_eq!(check(&v).unwrap_err().0, "hostname");
+    }
+
+    #[test]
+    fn hook_paths_absolute() {
+        let mut v = base();
+        v["hooks"] = serde_json::json!({"poststop": [{"path": "bin/true"}]});
+        assert_eq!(check(&v).unwrap_err().0, "hooks.poststop[0].path");
+    }
+
+    #[test]
+    fn duplicate_namespace() {
+        let mut v = base();
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "pid"}));
+        assert_eq!(check(&v).unwrap_err().0, "linux.namespaces[2].type");
+    }
+}

@@ -1,0 +1,204 @@
+//! `create`: the state dir, the exec fifo, the cgroup, then the fork chain.
+//! Until create returns, a guard undoes whatever was made if any step fails.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::state::{write_atomic, State, Status, EXEC_FIFO};
+use super::{io_err, validate_id, Container, ContainerError, Lock};
+use crate::cgroups::{self, Cgroup};
+use crate::process::{self, InitArgs};
+use crate::{config, hooks, logging, sys};
+
+#[derive(Default)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// A console socket already connected (run's own pty).
+    pub console_fd: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+}
+
+/// Undoes a failed create: kills init, removes the cgroup and the state dir.
+struct Undo {
+    dir: PathBuf,
+    cgroup: Option<String>,
+    init_pid: Option<i32>,
+    armed: bool,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.init_pid {
+            // SAFETY: kill(2) with plain integers; pid is our init, still ours.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some(path) = &self.cgroup {
+            cgroups::signal_all(path, libc::SIGKILL);
+            if let Err(e) = cgroups::destroy(path) {
+                logging::warn(&format!("cleanup after failed create: {e}"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, ContainerError> {
+    validate_id(id)?;
+    let bundle = config::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().expect("validated");
+    crate::capabilities::resolve(
+        spec.process()
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref()),
+    )
+    .map_err(|e| config::ConfigError::Invalid {
+        path: bundle.config_path().display().to_string(),
+        field: "process.capabilities".into(),
+        reason: e.to_string(),
+    })?;
+    check_terminal(spec, &opts, &bundle.config_path())?;
+
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(io_err("create state root", root))?;
+    let dir = Container::dir_for(root, id);
+    match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(ContainerError::Exists(id.into()))
+        }
+        Err(e) => return Err(io_err("create state dir", &dir)(e)),
+    }
+    let mut undo = Undo {
+        dir: dir.clone(),
+        cgroup: None,
+        init_pid: None,
+        armed: true,
+    };
+    let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
+
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| io_err("create exec fifo", &fifo_path)(e.into()))?;
+    let fifo: OwnedFd = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(io_err("open exec fifo", &fifo_path))?
+        .into();
+
+    let console: Option<OwnedFd> = match (&opts.console_fd, &opts.console_socket) {
+        (Some(_), _) => None,
+        (None, Some(path)) => Some(
+            UnixStream::connect(path)
+                .map_err(io_err("connect console socket", path))?
+                .into(),
+        ),
+        (None, None) => None,
+    };
+    let console_ref = opts.console_fd.as_ref().or(console.as_ref());
+
+    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
+    let mut cgroup = Cgroup::open(&cgroup_path)?;
+    undo.cgroup = Some(cgroup_path.clone());
+
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: logging::rfc3339(SystemTime::now(), true),
+        owner: String::new(),
+        annotations: spec.annotations().clone(),
+        cgroup_path: cgroup_path.clone(),
+        hooks: spec.hooks().clone(),
+        started: false,
+    };
+    let args = InitArgs {
+        id,
+        spec,
+        rootfs: &bundle.rootfs,
+        fifo: &fifo,
+        console_socket: console_ref,
+        preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        cgroup_path: &cgroup_path,
+    };
+    let mut runtime_hooks = |pid: i32| -> Result<String, String> {
+        let mut creating = state.clone();
+        creating.pid = pid;
+        let json = creating.oci(Status::Creating).to_string();
+        if let Some(h) = spec.hooks() {
+            hooks::run(
+                "prestart",
+                h.prestart().as_deref().unwrap_or_default(),
+                &json,
+            )
+            .map_err(|e| e.to_string())?;
+            hooks::run(
+                "createRuntime",
+                h.create_runtime().as_deref().unwrap_or_default(),
+                &json,
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(json)
+    };
+    let pid = process::spawn(&args, &mut cgroup, &mut runtime_hooks)?;
+    undo.init_pid = Some(pid);
+    state.pid = pid;
+    state.pid_start_time = sys::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| {
+        ContainerError::Process(process::ProcessError::Child(
+            "container init exited right after it was ready".into(),
+        ))
+    })?;
+    state.save(&dir)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
+            .map_err(io_err("write pid file", pid_file))?;
+    }
+    undo.armed = false;
+    Ok(Container { dir, state })
+}
+
+/// runc's rule: a terminal needs a console socket under create, and a
+/// console socket needs a terminal.
+fn check_terminal(
+    spec: &oci_spec::runtime::Spec,
+    opts: &CreateOptions,
+    config: &Path,
+) -> Result<(), ContainerError> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let has_socket = opts.console_socket.is_some() || opts.console_fd.is_some();
+    let reason = match (terminal, has_socket) {
+        (true, false) => "process.terminal is true but no --console-socket was given",
+        (false, true) => "--console-socket was given but process.terminal is false",
+        _ => return Ok(()),
+    };
+    Err(config::ConfigError::Invalid {
+        path: config.display().to_string(),
+        field: "process.terminal".into(),
+        reason: reason.into(),
+    }
+    .into())
+}

@@ -1,0 +1,153 @@
+//! start, kill and delete on an existing container.
+
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use super::state::{Status, EXEC_FIFO};
+use super::{io_err, Container, ContainerError};
+use crate::{cgroups, hooks, logging, sys};
+
+impl Container {
+    /// Lets init exec the user's process: opens the exec fifo, which init
+    /// is blocked on, and reads the byte it writes. Then poststart hooks.
+    pub fn start(&mut self) -> Result<(), ContainerError> {
+        let status = self.status();
+        if status != Status::Created {
+            return Err(ContainerError::WrongState {
+                op: "start",
+                id: self.id().into(),
+                status,
+            });
+        }
+        let fifo_path = self.dir.join(EXEC_FIFO);
+        let fifo = std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&fifo_path)
+            .map_err(io_err("open exec fifo", &fifo_path))?;
+        let pidfd = sys::pidfd_open(self.state.pid).map_err(io_err("watch init", &fifo_path))?;
+        loop {
+            let mut fds = [
+                libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(&fifo),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: fds is a valid pollfd array of length 2.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if n < 0 {
+                continue;
+            }
+            if fds[0].revents & libc::POLLIN != 0 {
+                let mut byte = [0u8; 1];
+                // SAFETY: reads one byte into a buffer we own.
+                let r = unsafe { libc::read(fds[0].fd, byte.as_mut_ptr().cast(), 1) };
+                if r == 1 {
+                    break;
+                }
+            }
+            if fds[1].revents != 0 {
+                return Err(ContainerError::Process(
+                    crate::process::ProcessError::Child(
+                        "container init exited before start".into(),
+                    ),
+                ));
+            }
+        }
+        drop(fifo);
+        let _ = std::fs::remove_file(&fifo_path);
+        self.state.started = true;
+        self.state.save(&self.dir)?;
+        if let Some(list) = self
+            .state
+            .hooks
+            .as_ref()
+            .and_then(|h| h.poststart().clone())
+        {
+            hooks::run_logged(
+                "poststart",
+                &list,
+                &self.state.oci(Status::Running).to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` to init, or with `all` to every process in the cgroup.
+    pub fn kill(&self, signal: i32, all: bool) -> Result<(), ContainerError> {
+        let status = self.status();
+        if status == Status::Stopped {
+            return Err(ContainerError::WrongState {
+                op: "kill",
+                id: self.id().into(),
+                status,
+            });
+        }
+        if all {
+            cgroups::signal_all(&self.state.cgroup_path, signal);
+            if status == Status::Paused {
+                // A frozen process only sees the signal once thawed; SIGKILL
+                // is still delivered, which is what kill --all is for.
+                logging::debug("signalled a paused container");
+            }
+            return Ok(());
+        }
+        // SAFETY: kill(2) with plain integers; the pid was checked alive with
+        // its start time just above.
+        if unsafe { libc::kill(self.state.pid, signal) } != 0 {
+            return Err(io_err(
+                "signal init",
+                Path::new(&format!("/proc/{}", self.state.pid)),
+            )(std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Removes a stopped container; with `force`, kills a live one first.
+    /// Runs poststop hooks, removes the cgroup and the state dir.
+    pub fn delete(self, force: bool) -> Result<(), ContainerError> {
+        let status = self.status();
+        if status != Status::Stopped {
+            if !force {
+                return Err(ContainerError::WrongState {
+                    op: "delete",
+                    id: self.id().into(),
+                    status,
+                });
+            }
+            self.kill_and_wait();
+        }
+        cgroups::destroy(&self.state.cgroup_path)?;
+        if let Some(list) = self.state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+            hooks::run_logged(
+                "poststop",
+                &list,
+                &self.state.oci(Status::Stopped).to_string(),
+            );
+        }
+        std::fs::remove_dir_all(&self.dir).map_err(io_err("remove state dir", &self.dir))?;
+        Ok(())
+    }
+
+    /// SIGKILLs everything in the container and waits until init is gone.
+    fn kill_and_wait(&self) {
+        let pidfd = sys::pidfd_open(self.state.pid)
+            .ok()
+            .filter(|_| self.state.alive());
+        cgroups::signal_all(&self.state.cgroup_path, libc::SIGKILL);
+        if self.state.alive() {
+            // SAFETY: kill(2) with plain integers on our checked-alive init.
+            unsafe { libc::kill(self.state.pid, libc::SIGKILL) };
+        }
+        if let Some(fd) = pidfd {
+            let _ = sys::pidfd_wait(fd.as_fd(), 10_000);
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! A container on disk: its state dir under --root, its lock, its live
+//! status, and the lifecycle operations the verbs call.
+
+mod create;
+mod lifecycle;
+pub mod state;
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+pub use create::{create, CreateOptions};
+pub use state::{State, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("container {0} already exists")]
+    Exists(String),
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+    #[error("cannot {op} container {id}: it is {status}")]
+    WrongState {
+        op: &'static str,
+        id: String,
+        status: Status,
+    },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    #[error(transparent)]
+    Process(#[from] crate::process::ProcessError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn io_err(
+    what: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> ContainerError {
+    let path = path.display().to_string();
+    move |source| ContainerError::Io { what, path, source }
+}
+
+/// Container ids name a directory under --root, so they must be one plain
+/// path component. Same rule as runc: [\w+-\.]+, and not "." or "..".
+pub fn validate_id(id: &str) -> Result<(), ContainerError> {
+    let invalid = |reason| {
+        Err(ContainerError::InvalidId {
+            id: id.to_string(),
+            reason,
+        })
+    };
+    if id.is_empty() {
+        return invalid("it is empty");
+    }
+    if id == "." || id == ".." {
+        return invalid("it is a relative path");
+    }
+    if id.len() > 1024 {
+        return invalid("it is longer than 1024 bytes");
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'))
+    {
+        return invalid("only letters, digits, '_', '+', '-' and '.' are allowed");
+    }
+    Ok(())
+}
+
+/// An exclusive flock on the container's state dir, held for the length of
+/// an operation so concurrent start, kill and delete never interleave.
+pub struct Lock(#[allow(dead_code)] File);
+
+impl Lock {
+    pub fn acquire(dir: &Path) -> std::io::Result<Lock> {
+        let file = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)?;
+        // SAFETY: flock on an fd we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Lock(file))
+    }
+}
+
+pub struct Container {
+    pub dir: PathBuf,
+    pub state: State,
+}
+
+impl Container {
+    pub fn dir_for(root: &Path, id: &str) -> PathBuf {
+        root.join(id)
+    }
+
+    pub fn load(root: &Path, id: &str) -> Result<Container, ContainerError> {
+        validate_id(id)?;
+        let dir = Self::dir_for(root, id);
+        match State::load(&dir) {
+            Ok(state) => Ok(Container { dir, state }),
+            Err(state::StateError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(ContainerError::NotFound(id.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads under the container's lock. The state is re-read after the lock
+    /// is taken, since a concurrent delete may have removed it meanwhile.
+    pub fn load_locked(root: &Path, id: &str) -> Result<(Container, Lock), ContainerError> {
+        validate_id(id)?;
+        let dir = Self::dir_for(root, id);
+        let lock = match Lock::acquire(&dir) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ContainerError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(io_err("lock", &dir)(e)),
+        };
+        Ok((Self::load(root, id)?, lock))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    /// The live status: stopped once init is gone (by pid and start time),
+    /// created while the exec fifo is still there, else running.
+    pub fn status(&self) -> Status {
+        if !self.state.alive() {
+            Status::Stopped
+        } else if !self.state.started && self.dir.join(state::EXEC_FIFO).exists() {
+            Status::Created
+        } else if crate::cgroups::is_frozen(&self.state.cgroup_path) {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    }
+
+    pub fn oci_state(&self) -> serde_json::Value {
+        self.state.oci(self.status())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-123", "x_y.z+1", "A"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "a\0b", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_id(&"x".repeat(1025)).is_err());
+    }
+}

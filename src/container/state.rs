@@ -1,0 +1,149 @@
+//! `<root>/<id>/state.json`: what carte remembers of a container between calls.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Hooks;
+use serde::{Deserialize, Serialize};
+
+use crate::sys;
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        };
+        f.write_str(s)
+    }
+}
+
+/// The saved record. The live status is derived from it (see `Container::status`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// Start time of the init process (/proc/<pid>/stat field 22), so a
+    /// reused pid is never taken for the container.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<std::collections::HashMap<String, String>>,
+    /// The cgroup the container was put in, relative to each hierarchy's root.
+    pub cgroup_path: String,
+    /// Kept so delete can run poststop hooks even if the bundle is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Hooks>,
+    /// Set by start once the fifo has been consumed.
+    #[serde(default)]
+    pub started: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Decode {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl State {
+    pub fn load(dir: &Path) -> Result<State, StateError> {
+        let path = dir.join(STATE_FILE);
+        let shown = || path.display().to_string();
+        let text = fs::read(&path).map_err(|source| StateError::Read {
+            path: shown(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| StateError::Decode {
+            path: shown(),
+            source,
+        })
+    }
+
+    /// Writes to a temp file and renames it over state.json, so a reader sees
+    /// the old state or the new one, never half of one.
+    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        let json = serde_json::to_vec(self).expect("state serializes");
+        write_atomic(&dir.join(STATE_FILE), &json, 0o600).map_err(|source| StateError::Write {
+            path: dir.join(STATE_FILE).display().to_string(),
+            source,
+        })
+    }
+
+    /// The OCI state object that `state` prints and hooks read on stdin.
+    pub fn oci(&self, status: Status) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": if status == Status::Stopped { 0 } else { self.pid },
+            "status": status.to_string(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+        });
+        if let Some(a) = &self.annotations {
+            v["annotations"] = serde_json::json!(a);
+        }
+        v
+    }
+
+    pub fn alive(&self) -> bool {
+        self.pid > 0 && sys::process_alive(self.pid, self.pid_start_time)
+    }
+}
+
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)?;
+        f.write_all(data)?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,84 @@
+//! OCI hooks: each runs with the container state JSON on stdin, its own args
+//! and env, and is killed if it outlives its timeout.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+
+use oci_spec::runtime::Hook;
+
+use crate::sys;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{kind} hook {path}: {reason}")]
+    Failed {
+        kind: &'static str,
+        path: String,
+        reason: String,
+    },
+}
+
+/// Runs `hooks` in order; the first failure stops the rest.
+pub fn run(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), HookError> {
+    for hook in hooks {
+        run_one(hook, state_json).map_err(|reason| HookError::Failed {
+            kind,
+            path: hook.path().display().to_string(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs hooks whose failure must not stop the lifecycle (poststart,
+/// poststop): failures are logged as warnings.
+pub fn run_logged(kind: &'static str, hooks: &[Hook], state_json: &str) {
+    if let Err(e) = run(kind, hooks, state_json) {
+        crate::logging::warn(&e.to_string());
+    }
+}
+
+fn run_one(hook: &Hook, state_json: &str) -> Result<(), String> {
+    let args = hook.args().clone().unwrap_or_default();
+    let mut cmd = Command::new(hook.path());
+    if let Some((arg0, rest)) = args.split_first() {
+        cmd.arg0(arg0).args(rest);
+    }
+    cmd.env_clear();
+    for kv in hook.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| crate::config::io_reason(&e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook may exit without reading its stdin; that is not an error.
+        let _ = stdin.write_all(state_json.as_bytes());
+    }
+    let timeout_ms = hook
+        .timeout()
+        .map(|s| (s.clamp(0, i64::from(i32::MAX) / 1000) * 1000) as i32)
+        .unwrap_or(-1);
+    let pidfd = sys::pidfd_open(child.id() as i32).map_err(|e| e.to_string())?;
+    let exited = sys::pidfd_wait(pidfd.as_fd(), timeout_ms).map_err(|e| e.to_string())?;
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "timed out after {}s",
+            hook.timeout().unwrap_or_default()
+        ));
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "failed".into(),
+    })
+}

@@ -1,0 +1,19 @@
+//! carte: a low-level OCI container runtime, a drop-in for runc.
+//!
+//! The binary (src/main.rs) only parses the command line and dispatches to
+//! `cli`; everything else lives in the library so it can be tested.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod cli;
+pub mod config;
+pub mod container;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod seccomp;
+pub mod signal;
+pub mod sys;
+pub mod tty;

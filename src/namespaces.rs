@@ -1,0 +1,183 @@
+//! Namespaces: which to join (by path) and which to create, the uid/gid maps
+//! the parent writes, and time namespace offsets.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NamespaceError {
+    #[error("open namespace {path}: {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("join {kind} namespace {path}: {source}")]
+    Join {
+        kind: String,
+        path: String,
+        source: nix::Error,
+    },
+    #[error("unshare namespaces ({flags}): {source}")]
+    Unshare { flags: String, source: nix::Error },
+    #[error("write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+pub fn clone_flag(kind: LinuxNamespaceType) -> CloneFlags {
+    match kind {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// What the intermediate process does with namespaces, worked out once.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// A user namespace to create (its maps are written by the parent).
+    pub new_user: bool,
+    /// A user namespace to join; joined before anything else so that the
+    /// other namespaces are owned by it.
+    pub join_user: Option<PathBuf>,
+    /// Other namespaces to join, in config order.
+    pub join: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// Namespaces to create with unshare, user excluded.
+    pub create: CloneFlags,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            new_user: false,
+            join_user: None,
+            join: Vec::new(),
+            create: CloneFlags::empty(),
+        }
+    }
+}
+
+impl Plan {
+    pub fn from_spec(linux: &Linux) -> Plan {
+        let mut plan = Plan::default();
+        for ns in linux.namespaces().iter().flatten() {
+            match (ns.typ(), ns.path()) {
+                (LinuxNamespaceType::User, Some(path)) => plan.join_user = Some(path.clone()),
+                (LinuxNamespaceType::User, None) => plan.new_user = true,
+                (kind, Some(path)) => plan.join.push((kind, path.clone())),
+                (kind, None) => plan.create |= clone_flag(kind),
+            }
+        }
+        plan
+    }
+
+    pub fn has(&self, kind: LinuxNamespaceType) -> bool {
+        let flag = clone_flag(kind);
+        self.create.contains(flag)
+            || self.join.iter().any(|(k, _)| *k == kind)
+            || (kind == LinuxNamespaceType::User && (self.new_user || self.join_user.is_some()))
+    }
+}
+
+pub fn join(kind: LinuxNamespaceType, path: &PathBuf) -> Result<(), NamespaceError> {
+    let shown = || path.display().to_string();
+    let file = File::open(path).map_err(|source| NamespaceError::Open {
+        path: shown(),
+        source,
+    })?;
+    setns(&file, clone_flag(kind)).map_err(|source| NamespaceError::Join {
+        kind: kind.to_string(),
+        path: shown(),
+        source,
+    })
+}
+
+pub fn create(flags: CloneFlags) -> Result<(), NamespaceError> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    unshare(flags).map_err(|source| NamespaceError::Unshare {
+        flags: format!("{flags:?}"),
+        source,
+    })
+}
+
+/// "containerID hostID size" lines, as /proc/<pid>/uid_map wants them.
+pub fn format_id_map(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+fn write_proc(path: String, data: &str) -> Result<(), NamespaceError> {
+    // One write(2): the kernel accepts a map only in a single write.
+    std::fs::write(&path, data).map_err(|source| NamespaceError::Write { path, source })
+}
+
+/// Run by the parent for the intermediate's new user namespace.
+pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), NamespaceError> {
+    if let Some(maps) = linux.uid_mappings().as_deref().filter(|m| !m.is_empty()) {
+        write_proc(format!("/proc/{pid}/uid_map"), &format_id_map(maps))?;
+    }
+    if let Some(maps) = linux.gid_mappings().as_deref().filter(|m| !m.is_empty()) {
+        write_proc(format!("/proc/{pid}/gid_map"), &format_id_map(maps))?;
+    }
+    Ok(())
+}
+
+/// Run by the intermediate right after it unshares the time namespace,
+/// before it forks the first process that lives in it.
+pub fn write_time_offsets(linux: &Linux) -> Result<(), NamespaceError> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
+    }
+    write_proc("/proc/self/timens_offsets".into(), &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_map_lines() {
+        let maps: Vec<LinuxIdMapping> =
+            serde_json::from_str(r#"[{"containerID":0,"hostID":100000,"size":65536},{"containerID":65536,"hostID":5,"size":1}]"#)
+                .unwrap();
+        assert_eq!(format_id_map(&maps), "0 100000 65536\n65536 5 1\n");
+    }
+
+    #[test]
+    fn plan_splits_join_and_create() {
+        let linux: Linux = serde_json::from_str(
+            r#"{"namespaces":[{"type":"pid"},{"type":"network","path":"/proc/1/ns/net"},{"type":"user"},{"type":"mount"}]}"#,
+        )
+        .unwrap();
+        let plan = Plan::from_spec(&linux);
+        assert!(plan.new_user);
+        assert_eq!(plan.join.len(), 1);
+        assert_eq!(
+            plan.create,
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
+        assert!(plan.has(LinuxNamespaceType::Network));
+        assert!(!plan.has(LinuxNamespaceType::Ipc));
+    }
+}

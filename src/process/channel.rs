@@ -1,0 +1,213 @@
+//! The init pipe: a SOCK_SEQPACKET socketpair between the parent and the
+//! intermediate/init processes. Each message is one packet: a tag byte and
+//! an optional payload, so no framing can go wrong.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+
+/// Largest packet: an error text or a state JSON.
+const MAX_PACKET: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// parent -> intermediate: you are in the cgroup; go on.
+    Start,
+    /// intermediate -> parent: the user namespace exists; write its maps.
+    MapsRequest,
+    /// parent -> intermediate: maps written.
+    MapsDone,
+    /// intermediate -> parent: init's pid in the parent's pid namespace.
+    InitPid(i32),
+    /// init -> parent: namespaces are up; run prestart and createRuntime hooks.
+    CreateRuntimeHooks,
+    /// parent -> init: hooks done; payload is the state JSON for the
+    /// container's own hooks.
+    HooksDone(String),
+    /// init -> parent: everything is set up; init now waits on exec.fifo.
+    Ready,
+    /// any child -> parent: a stage failed; the text is the cause.
+    Error(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("init pipe: {0}")]
+    Io(#[from] io::Error),
+    #[error("init pipe: the other end closed")]
+    Closed,
+    #[error("init pipe: bad message: {0}")]
+    Bad(String),
+}
+
+impl Message {
+    fn tag(&self) -> u8 {
+        match self {
+            Message::Start => b'S',
+            Message::MapsRequest => b'M',
+            Message::MapsDone => b'm',
+            Message::InitPid(_) => b'P',
+            Message::CreateRuntimeHooks => b'H',
+            Message::HooksDone(_) => b'h',
+            Message::Ready => b'R',
+            Message::Error(_) => b'E',
+        }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.tag()];
+        match self {
+            Message::InitPid(pid) => out.extend_from_slice(&pid.to_le_bytes()),
+            Message::HooksDone(text) | Message::Error(text) => {
+                let bytes = text.as_bytes();
+                out.extend_from_slice(&bytes[..bytes.len().min(MAX_PACKET - 1)]);
+            }
+            _ => {}
+        }
+        out
+    }
+
+    pub fn decode(packet: &[u8]) -> Result<Message, ChannelError> {
+        let (&tag, payload) = packet
+            .split_first()
+            .ok_or_else(|| ChannelError::Bad("empty packet".into()))?;
+        let text = || String::from_utf8_lossy(payload).into_owned();
+        let bare = |m: Message| {
+            if payload.is_empty() {
+                Ok(m)
+            } else {
+                Err(ChannelError::Bad(format!(
+                    "unexpected payload on {:?}",
+                    tag as char
+                )))
+            }
+        };
+        match tag {
+            b'S' => bare(Message::Start),
+            b'M' => bare(Message::MapsRequest),
+            b'm' => bare(Message::MapsDone),
+            b'H' => bare(Message::CreateRuntimeHooks),
+            b'R' => bare(Message::Ready),
+            b'P' => {
+                let bytes: [u8; 4] = payload
+                    .try_into()
+                    .map_err(|_| ChannelError::Bad("pid payload".into()))?;
+                match i32::from_le_bytes(bytes) {
+                    pid if pid > 0 => Ok(Message::InitPid(pid)),
+                    pid => Err(ChannelError::Bad(format!("pid {pid}"))),
+                }
+            }
+            b'h' => Ok(Message::HooksDone(text())),
+            b'E' => Ok(Message::Error(text())),
+            other => Err(ChannelError::Bad(format!("unknown tag {other:#x}"))),
+        }
+    }
+}
+
+/// One end of the init pipe.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+pub fn pair() -> Result<(Channel, Channel), ChannelError> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| ChannelError::Io(e.into()))?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl std::os::fd::AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
+        let bytes = msg.encode();
+        let iov = [IoSlice::new(&bytes)];
+        loop {
+            match sendmsg::<()>(self.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EPIPE) => return Err(ChannelError::Closed),
+                Err(e) => return Err(ChannelError::Io(e.into())),
+            }
+        }
+    }
+
+    pub fn recv(&self) -> Result<Message, ChannelError> {
+        let mut buf = vec![0u8; MAX_PACKET];
+        loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                None,
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) if msg.bytes == 0 => return Err(ChannelError::Closed),
+                Ok(msg) => {
+                    let n = msg.bytes;
+                    return Message::decode(&buf[..n]);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(ChannelError::Io(e.into())),
+            }
+        }
+    }
+
+    /// Waits for exactly `want`; an Error message becomes Err with its text.
+    pub fn expect(&self, want: &Message) -> Result<(), String> {
+        match self.recv() {
+            Ok(ref got) if got == want => Ok(()),
+            Ok(Message::Error(text)) => Err(text),
+            Ok(other) => Err(format!("init pipe: expected {want:?}, got {other:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        for m in [
+            Message::Start,
+            Message::MapsRequest,
+            Message::MapsDone,
+            Message::InitPid(4242),
+            Message::CreateRuntimeHooks,
+            Message::HooksDone("{\"id\":\"x\"}".into()),
+            Message::Ready,
+            Message::Error("exec \"/bin/nosuch\": no such file or directory".into()),
+        ] {
+            assert_eq!(Message::decode(&m.encode()).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(Message::decode(b"").is_err());
+        assert!(Message::decode(b"Z").is_err());
+        assert!(Message::decode(b"P\x01").is_err());
+        assert!(Message::decode(b"P\0\0\0\0").is_err());
+        assert!(Message::decode(b"Sx").is_err());
+    }
+
+    #[test]
+    fn over_a_real_socketpair() {
+        let (a, b) = pair().unwrap();
+        a.send(&Message::InitPid(7)).unwrap();
+        assert_eq!(b.recv().unwrap(), Message::InitPid(7));
+        drop(a);
+        assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+}

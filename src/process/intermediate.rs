@@ -1,0 +1,77 @@
+//! The intermediate process: enters the namespaces, then forks init so that
+//! init is PID 1 of the new PID namespace (and the first process of a new
+//! time namespace), reports init's pid and exits.
+
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use nix::unistd::{fork, setresgid, setresuid, ForkResult, Gid, Uid};
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::channel::{Channel, Message};
+use super::{init, InitArgs};
+use crate::namespaces::{self, Plan};
+use crate::sys;
+use std::os::fd::AsRawFd;
+
+pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
+    let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.fifo.as_raw_fd()];
+    keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
+    keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
+    sys::close_fds_except(&keep);
+    if let Err(msg) = enter_namespaces(args, chan) {
+        let _ = chan.send(&Message::Error(msg));
+        // SAFETY: _exit ends the child without touching the parent's state.
+        unsafe { libc::_exit(1) }
+    }
+    // SAFETY: still single-threaded; the child never returns (init::run ends in exec or _exit).
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => init::run(args, chan),
+        Ok(ForkResult::Parent { child }) => {
+            let code = if chan.send(&Message::InitPid(child.as_raw())).is_ok() {
+                0
+            } else {
+                1
+            };
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) }
+        }
+        Err(e) => {
+            let _ = chan.send(&Message::Error(format!("fork init: {e}")));
+            // SAFETY: as above.
+            unsafe { libc::_exit(1) }
+        }
+    }
+}
+
+fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
+    // The caller's blocked signals must not reach the container.
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    chan.expect(&Message::Start)?;
+    let linux = args.spec.linux().as_ref().expect("validated");
+    let plan = Plan::from_spec(linux);
+    if let Some(path) = &plan.join_user {
+        namespaces::join(LinuxNamespaceType::User, path).map_err(|e| e.to_string())?;
+    } else if plan.new_user {
+        namespaces::create(nix::sched::CloneFlags::CLONE_NEWUSER).map_err(|e| e.to_string())?;
+        chan.send(&Message::MapsRequest)
+            .map_err(|e| e.to_string())?;
+        chan.expect(&Message::MapsDone)?;
+    }
+    if plan.has(LinuxNamespaceType::User) {
+        // Become root of the new namespace, so init owns what it creates.
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .map_err(|e| format!("setresgid 0 in user namespace: {e}"))?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .map_err(|e| format!("setresuid 0 in user namespace: {e}"))?;
+    }
+    for (kind, path) in &plan.join {
+        namespaces::join(*kind, path).map_err(|e| e.to_string())?;
+    }
+    namespaces::create(plan.create).map_err(|e| e.to_string())?;
+    if plan
+        .create
+        .contains(namespaces::clone_flag(LinuxNamespaceType::Time))
+    {
+        namespaces::write_time_offsets(linux).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The fork chain: parent -> intermediate -> init.
+//!
+//! The parent (this `carte create`) forks the intermediate, puts it in the
+//! cgroup and answers its requests over the init pipe: uid/gid maps, the
+//! prestart/createRuntime hooks. The intermediate enters the namespaces and
+//! forks init, which becomes PID 1 of a new PID namespace, sets up the
+//! rootfs and the process, says Ready and waits on exec.fifo.
+//!
+//! carte is single-threaded when it forks, so the children may allocate;
+//! they never return into the parent's code: each ends in exec or _exit.
+
+pub mod channel;
+pub mod foreground;
+mod init;
+mod intermediate;
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::Spec;
+
+use crate::cgroups::Cgroup;
+use channel::{Channel, ChannelError, Message};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("fork: {0}")]
+    Fork(nix::Error),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Namespace(#[from] crate::namespaces::NamespaceError),
+    /// The cause reported by a child stage, as it should reach the user.
+    #[error("{0}")]
+    Child(String),
+}
+
+/// Everything the children need, shared with them by fork.
+pub struct InitArgs<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    /// exec.fifo opened O_PATH; init reopens it for writing after Ready.
+    pub fifo: &'a OwnedFd,
+    pub console_socket: Option<&'a OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub cgroup_path: &'a str,
+}
+
+/// Starts the container's init and returns its pid once it is Ready.
+/// `create_runtime_hooks(init_pid)` runs the prestart and createRuntime hooks
+/// and returns the state JSON that init hands to the container's own hooks.
+pub fn spawn(
+    args: &InitArgs,
+    cgroup: &mut Cgroup,
+    create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
+) -> Result<i32, ProcessError> {
+    let (parent_end, child_end) = channel::pair()?;
+    crate::logging::debug("forking the intermediate process");
+    // SAFETY: carte is single-threaded here, so the child may run any code;
+    // it never returns from this call (intermediate::run ends in _exit).
+    match unsafe { fork() }.map_err(ProcessError::Fork)? {
+        ForkResult::Child => {
+            drop(parent_end);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                intermediate::run(args, &child_end)
+            }));
+            if result.is_err() {
+                let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
+            }
+            // SAFETY: _exit never returns and skips the parent's atexit work.
+            unsafe { libc::_exit(1) }
+        }
+        ForkResult::Parent { child } => {
+            drop(child_end);
+            let mut init_pid = None;
+            let result = drive(
+                args,
+                cgroup,
+                &parent_end,
+                child,
+                &mut init_pid,
+                create_runtime_hooks,
+            );
+            if result.is_err() {
+                if let Some(pid) = init_pid {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = kill(child, Signal::SIGKILL);
+            }
+            let _ = waitpid(child, None);
+            result
+        }
+    }
+}
+
+fn drive(
+    args: &InitArgs,
+    cgroup: &mut Cgroup,
+    chan: &Channel,
+    intermediate: Pid,
+    init_pid: &mut Option<i32>,
+    create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
+) -> Result<i32, ProcessError> {
+    let linux = args.spec.linux().as_ref().expect("validated");
+    cgroup.add(intermediate.as_raw())?;
+    if let Some(resources) = linux.resources() {
+        cgroup.apply(resources)?;
+    }
+    chan.send(&Message::Start)?;
+    loop {
+        match chan.recv() {
+            Ok(Message::MapsRequest) => {
+                crate::namespaces::write_id_maps(intermediate.as_raw(), linux)?;
+                chan.send(&Message::MapsDone)?;
+            }
+            Ok(Message::InitPid(pid)) => *init_pid = Some(pid),
+            Ok(Message::CreateRuntimeHooks) => {
+                let pid = init_pid.ok_or_else(|| {
+                    ProcessError::Child("init asked for hooks before its pid was known".into())
+                })?;
+                let state = create_runtime_hooks(pid).map_err(ProcessError::Child)?;
+                chan.send(&Message::HooksDone(state))?;
+            }
+            Ok(Message::Ready) => {
+                return init_pid.ok_or_else(|| {
+                    ProcessError::Child("init was ready before its pid was known".into())
+                });
+            }
+            Ok(Message::Error(text)) => return Err(ProcessError::Child(text)),
+            Ok(other) => {
+                return Err(ProcessError::Child(format!(
+                    "init pipe: unexpected {other:?}"
+                )))
+            }
+            Err(ChannelError::Closed) => {
+                return Err(ProcessError::Child(
+                    "container init exited before it was ready".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,605 @@
+//! The container's root filesystem: config mounts in order, /dev, then
+//! pivot_root (or MS_MOVE + chroot), then masked and readonly paths,
+//! sysctls, hostname and a readonly root.
+//!
+//! Every mount target is opened inside the rootfs with openat2
+//! (RESOLVE_IN_ROOT) and mounted through /proc/self/fd/N, so a symlink in the
+//! rootfs can neither point a mount outside it nor be swapped in mid-way.
+
+mod devices;
+pub mod options;
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::statvfs::{statvfs, FsFlags};
+use oci_spec::runtime::{Mount, Spec};
+
+use crate::sys::{fd_path, open_in_root};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error("mount {what} on {dest}: {source}")]
+    Mount {
+        what: String,
+        dest: String,
+        source: io::Error,
+    },
+    #[error("{op} {path}: {source}")]
+    Path {
+        op: &'static str,
+        path: String,
+        source: io::Error,
+    },
+    #[error("mounts[{index}]: {reason}")]
+    Entry { index: usize, reason: String },
+    #[error("pivot_root to {path}: {source}")]
+    Pivot { path: String, source: io::Error },
+    #[error("set sysctl {key}: {source}")]
+    Sysctl { key: String, source: io::Error },
+    #[error("set {what}: {source}")]
+    Uts {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+fn mount_err(what: impl Into<String>, dest: &Path) -> impl FnOnce(nix::Error) -> RootfsError {
+    let what = what.into();
+    let dest = dest.display().to_string();
+    move |e| RootfsError::Mount {
+        what,
+        dest,
+        source: e.into(),
+    }
+}
+
+fn path_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> RootfsError {
+    let path = path.display().to_string();
+    move |source| RootfsError::Path { op, path, source }
+}
+
+/// What init needs to know besides the spec.
+pub struct RootfsContext<'a> {
+    pub rootfs: &'a Path,
+    pub in_userns: bool,
+    pub cgroup_ns: bool,
+    pub cgroup_path: &'a str,
+}
+
+/// The path of `dest` relative to the rootfs ("/dev/pts" -> "dev/pts"),
+/// cleaned lexically so ".." never climbs above the root.
+fn inner(dest: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in dest.components() {
+        match c {
+            Component::Normal(part) => out.push(part),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Opens `path` (inside root) as O_PATH, creating missing directories, and
+/// the last component as a directory or an empty file.
+pub fn ensure_in_root(root: BorrowedFd, path: &Path, dir: bool) -> io::Result<OwnedFd> {
+    let rel = inner(path);
+    let kind = if dir { libc::O_DIRECTORY } else { 0 };
+    match open_in_root(root, &rel, libc::O_PATH | kind, 0) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        other => return other,
+    }
+    let parent = match rel.parent() {
+        Some(p) if !p.as_os_str().is_empty() => ensure_in_root(root, p, true)?,
+        _ => open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0)?,
+    };
+    let name = rel
+        .file_name()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let cname = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(name))
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: parent is a valid dirfd and cname a NUL-terminated name; the
+    // *at calls never follow a symlink in the last component.
+    let rc = unsafe {
+        if dir {
+            libc::mkdirat(parent.as_raw_fd(), cname.as_ptr(), 0o755)
+        } else {
+            libc::mknodat(parent.as_raw_fd(), cname.as_ptr(), libc::S_IFREG | 0o644, 0)
+        }
+    };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EEXIST) {
+            return Err(err);
+        }
+    }
+    open_in_root(root, &rel, libc::O_PATH | kind, 0)
+}
+
+fn open_root(rootfs: &Path) -> Result<OwnedFd, RootfsError> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(rootfs)
+        .map_err(path_err("open rootfs", rootfs))?;
+    Ok(file.into())
+}
+
+/// The flags a bind remount must keep: in a user namespace the kernel
+/// refuses to drop nosuid/nodev/noexec/ro that came from the parent mount.
+fn locked_flags(path: &str) -> MsFlags {
+    let Ok(st) = statvfs(path) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (fs, ms) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(fs) {
+            out |= ms;
+        }
+    }
+    out
+}
+
+/// Step 1, in init's new mount namespace: propagation of /, the rootfs bind,
+/// config mounts in order, and /dev.
+pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
+    let linux = spec.linux().as_ref().expect("validated");
+    let root_prop = linux
+        .rootfs_propagation()
+        .as_deref()
+        .map(|p| options::parse(&[p.to_string()]).propagation)
+        .and_then(|p| p.first().copied())
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // Never let a mount made for the container reach the host.
+    let first = if root_prop.contains(MsFlags::MS_SHARED) {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    } else {
+        root_prop
+    };
+    mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
+        .map_err(mount_err("propagation", Path::new("/")))?;
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(mount_err(ctx.rootfs.display().to_string(), ctx.rootfs))?;
+    let root = open_root(ctx.rootfs)?;
+    for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        mount_entry(root.as_fd(), m, ctx).map_err(|e| match e {
+            RootfsError::Entry { reason, .. } => RootfsError::Entry { index, reason },
+            other => other,
+        })?;
+    }
+    let dev_is_bind = spec.mounts().iter().flatten().any(|m| {
+        inner(m.destination()) == Path::new("dev")
+            && options::parse(m.options().as_deref().unwrap_or_default()).is_bind()
+    });
+    if !dev_is_bind {
+        devices::default_devices(
+            root.as_fd(),
+            linux.devices().as_deref().unwrap_or_default(),
+            ctx.in_userns,
+        )?;
+    }
+    devices::config_devices(
+        root.as_fd(),
+        linux.devices().as_deref().unwrap_or_default(),
+        ctx.in_userns,
+    )?;
+    Ok(())
+}
+
+fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), RootfsError> {
+    let dest = m.destination();
+    let opts = options::parse(m.options().as_deref().unwrap_or_default());
+    let typ = m.typ().as_deref().unwrap_or("");
+    let bind = opts.is_bind() || typ == "bind";
+    if typ == "cgroup" && !bind {
+        return mount_cgroup(root, m, &opts, ctx);
+    }
+    let target = if bind {
+        let source = m.source().as_ref().ok_or_else(|| RootfsError::Entry {
+            index: 0,
+            reason: "a bind mount needs a source".into(),
+        })?;
+        let is_dir = std::fs::metadata(source)
+            .map_err(path_err("stat bind source", source))?
+            .is_dir();
+        let target =
+            ensure_in_root(root, dest, is_dir).map_err(path_err("create mountpoint", dest))?;
+        let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+        mount(
+            Some(source.as_path()),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(mount_err(source.display().to_string(), dest))?;
+        // Reopen: the old fd names the mountpoint underneath, not the new mount.
+        let target =
+            open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?;
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            let path = fd_path(&target);
+            let keep = if ctx.in_userns {
+                locked_flags(&path) - opts.clear
+            } else {
+                MsFlags::empty()
+            };
+            mount(
+                None::<&str>,
+                path.as_str(),
+                None::<&str>,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | keep,
+                None::<&str>,
+            )
+            .map_err(mount_err("remount", dest))?;
+        }
+        target
+    } else {
+        // proc and sysfs must land on a real directory, never through a symlink.
+        let target =
+            ensure_in_root(root, dest, true).map_err(path_err("create mountpoint", dest))?;
+        let source = m
+            .source()
+            .as_ref()
+            .map(|s| s.display().to_string())
+            .unwrap_or_else(|| typ.to_string());
+        let fstype = (!typ.is_empty()).then_some(typ);
+        let data = opts.data_string();
+        mount(
+            Some(source.as_str()),
+            fd_path(&target).as_str(),
+            fstype,
+            opts.flags,
+            data.as_deref(),
+        )
+        .map_err(mount_err(format!("{typ} {source}"), dest))?;
+        open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?
+    };
+    if opts.attr_set != 0 || opts.attr_clr != 0 {
+        mount_setattr(&target, opts.attr_set, opts.attr_clr).map_err(|source| {
+            RootfsError::Mount {
+                what: "recursive attributes".into(),
+                dest: dest.display().to_string(),
+                source,
+            }
+        })?;
+    }
+    for prop in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(&target).as_str(),
+            None::<&str>,
+            *prop,
+            None::<&str>,
+        )
+        .map_err(mount_err("propagation", dest))?;
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+fn mount_setattr(target: &OwnedFd, set: u64, clr: u64) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let empty = c"";
+    // SAFETY: attr and the empty path outlive the call; size matches the struct.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            empty.as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A `cgroup` mount. With a cgroup namespace the hierarchies are mounted
+/// afresh (the namespace makes the container's cgroup their root); without
+/// one the container's own cgroup directories are bind-mounted.
+fn mount_cgroup(
+    root: BorrowedFd,
+    m: &Mount,
+    opts: &options::MountOptions,
+    ctx: &RootfsContext,
+) -> Result<(), RootfsError> {
+    let dest = m.destination();
+    let flags = opts.flags & !MsFlags::MS_RDONLY;
+    let target = ensure_in_root(root, dest, true).map_err(path_err("create mountpoint", dest))?;
+    let hierarchies = crate::cgroups::host_hierarchies();
+    if crate::cgroups::is_unified() {
+        if ctx.cgroup_ns {
+            mount(
+                Some("cgroup2"),
+                fd_path(&target).as_str(),
+                Some("cgroup2"),
+                opts.flags,
+                None::<&str>,
+            )
+            .map_err(mount_err("cgroup2", dest))?;
+        } else {
+            let src = format!("/sys/fs/cgroup{}", ctx.cgroup_path);
+            bind_remount(&src, &target, opts.flags, dest)?;
+        }
+        return Ok(());
+    }
+    mount(
+        Some("tmpfs"),
+        fd_path(&target).as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(mount_err("tmpfs for cgroups", dest))?;
+    for h in &hierarchies {
+        let sub = dest.join(&h.name);
+        let fd = ensure_in_root(root, &sub, true).map_err(path_err("create mountpoint", &sub))?;
+        if ctx.cgroup_ns {
+            let (fstype, data) = if h.v2 {
+                ("cgroup2", None)
+            } else {
+                ("cgroup", Some(h.options.as_str()))
+            };
+            mount(
+                Some(fstype),
+                fd_path(&fd).as_str(),
+                Some(fstype),
+                opts.flags,
+                data,
+            )
+            .map_err(mount_err(fstype, &sub))?;
+        } else {
+            let src = format!("{}{}", h.mount_point.display(), ctx.cgroup_path);
+            bind_remount(&src, &fd, opts.flags, &sub)?;
+        }
+        // "cpu" and "cpuacct" point at "cpu,cpuacct", as on the host.
+        if h.name.contains(',') {
+            let dir = ensure_in_root(root, dest, true).map_err(path_err("open", dest))?;
+            for alias in h.name.split(',') {
+                let _ = nix::unistd::symlinkat(h.name.as_str(), &dir, alias);
+            }
+        }
+    }
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        let fd =
+            open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?;
+        mount(
+            None::<&str>,
+            fd_path(&fd).as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | flags | MsFlags::MS_RDONLY,
+            Some("mode=755"),
+        )
+        .map_err(mount_err("remount ro", dest))?;
+    }
+    Ok(())
+}
+
+fn bind_remount(
+    src: &str,
+    target: &OwnedFd,
+    flags: MsFlags,
+    dest: &Path,
+) -> Result<(), RootfsError> {
+    let path = fd_path(target);
+    mount(
+        Some(src),
+        path.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(mount_err(src, dest))?;
+    let extra = flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    if !extra.is_empty() {
+        mount(
+            None::<&str>,
+            path.as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | locked_flags(&path),
+            None::<&str>,
+        )
+        .map_err(mount_err("remount", dest))?;
+    }
+    Ok(())
+}
+
+/// Step 2: make the rootfs "/" and drop the host's tree.
+pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+    let pivot_err = |e: nix::Error| RootfsError::Pivot {
+        path: rootfs.display().to_string(),
+        source: e.into(),
+    };
+    if no_pivot {
+        nix::unistd::chdir(rootfs).map_err(pivot_err)?;
+        mount(
+            Some(rootfs),
+            "/",
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .map_err(pivot_err)?;
+        nix::unistd::chroot(".").map_err(pivot_err)?;
+        nix::unistd::chdir("/").map_err(pivot_err)?;
+        return Ok(());
+    }
+    let old = open_root(Path::new("/"))?;
+    let new = open_root(rootfs)?;
+    nix::unistd::fchdir(&new).map_err(pivot_err)?;
+    // pivot_root(".", "."): the old root ends up stacked on the new one,
+    // so no directory for it is needed inside the container.
+    nix::unistd::pivot_root(".", ".").map_err(pivot_err)?;
+    nix::unistd::fchdir(&old).map_err(pivot_err)?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(pivot_err)?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(pivot_err)?;
+    nix::unistd::chdir("/").map_err(pivot_err)?;
+    Ok(())
+}
+
+/// Step 3, inside the new root: propagation, masked and readonly paths,
+/// sysctls, hostname, domainname, and a readonly root last.
+pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
+    let linux = spec.linux().as_ref().expect("validated");
+    if let Some(prop) = linux.rootfs_propagation().as_deref() {
+        for flag in options::parse(&[prop.to_string()]).propagation {
+            mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+                .map_err(mount_err("rootfsPropagation", Path::new("/")))?;
+        }
+    }
+    for path in linux.readonly_paths().iter().flatten() {
+        readonly_path(path)?;
+    }
+    for path in linux.masked_paths().iter().flatten() {
+        mask_path(path)?;
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for (key, value) in sysctl {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            std::fs::write(&path, value).map_err(|source| RootfsError::Sysctl {
+                key: key.clone(),
+                source,
+            })?;
+        }
+    }
+    if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(name).map_err(|e| RootfsError::Uts {
+            what: "hostname",
+            source: e.into(),
+        })?;
+    }
+    if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        // SAFETY: the pointer and length describe `name`'s bytes.
+        let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+        if rc != 0 {
+            return Err(RootfsError::Uts {
+                what: "domainname",
+                source: io::Error::last_os_error(),
+            });
+        }
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags("/");
+        mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .map_err(mount_err("readonly root", Path::new("/")))?;
+    }
+    Ok(())
+}
+
+fn readonly_path(path: &str) -> Result<(), RootfsError> {
+    match mount(
+        Some(path),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
+        Err(nix::Error::ENOENT) => return Ok(()),
+        other => other.map_err(mount_err("readonly bind", Path::new(path)))?,
+    }
+    let flags = MsFlags::MS_BIND
+        | MsFlags::MS_REMOUNT
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_REC
+        | locked_flags(path);
+    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
+        .map_err(mount_err("readonly remount", Path::new(path)))
+}
+
+fn mask_path(path: &str) -> Result<(), RootfsError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        other => other.map_err(path_err("stat masked path", Path::new(path)))?,
+    };
+    let result = if meta.is_dir() {
+        mount(
+            Some("tmpfs"),
+            path,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            Some("size=0,mode=0"),
+        )
+    } else {
+        mount(
+            Some("/dev/null"),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    };
+    result.map_err(mount_err("mask", Path::new(path)))
+}
+
+/// Opens the host's /proc before pivot_root, for the exec fifo after it.
+pub fn open_host_proc() -> Result<OwnedFd, RootfsError> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open("/proc")
+        .map_err(path_err("open", Path::new("/proc")))?;
+    Ok(file.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inner_paths_stay_inside() {
+        assert_eq!(inner(Path::new("/dev/pts")), PathBuf::from("dev/pts"));
+        assert_eq!(inner(Path::new("/../../etc")), PathBuf::from("etc"));
+        assert_eq!(inner(Path::new("/a/../b/./c")), PathBuf::from("b/c"));
+        assert_eq!(inner(Path::new("data")), PathBuf::from("data"));
+    }
+}

@@ -1,0 +1,168 @@
+//! Terminals: the console-socket protocol (the pty master goes to the
+//! caller over SCM_RIGHTS) and, for `run` without a console socket, a pty
+//! that carte bridges to its own stdio.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TtyError {
+    #[error("console: {what}: {source}")]
+    Io {
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+fn err(what: &'static str) -> impl FnOnce(nix::Error) -> TtyError {
+    move |e| TtyError::Io {
+        what,
+        source: e.into(),
+    }
+}
+
+/// In init, after pivot_root: opens a pty in the container's devpts, sends
+/// the master to the console socket and makes the slave the controlling
+/// terminal and stdio.
+pub fn setup_console(socket: BorrowedFd, size: Option<(u16, u16)>) -> Result<(), TtyError> {
+    use nix::fcntl::OFlag;
+    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(err("open /dev/ptmx"))?;
+    grantpt(&master).map_err(err("grantpt"))?;
+    unlockpt(&master).map_err(err("unlockpt"))?;
+    let name = ptsname_r(&master).map_err(err("ptsname"))?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags_noctty()
+        .open(&name)
+        .map_err(|source| TtyError::Io {
+            what: "open pty slave",
+            source,
+        })?;
+    if let Some((rows, cols)) = size {
+        set_size(slave.as_raw_fd(), rows, cols);
+    }
+    send_fd(socket, master.as_raw_fd()).map_err(|source| TtyError::Io {
+        what: "send pty master",
+        source,
+    })?;
+    drop(master);
+    for target in 0..3 {
+        // SAFETY: dup2 on valid fds; stdio slots are ours to replace in init.
+        if unsafe { libc::dup2(slave.as_raw_fd(), target) } < 0 {
+            return Err(TtyError::Io {
+                what: "dup2 pty slave",
+                source: io::Error::last_os_error(),
+            });
+        }
+    }
+    // SAFETY: TIOCSCTTY on a tty fd, in a process that is a session leader.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(TtyError::Io {
+            what: "set controlling terminal",
+            source: io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+trait NoCtty {
+    fn custom_flags_noctty(&mut self) -> &mut Self;
+}
+
+impl NoCtty for std::fs::OpenOptions {
+    fn custom_flags_noctty(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+    }
+}
+
+pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize we own.
+    unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
+}
+
+pub fn get_size(fd: RawFd) -> Option<(u16, u16)> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes into a winsize we own.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+pub fn send_fd(socket: BorrowedFd, fd: RawFd) -> io::Result<()> {
+    // runc sends the pty's name as the payload; callers ignore it but expect bytes.
+    let payload = b"/dev/ptmx";
+    let iov = [IoSlice::new(payload)];
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(io::Error::from)?;
+    Ok(())
+}
+
+pub fn recv_fd(socket: BorrowedFd) -> io::Result<OwnedFd> {
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(io::Error::from)?;
+    for cmsg in msg.cmsgs().map_err(io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel installed this fd for us with SCM_RIGHTS.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        "no file descriptor in console message",
+    ))
+}
+
+/// Puts a terminal in raw mode until dropped.
+pub struct RawMode {
+    fd: RawFd,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    pub fn enter(fd: RawFd) -> Option<RawMode> {
+        // SAFETY: isatty/tcgetattr/tcsetattr on an fd with termios structs we own.
+        unsafe {
+            if libc::isatty(fd) != 1 {
+                return None;
+            }
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut saved) != 0 {
+                return None;
+            }
+            let mut raw = saved;
+            libc::cfmakeraw(&mut raw);
+            libc::tcsetattr(fd, libc::TCSANOW, &raw);
+            Some(RawMode { fd, saved })
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores the attributes saved in enter().
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
