@@ -108,8 +108,9 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     let de = &mut serde_json::Deserializer::from_slice(text);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let field = err.path().to_string();
-        let field = if field == "." {
-            "(top level)".to_string()
+        // "?" and "." mean the JSON itself is broken, not one field.
+        let field = if field == "." || field == "?" {
+            "(json)".to_string()
         } else {
             field
         };

@@ -93,6 +93,12 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| io_err("create exec fifo", &fifo_path)(e.into()))?;
+    // Past the umask: init may run as any user, even in a user namespace.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(io_err("chmod exec fifo", &fifo_path))?;
     let fifo: OwnedFd = std::fs::File::options()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
