@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::manager::{FsManager, Manager};
 use cgroups_rs::CgroupPid;
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxResources};
 
 /// Default parent of every container's cgroup.
 pub const DEFAULT_PARENT: &str = "/carte";
@@ -52,7 +52,10 @@ pub struct Cgroup {
 
 impl Cgroup {
     pub fn open(path: &str) -> Result<Cgroup, CgroupError> {
-        let manager = FsManager::new(path).map_err(|e| CgroupError::Manager {
+        // cgroups-rs joins this onto each mount point: it must be relative,
+        // or PathBuf::push would replace the mount point with it.
+        let relative = path.trim_start_matches('/');
+        let manager = FsManager::new(relative).map_err(|e| CgroupError::Manager {
             path: path.into(),
             reason: e.to_string(),
         })?;
@@ -76,7 +79,20 @@ impl Cgroup {
             })
     }
 
-    pub fn apply(&mut self, resources: &LinuxResources) -> Result<(), CgroupError> {
+    /// Applies `resources`, with the device rules every container needs
+    /// (see `device_rules`) after the config's own.
+    pub fn apply(
+        &mut self,
+        resources: &LinuxResources,
+        devices: &[LinuxDevice],
+    ) -> Result<(), CgroupError> {
+        let mut resources = resources.clone();
+        if resources.devices().is_some() || !devices.is_empty() {
+            let mut rules = resources.devices().clone().unwrap_or_default();
+            rules.extend(device_rules(devices));
+            resources.set_devices(Some(rules));
+        }
+        let resources = &resources;
         if resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(CgroupError::Unsupported {
                 field: "unified",
@@ -110,6 +126,32 @@ impl Cgroup {
     pub fn destroy(&self) -> Result<(), CgroupError> {
         destroy(&self.path)
     }
+}
+
+/// The allow rules runc adds after the config's device rules: mknod of
+/// anything, the default /dev nodes, ptys, tun, and each of linux.devices.
+pub fn device_rules(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
+    let rule = |typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
+        serde_json::from_value(serde_json::json!({
+            "allow": true, "type": typ, "major": major, "minor": minor, "access": access
+        }))
+        .expect("valid device rule")
+    };
+    let mut rules = vec![
+        rule("c", None, None, "m"),
+        rule("b", None, None, "m"),
+        rule("c", Some(1), Some(3), "rwm"),
+        rule("c", Some(1), Some(5), "rwm"),
+        rule("c", Some(1), Some(7), "rwm"),
+        rule("c", Some(1), Some(8), "rwm"),
+        rule("c", Some(1), Some(9), "rwm"),
+        rule("c", Some(5), Some(0), "rwm"),
+        rule("c", Some(5), Some(2), "rwm"),
+        rule("c", Some(136), None, "rwm"),
+        rule("c", Some(10), Some(200), "rwm"),
+    ];
+    rules.extend(devices.iter().map(LinuxDeviceCgroup::from));
+    rules
 }
 
 /// Every process in the cgroup at `path`.

@@ -112,7 +112,7 @@ fn drive(
     let linux = args.spec.linux().as_ref().expect("validated");
     cgroup.add(intermediate.as_raw())?;
     if let Some(resources) = linux.resources() {
-        cgroup.apply(resources)?;
+        cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
     }
     chan.send(&Message::Start)?;
     loop {

@@ -482,8 +482,8 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Step 3, inside the new root: propagation, masked and readonly paths,
-/// sysctls, hostname, domainname, and a readonly root last.
+/// Step 3, inside the new root: propagation, sysctls, hostname,
+/// domainname, readonly and masked paths, and a readonly root last.
 pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref().expect("validated");
     if let Some(prop) = linux.rootfs_propagation().as_deref() {
@@ -491,12 +491,6 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
             mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
                 .map_err(mount_err("rootfsPropagation", Path::new("/")))?;
         }
-    }
-    for path in linux.readonly_paths().iter().flatten() {
-        readonly_path(path)?;
-    }
-    for path in linux.masked_paths().iter().flatten() {
-        mask_path(path)?;
     }
     if let Some(sysctl) = linux.sysctl() {
         for (key, value) in sysctl {
@@ -522,6 +516,13 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
                 source: io::Error::last_os_error(),
             });
         }
+    }
+    // After sysctl, since /proc/sys is usually among the readonly paths.
+    for path in linux.readonly_paths().iter().flatten() {
+        readonly_path(path)?;
+    }
+    for path in linux.masked_paths().iter().flatten() {
+        mask_path(path)?;
     }
     if spec
         .root()
