@@ -116,6 +116,31 @@ pub fn debug(msg: &str) {
     log(Level::Debug, msg);
 }
 
+/// Times the phases of a verb for `--debug`: each `mark` logs the time
+/// since the previous one. Costs one clock read per mark when debug is off.
+pub struct Phases {
+    last: std::time::Instant,
+}
+
+impl Phases {
+    pub fn start() -> Phases {
+        Phases {
+            last: std::time::Instant::now(),
+        }
+    }
+
+    pub fn mark(&mut self, phase: &str) {
+        if debug_enabled() {
+            let now = std::time::Instant::now();
+            debug(&format!(
+                "{phase}: {:.3} ms",
+                (now - self.last).as_secs_f64() * 1000.0
+            ));
+            self.last = now;
+        }
+    }
+}
+
 fn format_line(format: Format, level: Level, msg: &str, now: SystemTime) -> String {
     let time = rfc3339(now, false);
     match format {

@@ -53,6 +53,7 @@ impl Drop for Undo {
 }
 
 pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, ContainerError> {
+    let mut phases = logging::Phases::start();
     validate_id(id)?;
     let bundle = config::load(&opts.bundle)?;
     let spec = &bundle.spec;
@@ -68,6 +69,7 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         reason: e.to_string(),
     })?;
     check_terminal(spec, &opts, &bundle.config_path())?;
+    phases.mark("load and validate config.json");
 
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -117,6 +119,7 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
     };
     let console_ref = opts.console_fd.as_ref().or(console.as_ref());
 
+    phases.mark("state dir, lock and exec fifo");
     let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
     let mut cgroup = Cgroup::open(&cgroup_path)?;
     undo.cgroup = Some(cgroup_path.clone());
@@ -166,7 +169,9 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         }
         Ok(json)
     };
+    phases.mark("open cgroup");
     let pid = process::spawn(&args, &mut cgroup, &mut runtime_hooks)?;
+    phases.mark("fork chain until init is ready");
     undo.init_pid = Some(pid);
     state.pid = pid;
     state.pid_start_time = sys::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| {
@@ -179,6 +184,7 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
             .map_err(io_err("write pid file", pid_file))?;
     }
+    phases.mark("write state.json and pid file");
     undo.armed = false;
     Ok(Container { dir, state })
 }

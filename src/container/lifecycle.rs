@@ -62,6 +62,7 @@ impl Container {
             }
         }
         drop(fifo);
+        logging::debug("init released from exec.fifo");
         let _ = std::fs::remove_file(&fifo_path);
         self.state.started = true;
         self.state.save(&self.dir)?;
