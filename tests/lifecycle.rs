@@ -1,0 +1,404 @@
+//! The lifecycle verbs from outside: create, start, state, kill, delete, run.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn sleeper(env: &TestEnv) -> Bundle {
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "1000"]);
+    b.write();
+    b
+}
+
+#[test]
+fn create_start_kill_delete() {
+    let env = TestEnv::new("life");
+    let b = sleeper(&env);
+    let id = env.id("c");
+    let pid_file = env.dir.join("pid");
+    env.carte(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ])
+    .assert_ok();
+
+    let state = env.state(&id).expect("state after create");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["bundle"], b.path());
+    assert!(state["ociVersion"].is_string());
+    let pid = state["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        pid.to_string()
+    );
+    // Created: init is waiting and the user's process has not run yet.
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        !cmdline.starts_with("sleep"),
+        "process ran before start: {cmdline}"
+    );
+
+    env.carte(&["start", &id]).assert_ok();
+    assert_eq!(env.status(&id).as_deref(), Some("running"));
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with("sleep"), "{cmdline}");
+
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    assert!(env.state(&id).is_none(), "state after delete");
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn kill_accepts_names_and_numbers() {
+    let env = TestEnv::new("killforms");
+    let mut b = env.bundle("b");
+    // PID 1 ignores signals it has no handler for, so trap the polite ones.
+    b.set_args(&[
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM USR1; while :; do sleep 0.05; done",
+    ]);
+    b.write();
+    for (i, sig) in [
+        "9", "KILL", "SIGKILL", "15", "TERM", "SIGTERM", "sigterm", "", "USR1", "10",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let id = env.id(&format!("k{i}"));
+        env.carte(&["run", "-d", "--bundle", b.path(), &id])
+            .assert_ok();
+        env.wait_status(&id, "running");
+        // The trap is set up by the shell a moment after exec.
+        std::thread::sleep(Duration::from_millis(150));
+        let mut args = vec!["kill", id.as_str()];
+        if !sig.is_empty() {
+            args.push(sig);
+        }
+        env.carte(&args).assert_ok();
+        env.wait_status(&id, "stopped");
+        env.carte(&["delete", &id]).assert_ok();
+        env.assert_no_leaks(&id);
+    }
+    let id = env.id("bad");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["kill", &id, "NOSUCHSIG"])
+        .assert_fails_with(&["NOSUCHSIG"]);
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let env = TestEnv::new("killall");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.wait_status(&id, "running");
+    std::thread::sleep(Duration::from_millis(100));
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/carte/{id}/cgroup.procs"))
+        .unwrap_or_default();
+    if !is_runc() {
+        assert_eq!(procs.lines().count(), 3, "sh and two sleeps: {procs}");
+    }
+    env.carte(&["kill", "--all", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn operations_in_the_wrong_state_fail() {
+    let env = TestEnv::new("order");
+    let b = sleeper(&env);
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    if !is_runc() {
+        // The spec: deleting a container that is not stopped is an error.
+        env.carte(&["delete", &id])
+            .assert_fails_with(&[&id, "created"]);
+        assert_eq!(env.status(&id).as_deref(), Some("created"));
+    }
+    env.carte(&["start", &id]).assert_ok();
+    env.carte(&["start", &id])
+        .assert_fails_with(&[&id, "running"]);
+    env.carte(&["delete", &id])
+        .assert_fails_with(&[&id, "running"]);
+    assert_eq!(env.status(&id).as_deref(), Some("running"));
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["start", &id])
+        .assert_fails_with(&[&id, "stopped"]);
+    env.carte(&["kill", &id, "KILL"]).assert_fails_with(&[&id]);
+    env.carte(&["delete", &id]).assert_ok();
+    env.carte(&["kill", &id, "KILL"])
+        .assert_fails_with(&[&id, "does not exist"]);
+    env.carte(&["state", &id])
+        .assert_fails_with(&[&id, "does not exist"]);
+    env.carte(&["start", &id])
+        .assert_fails_with(&[&id, "does not exist"]);
+    env.carte(&["delete", &id])
+        .assert_fails_with(&[&id, "does not exist"]);
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn delete_force_running_and_missing() {
+    let env = TestEnv::new("force");
+    let b = sleeper(&env);
+    let created = env.id("created");
+    env.carte(&["create", "--bundle", b.path(), &created])
+        .assert_ok();
+    env.carte(&["delete", "--force", &created]).assert_ok();
+    env.assert_no_leaks(&created);
+    let running = env.id("running");
+    env.carte(&["run", "-d", "--bundle", b.path(), &running])
+        .assert_ok();
+    env.carte(&["delete", "-f", &running]).assert_ok();
+    env.assert_no_leaks(&running);
+    // containerd: delete, then delete --force of what is already gone.
+    env.carte(&["delete", "--force", &running]).assert_ok();
+    env.carte(&["delete", "--force", "never-existed"])
+        .assert_ok();
+}
+
+#[test]
+fn duplicate_id_fails_and_keeps_the_first() {
+    let env = TestEnv::new("dup");
+    let b = sleeper(&env);
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    let pid = env.state(&id).unwrap()["pid"].clone();
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_fails_with(&[&id, "exists"]);
+    let state = env.state(&id).unwrap();
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["pid"], pid);
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn invalid_ids_are_refused() {
+    let env = TestEnv::new("ids");
+    let b = sleeper(&env);
+    for id in ["../x", "", "a/b", "..", "a b"] {
+        env.carte(&["create", "--bundle", b.path(), id])
+            .assert_fails_with(&["invalid container id"]);
+    }
+    assert!(!env.root.join("x").exists());
+    assert!(
+        std::fs::read_dir(&env.root).map(|d| d.count()).unwrap_or(0) == 0,
+        "state dirs made for bad ids"
+    );
+}
+
+#[test]
+fn run_passes_on_exit_status() {
+    let env = TestEnv::new("exit");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "echo out; exit 3"]);
+    let id = env.id("three");
+    let out = env.run(&b, &id);
+    assert_eq!(out.code(), Some(3), "{out:?}");
+    assert_eq!(out.stdout, "out\n");
+    env.assert_no_leaks(&id);
+
+    // Killed by a signal: 128 + n.
+    b.set_args(&["sleep", "1000"]);
+    b.write();
+    let id = env.id("signal");
+    let mut child = env.spawn(&["run", "--bundle", b.path(), &id]);
+    env.wait_status(&id, "running");
+    let pid = env.state(&id).unwrap()["pid"].as_i64().unwrap() as i32;
+    // SAFETY: kill(2) on the container's init, which this test started.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(128 + 9));
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn run_forwards_signals() {
+    let env = TestEnv::new("fwd");
+    let mut b = env.bundle("b");
+    b.set_args(&[
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while :; do sleep 0.05; done",
+    ]);
+    b.write();
+    let id = env.id("c");
+    let mut child = env.spawn(&["run", "--bundle", b.path(), &id]);
+    env.wait_status(&id, "running");
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: kill(2) on the carte process this test spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn annotations_round_trip_through_state() {
+    let env = TestEnv::new("annot");
+    let mut b = sleeper(&env);
+    b.config["annotations"] = json!({"org.example.key": "value", "other": "x"});
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    let state = env.state(&id).unwrap();
+    assert_eq!(
+        state["annotations"],
+        json!({"org.example.key": "value", "other": "x"})
+    );
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn callers_command_lines_parse() {
+    // The forms of shared/CALLERS.md: flags with '=' and with a space,
+    // global flags before the verb, json logging.
+    let env = TestEnv::new("callers");
+    let b = sleeper(&env);
+    let id = env.id("c");
+    let log = env.dir.join("log.json");
+    let pid = env.dir.join("pid");
+    let (log, pid) = (log.to_str().unwrap(), pid.to_str().unwrap());
+    env.carte(&[
+        "--log-format=json",
+        "--log",
+        log,
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pid,
+        &id,
+    ])
+    .assert_ok();
+    env.carte(&["--log", log, "--log-format", "json", "start", &id])
+        .assert_ok();
+    env.carte(&["--log", log, "--log-format", "json", "kill", &id, "15"])
+        .assert_ok();
+    env.carte(&[
+        "--log",
+        log,
+        "--log-format",
+        "json",
+        "kill",
+        "--all",
+        &id,
+        "9",
+    ])
+    .assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["--log", log, "--log-format", "json", "delete", &id])
+        .assert_ok();
+    env.carte(&[
+        "--log",
+        log,
+        "--log-format",
+        "json",
+        "delete",
+        "--force",
+        &id,
+    ])
+    .assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn json_log_holds_the_error() {
+    let env = TestEnv::new("log");
+    let mut b = env.bundle("b");
+    b.set_args(&["/bin/nosuch"]);
+    b.write();
+    let id = env.id("c");
+    let log = env.dir.join("log.json");
+    let out = env.carte(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        b.path(),
+        &id,
+    ]);
+    assert!(!out.ok());
+    let text = std::fs::read_to_string(&log).expect("log file written");
+    let last = text
+        .lines()
+        .filter(|l| l.contains("\"error\""))
+        .last()
+        .expect("an error line");
+    let v: serde_json::Value = serde_json::from_str(last).expect("JSON line");
+    assert_eq!(v["level"], "error");
+    assert!(v["time"].is_string());
+    let msg = v["msg"].as_str().unwrap();
+    assert!(msg.contains("/bin/nosuch"), "{msg}");
+    assert!(msg.contains("no such file or directory"), "{msg}");
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn unsupported_global_flags_are_refused() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("flags");
+    env.carte(&["--systemd-cgroup", "state", "x"])
+        .assert_fails_with(&["--systemd-cgroup"]);
+    env.carte(&["--rootless", "true", "state", "x"])
+        .assert_fails_with(&["--rootless"]);
+}
+
+#[test]
+fn spec_writes_a_config_that_runs() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("spec");
+    let b = env.bundle("b");
+    std::fs::remove_file(b.dir.join("config.json")).unwrap();
+    env.carte(&["spec", "--bundle", b.path()]).assert_ok();
+    env.carte(&["spec", "--bundle", b.path()])
+        .assert_fails_with(&["exists"]);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.dir.join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] =
+        json!(["sh", "-c", "hostname; cat /proc/self/cgroup | grep memory"]);
+    let b = Bundle {
+        dir: b.dir.clone(),
+        config,
+    };
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "carte");
+    // The default config has a cgroup namespace: the container's cgroup is its root.
+    assert!(lines[1].ends_with(":memory:/"), "{}", lines[1]);
+    env.assert_no_leaks(&id);
+}
