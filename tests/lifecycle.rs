@@ -350,7 +350,7 @@ fn json_log_holds_the_error() {
     let last = text
         .lines()
         .filter(|l| l.contains("\"error\""))
-        .last()
+        .next_back()
         .expect("an error line");
     let v: serde_json::Value = serde_json::from_str(last).expect("JSON line");
     assert_eq!(v["level"], "error");
