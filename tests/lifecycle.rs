@@ -349,8 +349,7 @@ fn json_log_holds_the_error() {
     let text = std::fs::read_to_string(&log).expect("log file written");
     let last = text
         .lines()
-        .filter(|l| l.contains("\"error\""))
-        .next_back()
+        .rfind(|l| l.contains("\"error\""))
         .expect("an error line");
     let v: serde_json::Value = serde_json::from_str(last).expect("JSON line");
     assert_eq!(v["level"], "error");
