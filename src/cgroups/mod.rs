@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::manager::{FsManager, Manager};
 use cgroups_rs::CgroupPid;
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxResources};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 /// Default parent of every container's cgroup.
 pub const DEFAULT_PARENT: &str = "/carte";
@@ -150,7 +150,13 @@ pub fn device_rules(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
         rule("c", Some(136), None, "rwm"),
         rule("c", Some(10), Some(200), "rwm"),
     ];
-    rules.extend(devices.iter().map(LinuxDeviceCgroup::from));
+    // Fifos are not devices to the device controller.
+    rules.extend(
+        devices
+            .iter()
+            .filter(|d| d.typ() != LinuxDeviceType::P)
+            .map(LinuxDeviceCgroup::from),
+    );
     rules
 }
 
