@@ -273,7 +273,12 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        if let Err(e) = hooks::run("startContainer", list, &ready.state_json) {
+        // The container is created now; start is what let init get here.
+        let state =
+            ready
+                .state_json
+                .replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
+        if let Err(e) = hooks::run("startContainer", list, &state) {
             return e.to_string();
         }
     }

@@ -1,0 +1,169 @@
+//! The six hook kinds: when they run, in which namespace, with what state.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+const HOOK: &str = "#!/bin/sh\n# $1: hook kind, $2: log file\nstate=$(cat)\necho \"$1 $HOOKVAR $(readlink /proc/self/ns/mnt) $state\" >> \"$2\"\n";
+
+fn write_script(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn hook(path: &str, kind: &str, log: &str) -> Value {
+    json!({"path": path, "args": ["hook.sh", kind, log], "env": ["HOOKVAR=set"]})
+}
+
+#[test]
+fn every_kind_runs_once_in_order_with_its_state() {
+    let env = TestEnv::new("hooks");
+    let mut b = env.bundle("b");
+    let host_hook = b.dir.join("hook.sh");
+    write_script(&host_hook, HOOK);
+    // startContainer resolves in the container: its script lives in the rootfs.
+    write_script(&b.rootfs().join("hook.sh"), HOOK);
+    let host_log = b.rootfs().join("hooks.log");
+    let (h, log) = (host_hook.to_str().unwrap(), host_log.to_str().unwrap());
+    b.config["hooks"] = json!({
+        "prestart": [hook(h, "prestart", log)],
+        "createRuntime": [hook(h, "createRuntime", log)],
+        "createContainer": [hook(h, "createContainer", log)],
+        "startContainer": [hook("/hook.sh", "startContainer", "/hooks.log")],
+        "poststart": [hook(h, "poststart", log)],
+        "poststop": [hook(h, "poststop", log)]
+    });
+    b.set_args(&["sleep", "1000"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    let pid = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let container_mnt = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
+    env.carte(&["start", &id]).assert_ok();
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let text = std::fs::read_to_string(&host_log).unwrap();
+    let lines: Vec<(&str, &str, &str, Value)> = text
+        .lines()
+        .map(|l| {
+            let mut parts = l.splitn(4, ' ');
+            let (kind, var, mnt) = (
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+                parts.next().unwrap(),
+            );
+            (
+                kind,
+                var,
+                mnt,
+                serde_json::from_str(parts.next().unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    let kinds: Vec<&str> = lines.iter().map(|l| l.0).collect();
+    assert_eq!(
+        kinds,
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    let expect = [
+        ("prestart", "creating", false),
+        ("createRuntime", "creating", false),
+        ("createContainer", "creating", true),
+        ("startContainer", "created", true),
+        ("poststart", "running", false),
+        ("poststop", "stopped", false),
+    ];
+    for ((kind, var, mnt, state), (want_kind, want_status, in_container)) in
+        lines.iter().zip(expect)
+    {
+        assert_eq!(*kind, want_kind);
+        assert_eq!(*var, "set", "{kind}: hook env");
+        assert_eq!(state["id"], id.as_str(), "{kind}");
+        assert_eq!(state["ociVersion"], "1.2.0", "{kind}");
+        assert_eq!(state["bundle"], b.path(), "{kind}");
+        if !is_runc() {
+            assert_eq!(state["status"], want_status, "{kind}");
+        }
+        if kind != &"poststop" {
+            assert_eq!(state["pid"], pid, "{kind}: the pid as the runtime sees it");
+        }
+        let want_mnt = if in_container {
+            &container_mnt
+        } else {
+            &host_mnt
+        };
+        assert_eq!(*mnt, want_mnt.to_str().unwrap(), "{kind}: namespace");
+    }
+}
+
+#[test]
+fn a_hook_that_outlives_its_timeout_fails_create() {
+    let env = TestEnv::new("hooktimeout");
+    let mut b = env.bundle("b");
+    let marker = env.dir.join("hook-pid");
+    let script = b.dir.join("slow.sh");
+    write_script(
+        &script,
+        &format!("#!/bin/sh\necho $$ > {}\nexec sleep 30\n", marker.display()),
+    );
+    b.config["hooks"] = json!({"createRuntime": [{"path": script, "timeout": 1}]});
+    b.write();
+    let id = env.id("c");
+    let started = Instant::now();
+    let out = env.carte(&["create", "--bundle", b.path(), &id]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the timeout was not honoured"
+    );
+    out.assert_fails_with(&["createRuntime", "timed out"]);
+    env.assert_no_leaks(&id);
+    // The hook itself was killed.
+    let hook_pid = std::fs::read_to_string(&marker).unwrap().trim().to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{hook_pid}/stat")).unwrap_or_default();
+    assert!(
+        !stat.contains("sleep") || stat.contains(") Z"),
+        "hook still running: {stat}"
+    );
+}
+
+#[test]
+fn failing_hooks() {
+    let env = TestEnv::new("hookfail");
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "1000"]);
+    // A failing prestart hook fails create, naming the hook.
+    b.config["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+    b.write();
+    let id = env.id("pre");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_fails_with(&["prestart", "/bin/false"]);
+    env.assert_no_leaks(&id);
+
+    // Failing poststart and poststop hooks are logged; start and delete go on.
+    b.config["hooks"] =
+        json!({"poststart": [{"path": "/bin/false"}], "poststop": [{"path": "/bin/false"}]});
+    b.write();
+    let id = env.id("post");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id]).assert_ok();
+    assert_eq!(env.status(&id).as_deref(), Some("running"));
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
