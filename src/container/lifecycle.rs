@@ -1,6 +1,6 @@
 //! start, kill and delete on an existing container.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -27,33 +27,39 @@ impl Container {
             .open(&fifo_path)
             .map_err(io_err("open exec fifo", &fifo_path))?;
         let pidfd = sys::pidfd_open(self.state.pid).map_err(io_err("watch init", &fifo_path))?;
+        // First the byte init writes once released, then the hang-up when
+        // its end closes at execve: poststart must run after the process
+        // started, and after the startContainer hooks.
+        let mut released = false;
         loop {
             let mut fds = [
                 libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(&fifo),
+                    fd: fifo.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+                    fd: pidfd.as_raw_fd(),
                     events: libc::POLLIN,
                     revents: 0,
                 },
             ];
             // SAFETY: fds is a valid pollfd array of length 2.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-            if n < 0 {
+            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
                 continue;
             }
             if fds[0].revents & libc::POLLIN != 0 {
                 let mut byte = [0u8; 1];
                 // SAFETY: reads one byte into a buffer we own.
-                let r = unsafe { libc::read(fds[0].fd, byte.as_mut_ptr().cast(), 1) };
-                if r == 1 {
-                    break;
-                }
+                released |=
+                    unsafe { libc::read(fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) } == 1;
+            } else if fds[0].revents & libc::POLLHUP != 0 && released {
+                break;
             }
             if fds[1].revents != 0 {
+                if released {
+                    break;
+                }
                 return Err(ContainerError::Process(
                     crate::process::ProcessError::Child(
                         "container init exited before start".into(),

@@ -260,13 +260,13 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
     if fd < 0 {
         return format!("open exec fifo: {}", std::io::Error::last_os_error());
     }
-    // SAFETY: openat just returned this fd.
+    // SAFETY: openat just returned this fd. It stays open, close-on-exec,
+    // until execve: `start` waits for the hang-up to know the process runs.
     let fifo = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: writes one byte from a static buffer.
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return format!("write exec fifo: {}", std::io::Error::last_os_error());
     }
-    drop(fifo);
     if let Some(list) = args
         .spec
         .hooks()
