@@ -10,12 +10,12 @@ use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("bundle {path}: {source}")]
+    #[error("bundle {path}: {}", crate::sys::reason(.source))]
     Bundle {
         path: String,
         source: std::io::Error,
     },
-    #[error("open {path}: {source}")]
+    #[error("open {path}: {}", crate::sys::reason(.source))]
     Read {
         path: String,
         source: std::io::Error,
@@ -87,20 +87,11 @@ pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
         Err(err) => {
             return Err(invalid((
                 "root.path".into(),
-                format!("{}: {}", rootfs.display(), io_reason(&err)),
+                format!("{}: {}", rootfs.display(), crate::sys::reason(&err)),
             )))
         }
     }
     Ok(Bundle { path, rootfs, spec })
-}
-
-/// The reason part of an io::Error, lowercase and without "(os error N)",
-/// as in "no such file or directory".
-pub fn io_reason(err: &std::io::Error) -> String {
-    match err.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
-        None => err.to_string(),
-    }
 }
 
 /// Parses config.json, naming the JSON path of a bad field.

@@ -53,7 +53,7 @@ fn run_one(hook: &Hook, state_json: &str) -> Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| crate::config::io_reason(&e))?;
+    let mut child = cmd.spawn().map_err(|e| crate::sys::reason(&e))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin; that is not an error.
         let _ = stdin.write_all(state_json.as_bytes());
@@ -62,8 +62,8 @@ fn run_one(hook: &Hook, state_json: &str) -> Result<(), String> {
         .timeout()
         .map(|s| (s.clamp(0, i64::from(i32::MAX) / 1000) * 1000) as i32)
         .unwrap_or(-1);
-    let pidfd = sys::pidfd_open(child.id() as i32).map_err(|e| e.to_string())?;
-    let exited = sys::pidfd_wait(pidfd.as_fd(), timeout_ms).map_err(|e| e.to_string())?;
+    let pidfd = sys::pidfd_open(child.id() as i32).map_err(|e| sys::reason(&e))?;
+    let exited = sys::pidfd_wait(pidfd.as_fd(), timeout_ms).map_err(|e| sys::reason(&e))?;
     if !exited {
         let _ = child.kill();
         let _ = child.wait();
@@ -72,7 +72,7 @@ fn run_one(hook: &Hook, state_json: &str) -> Result<(), String> {
             hook.timeout().unwrap_or_default()
         ));
     }
-    let status = child.wait().map_err(|e| e.to_string())?;
+    let status = child.wait().map_err(|e| sys::reason(&e))?;
     if status.success() {
         return Ok(());
     }

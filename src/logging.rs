@@ -37,7 +37,7 @@ impl Level {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("open log file {path}: {source}")]
+    #[error("open log file {path}: {}", crate::sys::reason(.source))]
     Open {
         path: String,
         source: std::io::Error,

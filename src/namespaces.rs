@@ -9,20 +9,20 @@ use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
-    #[error("open namespace {path}: {source}")]
+    #[error("open namespace {path}: {}", crate::sys::reason(.source))]
     Open {
         path: String,
         source: std::io::Error,
     },
-    #[error("join {kind} namespace {path}: {source}")]
+    #[error("join {kind} namespace {path}: {}", crate::sys::reason(&std::io::Error::from(*.source)))]
     Join {
         kind: String,
         path: String,
         source: nix::Error,
     },
-    #[error("unshare namespaces ({flags}): {source}")]
+    #[error("unshare namespaces ({flags}): {}", crate::sys::reason(&std::io::Error::from(*.source)))]
     Unshare { flags: String, source: nix::Error },
-    #[error("write {path}: {source}")]
+    #[error("write {path}: {}", crate::sys::reason(.source))]
     Write {
         path: String,
         source: std::io::Error,

@@ -7,6 +7,25 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// An io::Error as carte words its causes: lowercase, without "(os error N)",
+/// as in "no such file or directory".
+pub fn reason(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_lowercase(),
+        None => err.to_string(),
+    }
+}
+
+/// The same for a nix errno.
+pub fn errno(err: nix::Error) -> String {
+    reason(&io::Error::from(err))
+}
+
+/// The same for the calling thread's last error.
+pub fn last_error() -> String {
+    reason(&io::Error::last_os_error())
+}
+
 fn cstring(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))

@@ -9,7 +9,7 @@ use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, Ms
 
 #[derive(Debug, thiserror::Error)]
 pub enum TtyError {
-    #[error("console: {what}: {source}")]
+    #[error("console: {what}: {}", crate::sys::reason(.source))]
     Io {
         what: &'static str,
         source: io::Error,

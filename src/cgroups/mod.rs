@@ -24,7 +24,7 @@ pub enum CgroupError {
         field: &'static str,
         reason: &'static str,
     },
-    #[error("remove cgroup {path}: {source}")]
+    #[error("remove cgroup {path}: {}", crate::sys::reason(.source))]
     Remove {
         path: String,
         source: std::io::Error,

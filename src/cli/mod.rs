@@ -158,7 +158,8 @@ pub fn main() -> ExitCode {
     match dispatch(&cli) {
         Ok(code) => code,
         Err(e) => {
-            let msg = format!("{e:#}");
+            // Each error's message already holds its cause: print it once.
+            let msg = e.to_string();
             logging::error(&msg);
             eprintln!("carte: {msg}");
             ExitCode::FAILURE

@@ -1,8 +1,6 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 /// The config `spec` writes: runc's defaults, so bundles move between the two.
 pub fn default_config(rootless: bool) -> serde_json::Value {
     let caps = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
@@ -55,7 +53,8 @@ pub fn run(bundle: &Path, rootless: bool) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{}: file already exists", path.display());
     }
     let text = serde_json::to_string_pretty(&default_config(rootless))?;
-    std::fs::write(&path, text + "\n").with_context(|| format!("write {}", path.display()))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| anyhow::anyhow!("write {}: {}", path.display(), crate::sys::reason(&e)))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -37,7 +37,7 @@ pub enum ContainerError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {}", crate::sys::reason(.source))]
     Io {
         what: &'static str,
         path: String,

@@ -65,7 +65,7 @@ pub struct State {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("read {path}: {source}")]
+    #[error("read {path}: {}", crate::sys::reason(.source))]
     Read {
         path: String,
         source: std::io::Error,
@@ -75,7 +75,7 @@ pub enum StateError {
         path: String,
         source: serde_json::Error,
     },
-    #[error("write {path}: {source}")]
+    #[error("write {path}: {}", crate::sys::reason(.source))]
     Write {
         path: String,
         source: std::io::Error,

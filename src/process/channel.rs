@@ -33,7 +33,7 @@ pub enum Message {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
-    #[error("init pipe: {0}")]
+    #[error("init pipe: {}", crate::sys::reason(.0))]
     Io(#[from] io::Error),
     #[error("init pipe: the other end closed")]
     Closed,

@@ -55,12 +55,12 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
     let plan = Plan::from_spec(linux);
     let s = |e: &dyn std::fmt::Display| e.to_string();
 
-    nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+    nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
     // Devices and mountpoints get exactly the modes asked for.
     nix::sys::stat::umask(Mode::empty());
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| format!("set oomScoreAdj {adj}: {}", crate::config::io_reason(&e)))?;
+            .map_err(|e| format!("set oomScoreAdj {adj}: {}", crate::sys::reason(&e)))?;
     }
     let host_proc = rootfs::open_host_proc().map_err(|e| s(&e))?;
     let ctx = RootfsContext {
@@ -99,7 +99,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
                 e.raw_os_error(),
                 Some(libc::ENOSYS) | Some(libc::EACCES) | Some(libc::EPERM)
             ) {
-                return Err(format!("join session keyring: {e}"));
+                return Err(format!("join session keyring: {}", sys::reason(&e)));
             }
         }
     }
@@ -109,10 +109,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
     if process.no_new_privileges().unwrap_or(false) {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(format!(
-                "set no_new_privs: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("set no_new_privs: {}", sys::last_error()));
         }
     }
     let umask = process.user().umask().unwrap_or(0o022);
@@ -142,11 +139,7 @@ fn set_rlimits(process: &Process) -> Result<(), String> {
         };
         // SAFETY: setrlimit reads a struct we own.
         if unsafe { libc::setrlimit(resource, &lim) } != 0 {
-            return Err(format!(
-                "set rlimit {:?}: {}",
-                rl.typ(),
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("set rlimit {:?}: {}", rl.typ(), sys::last_error()));
         }
     }
     Ok(())
@@ -191,12 +184,18 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
         // A joined user namespace may have setgroups denied; with no extra
         // groups asked for, that is fine.
         Err(nix::Error::EPERM) if in_userns && groups.is_empty() => {}
-        Err(e) => return Err(format!("setgroups {:?}: {e}", user.additional_gids())),
+        Err(e) => {
+            return Err(format!(
+                "setgroups {:?}: {}",
+                user.additional_gids(),
+                sys::errno(e)
+            ))
+        }
     }
     let gid = Gid::from_raw(user.gid());
-    setresgid(gid, gid, gid).map_err(|e| format!("setresgid {}: {e}", user.gid()))?;
+    setresgid(gid, gid, gid).map_err(|e| format!("setresgid {}: {}", user.gid(), sys::errno(e)))?;
     let uid = Uid::from_raw(user.uid());
-    setresuid(uid, uid, uid).map_err(|e| format!("setresuid {}: {e}", user.uid()))?;
+    setresuid(uid, uid, uid).map_err(|e| format!("setresuid {}: {}", user.uid(), sys::errno(e)))?;
     capabilities::apply(&sets).map_err(|e| e.to_string())?;
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
@@ -209,7 +208,7 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
 fn enter_cwd(cwd: &Path) -> Result<(), String> {
     nix::unistd::chdir(cwd)
         .map_err(|e| format!("chdir to cwd {:?}: {}", cwd, e.desc().to_lowercase()))?;
-    let now = nix::unistd::getcwd().map_err(|e| format!("getcwd: {e}"))?;
+    let now = nix::unistd::getcwd().map_err(|e| format!("getcwd: {}", sys::errno(e)))?;
     if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
         return Err(format!("cwd {cwd:?} is outside the container's root"));
     }
@@ -220,7 +219,7 @@ fn enter_cwd(cwd: &Path) -> Result<(), String> {
 /// missing one fails `create` rather than after `start`.
 fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
     let check = |p: &Path| -> Result<(), String> {
-        let meta = std::fs::metadata(p).map_err(|e| crate::config::io_reason(&e))?;
+        let meta = std::fs::metadata(p).map_err(|e| crate::sys::reason(&e))?;
         if meta.is_dir() {
             return Err("is a directory".into());
         }
@@ -258,14 +257,14 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
         )
     };
     if fd < 0 {
-        return format!("open exec fifo: {}", std::io::Error::last_os_error());
+        return format!("open exec fifo: {}", sys::last_error());
     }
     // SAFETY: openat just returned this fd. It stays open, close-on-exec,
     // until execve: `start` waits for the hang-up to know the process runs.
     let fifo = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: writes one byte from a static buffer.
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-        return format!("write exec fifo: {}", std::io::Error::last_os_error());
+        return format!("write exec fifo: {}", sys::last_error());
     }
     if let Some(list) = args
         .spec
@@ -287,7 +286,7 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
         let _ = sys::clear_cloexec(fd);
     }
     if let Err(e) = sys::cloexec_from(3 + args.preserve_fds) {
-        return format!("close fds: {e}");
+        return format!("close fds: {}", sys::reason(&e));
     }
     match nix::unistd::execve(&ready.program, &ready.argv, &ready.envp) {
         Err(e) => format!("exec {:?}: {}", ready.program, e.desc().to_lowercase()),

@@ -35,7 +35,7 @@ pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
             unsafe { libc::_exit(code) }
         }
         Err(e) => {
-            let _ = chan.send(&Message::Error(format!("fork init: {e}")));
+            let _ = chan.send(&Message::Error(format!("fork init: {}", sys::errno(e))));
             // SAFETY: as above.
             unsafe { libc::_exit(1) }
         }
@@ -59,9 +59,9 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     if plan.has(LinuxNamespaceType::User) {
         // Become root of the new namespace, so init owns what it creates.
         setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-            .map_err(|e| format!("setresgid 0 in user namespace: {e}"))?;
+            .map_err(|e| format!("setresgid 0 in user namespace: {}", sys::errno(e)))?;
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-            .map_err(|e| format!("setresuid 0 in user namespace: {e}"))?;
+            .map_err(|e| format!("setresuid 0 in user namespace: {}", sys::errno(e)))?;
     }
     for (kind, path) in &plan.join {
         namespaces::join(*kind, path).map_err(|e| e.to_string())?;

@@ -27,7 +27,7 @@ use channel::{Channel, ChannelError, Message};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    #[error("fork: {0}")]
+    #[error("fork: {}", crate::sys::reason(&std::io::Error::from(*.0)))]
     Fork(nix::Error),
     #[error(transparent)]
     Channel(#[from] ChannelError),

@@ -23,13 +23,13 @@ use crate::sys::{fd_path, open_in_root};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("mount {what} on {dest}: {source}")]
+    #[error("mount {what} on {dest}: {}", crate::sys::reason(.source))]
     Mount {
         what: String,
         dest: String,
         source: io::Error,
     },
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}: {}", crate::sys::reason(.source))]
     Path {
         op: &'static str,
         path: String,
@@ -37,11 +37,11 @@ pub enum RootfsError {
     },
     #[error("mounts[{index}]: {reason}")]
     Entry { index: usize, reason: String },
-    #[error("pivot_root to {path}: {source}")]
+    #[error("pivot_root to {path}: {}", crate::sys::reason(.source))]
     Pivot { path: String, source: io::Error },
-    #[error("set sysctl {key}: {source}")]
+    #[error("set sysctl {key}: {}", crate::sys::reason(.source))]
     Sysctl { key: String, source: io::Error },
-    #[error("set {what}: {source}")]
+    #[error("set {what}: {}", crate::sys::reason(.source))]
     Uts {
         what: &'static str,
         source: io::Error,
@@ -184,9 +184,13 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
     .map_err(mount_err(ctx.rootfs.display().to_string(), ctx.rootfs))?;
     let root = open_root(ctx.rootfs)?;
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
+        // Name the config field, whatever step of the mount failed.
         mount_entry(root.as_fd(), m, ctx).map_err(|e| match e {
             RootfsError::Entry { reason, .. } => RootfsError::Entry { index, reason },
-            other => other,
+            other => RootfsError::Entry {
+                index,
+                reason: other.to_string(),
+            },
         })?;
     }
     let dev_is_bind = spec.mounts().iter().flatten().any(|m| {
