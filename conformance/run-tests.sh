@@ -21,5 +21,16 @@ cargo fmt --all -- --check
 cargo clippy --all-targets -q -- -D warnings
 cargo build -q
 # Test binaries run one after another; tests inside one binary run in parallel.
-cargo test -q -- --test-threads=4
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test -q -- --test-threads=4 2>&1 | tee "$log"
+tests_rc=${PIPESTATUS[0]}
 conformance/check-leaks.sh
+leaks_rc=$?
+set -e
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+[ "$leaks_rc" = 0 ] || failed=$((failed + 1))
+echo "$passed passed, $failed failed"
+[ "$tests_rc" = 0 ] && [ "$leaks_rc" = 0 ]
