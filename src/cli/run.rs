@@ -25,29 +25,19 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitC
         Some(sock) => Some(crate::tty::recv_fd(sock.as_fd())?),
         None => None,
     };
-    if detach {
-        start_or_delete(&mut container)?;
-        return Ok(ExitCode::SUCCESS);
+    // Signals are caught before start, so none is lost before the wait loop.
+    let sigfd = if detach { None } else { Some(foreground::catch_signals()?) };
+    if let Err(e) = container.start() {
+        let _ = container.delete(true);
+        return Err(e.into());
     }
-    let sigfd = foreground::catch_signals()?;
-    start_or_delete(&mut container)?;
+    let Some(sigfd) = sigfd else {
+        return Ok(ExitCode::SUCCESS);
+    };
     let code = foreground::wait(container.state.pid, sigfd, pty);
     let (container, _lock) = Container::load_locked(root, &args.id)?;
     container.delete(true)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
-}
-
-fn start_or_delete(container: &mut Container) -> anyhow::Result<()> {
-    if let Err(e) = container.start() {
-        let dir = container.dir.clone();
-        let c = Container {
-            dir,
-            state: container.state.clone(),
-        };
-        let _ = c.delete(true);
-        return Err(e.into());
-    }
-    Ok(())
 }
 
 fn wants_terminal(bundle: &Path) -> bool {
