@@ -536,3 +536,54 @@ fn state_dir_and_fifo_permissions() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+#[test]
+fn propagation_of_root_and_mounts() {
+    let env = TestEnv::new("prop");
+    let shared = env.dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    let mut b = env.bundle("b");
+    b.config["linux"]["rootfsPropagation"] = json!("shared");
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/m-shared", "type": "bind", "source": shared, "options": ["rbind", "rshared"]}));
+    mounts.push(json!({"destination": "/m-private", "type": "bind", "source": shared, "options": ["rbind", "rprivate"]}));
+    let out = env.sh(&mut b, "cut -d' ' -f5,7 /proc/self/mountinfo");
+    let optional = |dest: &str| {
+        out.lines()
+            .find_map(|l| {
+                l.split_once(' ')
+                    .filter(|(d, _)| *d == dest)
+                    .map(|(_, o)| o.to_string())
+            })
+            .unwrap_or_else(|| panic!("{dest} in {out}"))
+    };
+    assert!(optional("/").starts_with("shared:"), "{out}");
+    assert!(optional("/m-shared").starts_with("shared:"), "{out}");
+    assert!(!optional("/m-private").starts_with("shared:"), "{out}");
+}
+
+#[test]
+fn cgroup_mount_and_namespace() {
+    let env = TestEnv::new("cgmount");
+    let mut b = env.bundle("b");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "cgroup"}));
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup",
+        "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+    let out = env.sh(
+        &mut b,
+        "grep -E ':(memory|pids):' /proc/self/cgroup; ls /sys/fs/cgroup/pids/cgroup.procs; \
+         grep ' /sys/fs/cgroup ' /proc/self/mountinfo | cut -d' ' -f6; \
+         touch /sys/fs/cgroup/x 2>/dev/null && echo cg=writable || echo cg=readonly",
+    );
+    // The cgroup namespace makes the container's cgroup its root.
+    assert!(out.lines().any(|l| l.ends_with(":memory:/")), "{out}");
+    assert!(out.lines().any(|l| l.ends_with(":pids:/")), "{out}");
+    assert!(out.contains("/sys/fs/cgroup/pids/cgroup.procs"), "{out}");
+    assert!(out.contains("cg=readonly"), "{out}");
+}

@@ -26,7 +26,11 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitC
         None => None,
     };
     // Signals are caught before start, so none is lost before the wait loop.
-    let sigfd = if detach { None } else { Some(foreground::catch_signals()?) };
+    let sigfd = if detach {
+        None
+    } else {
+        Some(foreground::catch_signals()?)
+    };
     if let Err(e) = container.start() {
         let _ = container.delete(true);
         return Err(e.into());

@@ -17,6 +17,11 @@ pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
     sys::close_fds_except(&keep);
+    // If `carte create` dies, so does the intermediate: nothing is left
+    // half-built. (Init's own parent is the intermediate, which exits
+    // normally; init notices a dead parent on the pipe instead.)
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     if let Err(msg) = enter_namespaces(args, chan) {
         let _ = chan.send(&Message::Error(msg));
         // SAFETY: _exit ends the child without touching the parent's state.
