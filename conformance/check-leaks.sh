@@ -11,11 +11,11 @@ cgroups=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -iname '*carte*' 2
 [ -n "$cgroups" ] && report "cgroups: $(echo $cgroups)"
 states=$(ls -d /tmp/carte-tests/*/state/* 2>/dev/null)
 [ -n "$states" ] && report "state dirs: $(echo $states)"
+# Container processes read "/" as their root from here; their cgroup tells.
 for p in /proc/[0-9]*; do
-    for link in root cwd; do
-        t=$(readlink "$p/$link" 2>/dev/null) || continue
-        case "$t" in /tmp/carte-tests/*) report "process ${p#/proc/} ($link $t)";; esac
-    done
+    if grep -q '/carte/' "$p/cgroup" 2>/dev/null; then
+        report "process ${p#/proc/}: $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"
+    fi
 done
 if [ $problems = 0 ]; then
     echo "check-leaks: no mounts, cgroups, state dirs or processes left"

@@ -401,3 +401,46 @@ fn spec_writes_a_config_that_runs() {
     assert!(lines[1].ends_with(":memory:/"), "{}", lines[1]);
     env.assert_no_leaks(&id);
 }
+
+#[test]
+fn delete_force_clears_a_half_made_state_dir() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("remains");
+    let half = env.id("half");
+    let corrupt = env.id("corrupt");
+    std::fs::create_dir_all(env.root.join(&half)).unwrap();
+    std::fs::create_dir_all(env.root.join(&corrupt)).unwrap();
+    std::fs::write(env.root.join(&corrupt).join("state.json"), "{bad").unwrap();
+    env.carte(&["delete", &corrupt])
+        .assert_fails_with(&["state.json"]);
+    env.carte(&["delete", "--force", &half]).assert_ok();
+    env.carte(&["delete", "--force", &corrupt]).assert_ok();
+    env.assert_no_leaks(&half);
+    env.assert_no_leaks(&corrupt);
+}
+
+#[test]
+fn delete_kills_what_outlives_init_without_a_pid_namespace() {
+    let env = TestEnv::new("nopidns");
+    let mut b = env.bundle("b");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    // Init exits at once and leaves a child behind in the cgroup.
+    b.set_args(&["sh", "-c", "sleep 1000 & exit 0"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.wait_status(&id, "stopped");
+    assert!(
+        !processes_of(&id).is_empty(),
+        "the orphaned sleep should still run"
+    );
+    env.carte(&["delete", &id]).assert_ok();
+    std::thread::sleep(Duration::from_millis(100));
+    env.assert_no_leaks(&id);
+}

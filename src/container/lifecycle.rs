@@ -131,6 +131,9 @@ impl Container {
             }
             self.kill_and_wait();
         }
+        // Init is gone, but without a PID namespace its children may not
+        // be: the cgroup cannot go while they live.
+        cgroups::signal_all(&self.state.cgroup_path, libc::SIGKILL);
         cgroups::destroy(&self.state.cgroup_path)?;
         if let Some(list) = self.state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
             hooks::run_logged(

@@ -137,6 +137,24 @@ impl Container {
         Ok((Self::load(root, id)?, lock))
     }
 
+    /// `delete --force` of a state dir with no usable state.json (a create
+    /// that crashed half-way): kill what is in the default cgroup and
+    /// remove both. Returns false if there was no such dir.
+    pub fn remove_remains(root: &Path, id: &str) -> Result<bool, ContainerError> {
+        validate_id(id)?;
+        let dir = Self::dir_for(root, id);
+        let _lock = match Lock::acquire(&dir) {
+            Ok(lock) => lock,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("lock", &dir)(e)),
+        };
+        let cgroup = crate::cgroups::path_for(None, id);
+        crate::cgroups::signal_all(&cgroup, libc::SIGKILL);
+        crate::cgroups::destroy(&cgroup)?;
+        std::fs::remove_dir_all(&dir).map_err(io_err("remove state dir", &dir))?;
+        Ok(true)
+    }
+
     pub fn id(&self) -> &str {
         &self.state.id
     }

@@ -258,11 +258,8 @@ impl TestEnv {
             !mounts.contains(dir.as_ref()),
             "mounts left under {dir}:\n{mounts}"
         );
-        assert!(
-            processes_under(&self.dir).is_empty(),
-            "processes left in {dir}: {:?}",
-            processes_under(&self.dir)
-        );
+        let procs = processes_of(id);
+        assert!(procs.is_empty(), "processes of {id} left: {procs:?}");
     }
 }
 
@@ -284,20 +281,18 @@ impl Drop for TestEnv {
     }
 }
 
-/// Pids of processes whose root or cwd lies under `dir`.
-pub fn processes_under(dir: &Path) -> Vec<i32> {
+/// Pids of processes in container `id`'s cgroup, found through
+/// /proc/<pid>/cgroup (a container's /proc/<pid>/root reads "/" from the
+/// host once it has pivoted, so paths can't tell).
+pub fn processes_of(id: &str) -> Vec<i32> {
+    let needle = format!("/{id}\n");
     let mut out = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        for link in ["root", "cwd"] {
-            if let Ok(target) = fs::read_link(entry.path().join(link)) {
-                if target.starts_with(dir) {
-                    out.push(pid);
-                    break;
-                }
-            }
+        if fs::read_to_string(entry.path().join("cgroup")).is_ok_and(|c| c.contains(&needle)) {
+            out.push(pid);
         }
     }
     out
