@@ -4,27 +4,21 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
 use nix::sys::stat::Mode;
-use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
-use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Process};
+use oci_spec::runtime::LinuxNamespaceType;
 
+use super::attrs;
 use super::channel::{Channel, Message};
 use super::InitArgs;
 use crate::namespaces::Plan;
 use crate::rootfs::{self, RootfsContext};
-use crate::{capabilities, hooks, sys, tty};
-
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+use crate::{hooks, sys, tty};
 
 /// What is left to do after Ready.
 struct Ready {
     host_proc: OwnedFd,
-    program: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
+    program: attrs::Program,
     state_json: String,
 }
 
@@ -103,145 +97,12 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
             }
         }
     }
-    set_rlimits(process)?;
-    set_user_and_caps(process, plan.has(LinuxNamespaceType::User))?;
-    enter_cwd(process.cwd())?;
-    if process.no_new_privileges().unwrap_or(false) {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(format!("set no_new_privs: {}", sys::last_error()));
-        }
-    }
-    let umask = process.user().umask().unwrap_or(0o022);
-    nix::sys::stat::umask(Mode::from_bits_truncate(umask));
-
-    let env: Vec<String> = process.env().clone().unwrap_or_default();
-    let args_vec = process.args().clone().unwrap_or_default();
-    let program = find_executable(&args_vec[0], &env)?;
-    let cstr =
-        |v: &String| CString::new(v.as_bytes()).map_err(|_| format!("{v:?}: contains a NUL byte"));
+    let program = attrs::prepare(process, plan.has(LinuxNamespaceType::User))?;
     Ok(Ready {
         host_proc,
-        program: CString::new(program.as_os_str().as_bytes())
-            .map_err(|_| "program path has a NUL byte".to_string())?,
-        argv: args_vec.iter().map(cstr).collect::<Result<_, _>>()?,
-        envp: env.iter().map(cstr).collect::<Result<_, _>>()?,
+        program,
         state_json,
     })
-}
-
-fn set_rlimits(process: &Process) -> Result<(), String> {
-    for rl in process.rlimits().iter().flatten() {
-        let resource = rlimit_resource(rl.typ());
-        let lim = libc::rlimit {
-            rlim_cur: rl.soft(),
-            rlim_max: rl.hard(),
-        };
-        // SAFETY: setrlimit reads a struct we own.
-        if unsafe { libc::setrlimit(resource, &lim) } != 0 {
-            return Err(format!("set rlimit {:?}: {}", rl.typ(), sys::last_error()));
-        }
-    }
-    Ok(())
-}
-
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
-    use PosixRlimitType::*;
-    match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
-    }
-}
-
-fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
-    let sets = capabilities::resolve(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
-    let user = process.user();
-    // SAFETY: prctl with integer arguments; keeps permitted caps across setuid.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-    capabilities::drop_bounding(&sets).map_err(|e| e.to_string())?;
-    let groups: Vec<Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
-    match setgroups(&groups) {
-        Ok(()) => {}
-        // A joined user namespace may have setgroups denied; with no extra
-        // groups asked for, that is fine.
-        Err(nix::Error::EPERM) if in_userns && groups.is_empty() => {}
-        Err(e) => {
-            return Err(format!(
-                "setgroups {:?}: {}",
-                user.additional_gids(),
-                sys::errno(e)
-            ))
-        }
-    }
-    let gid = Gid::from_raw(user.gid());
-    setresgid(gid, gid, gid).map_err(|e| format!("setresgid {}: {}", user.gid(), sys::errno(e)))?;
-    let uid = Uid::from_raw(user.uid());
-    setresuid(uid, uid, uid).map_err(|e| format!("setresuid {}: {}", user.uid(), sys::errno(e)))?;
-    capabilities::apply(&sets).map_err(|e| e.to_string())?;
-    // SAFETY: as above.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
-    Ok(())
-}
-
-/// chdir to process.cwd and make sure it really is inside the new root: a
-/// cwd that is an fd leaked from the host shows up as "(unreachable)"
-/// (CVE-2024-21626).
-fn enter_cwd(cwd: &Path) -> Result<(), String> {
-    nix::unistd::chdir(cwd)
-        .map_err(|e| format!("chdir to cwd {:?}: {}", cwd, e.desc().to_lowercase()))?;
-    let now = nix::unistd::getcwd().map_err(|e| format!("getcwd: {}", sys::errno(e)))?;
-    if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
-        return Err(format!("cwd {cwd:?} is outside the container's root"));
-    }
-    Ok(())
-}
-
-/// Finds the program as execvp would, with the container's PATH, so a
-/// missing one fails `create` rather than after `start`.
-fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf, String> {
-    let check = |p: &Path| -> Result<(), String> {
-        let meta = std::fs::metadata(p).map_err(|e| crate::sys::reason(&e))?;
-        if meta.is_dir() {
-            return Err("is a directory".into());
-        }
-        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).map_err(|e| e.desc().to_lowercase())
-    };
-    if arg0.contains('/') {
-        let path = PathBuf::from(arg0);
-        return check(&path)
-            .map(|()| path)
-            .map_err(|reason| format!("exec {arg0:?}: {reason}"));
-    }
-    let path_var = env
-        .iter()
-        .find_map(|kv| kv.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
-    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
-        let candidate = Path::new(dir).join(arg0);
-        if check(&candidate).is_ok() {
-            return Ok(candidate);
-        }
-    }
-    Err(format!("exec {arg0:?}: executable file not found in $PATH"))
 }
 
 fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
@@ -281,32 +142,5 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
             return e.to_string();
         }
     }
-    reset_signals();
-    for fd in 3..3 + args.preserve_fds as i32 {
-        let _ = sys::clear_cloexec(fd);
-    }
-    if let Err(e) = sys::cloexec_from(3 + args.preserve_fds) {
-        return format!("close fds: {}", sys::reason(&e));
-    }
-    match nix::unistd::execve(&ready.program, &ready.argv, &ready.envp) {
-        Err(e) => format!("exec {:?}: {}", ready.program, e.desc().to_lowercase()),
-        Ok(never) => match never {},
-    }
-}
-
-/// The user's process starts with default dispositions and nothing blocked
-/// (Rust ignores SIGPIPE, and callers may block signals).
-fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: resetting a disposition to SIG_DFL is always sound.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
-    }
-    let _ = nix::sys::signal::sigprocmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&nix::sys::signal::SigSet::empty()),
-        None,
-    );
+    attrs::exec(&ready.program, args.preserve_fds)
 }

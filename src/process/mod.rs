@@ -9,6 +9,7 @@
 //! carte is single-threaded when it forks, so the children may allocate;
 //! they never return into the parent's code: each ends in exec or _exit.
 
+mod attrs;
 pub mod channel;
 pub mod foreground;
 mod init;
