@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod run;
 mod spec;
@@ -107,6 +108,8 @@ pub enum Command {
         #[command(flatten)]
         create: CreateArgs,
     },
+    /// Run a new process in a running container
+    Exec(exec::ExecArgs),
     /// Write a default config.json
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -177,6 +180,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Kill { all, id, signal } => kill::run(&root, id, signal, *all),
         Command::Delete { force, id } => delete::run(&root, id, *force),
         Command::Run { detach, create } => run::run(&root, create, *detach),
+        Command::Exec(args) => exec::run(&root, args),
         Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
     }
 }

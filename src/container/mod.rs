@@ -2,6 +2,7 @@
 //! status, and the lifecycle operations the verbs call.
 
 mod create;
+mod exec;
 mod lifecycle;
 pub mod state;
 
@@ -11,6 +12,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use create::{create, CreateOptions};
+pub use exec::ExecOptions;
 pub use state::{State, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum ContainerError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error("{0}")]
+    Usage(String),
     #[error("{what} {path}: {}", crate::sys::reason(.source))]
     Io {
         what: &'static str,

@@ -11,6 +11,7 @@
 
 mod attrs;
 pub mod channel;
+pub mod exec;
 pub mod foreground;
 mod init;
 mod intermediate;

@@ -1,0 +1,223 @@
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::bail;
+use oci_spec::runtime::{Capabilities, Capability, Process};
+
+use crate::container::{Container, ExecOptions};
+use crate::process::foreground;
+
+/// runc's `exec` flags.
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    /// An OCI process object (JSON) to run instead of the command line
+    #[arg(short = 'p', long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// KEY=VALUE, added to the config's environment (repeatable)
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    /// UID[:GID]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets
+    #[arg(short = 'c', long)]
+    pub cap: Vec<String>,
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(long, value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub preserve_fds: u32,
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// AppArmor profile (not supported yet: an error)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label (not supported yet: an error)
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// Exec even into a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments (without --process)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    if args.apparmor.is_some() {
+        bail!("--apparmor: AppArmor is not supported yet");
+    }
+    if args.process_label.is_some() {
+        bail!("--process-label: SELinux labels are not supported yet");
+    }
+    let container = Container::load(root, &args.id)?;
+    let process = build_process(&container, args)?;
+    let terminal = process.terminal().unwrap_or(false);
+    let own_pty = terminal && args.console_socket.is_none();
+    if own_pty && args.detach {
+        bail!("--tty with --detach needs --console-socket");
+    }
+    let pty_socket = if own_pty {
+        Some(std::os::unix::net::UnixStream::pair()?)
+    } else {
+        None
+    };
+    let (ours, theirs) = match pty_socket {
+        Some((ours, theirs)) => (Some(ours), Some(theirs.into())),
+        None => (None, None),
+    };
+    let sigfd = if args.detach {
+        None
+    } else {
+        foreground::become_subreaper();
+        Some(foreground::catch_signals()?)
+    };
+    let pid = container.exec(ExecOptions {
+        process,
+        console_socket: args.console_socket.clone(),
+        console_fd: theirs,
+        pid_file: args.pid_file.clone(),
+        preserve_fds: args.preserve_fds,
+        ignore_paused: args.ignore_paused,
+    })?;
+    let Some(sigfd) = sigfd else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let pty = match &ours {
+        Some(sock) => Some(crate::tty::recv_fd(sock.as_fd())?),
+        None => None,
+    };
+    let code = foreground::wait(pid, sigfd, pty);
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// The process to run: --process FILE as is, or the container's own
+/// process object with the command line's changes (runc's behaviour).
+fn build_process(container: &Container, args: &ExecArgs) -> anyhow::Result<Process> {
+    if let Some(path) = &args.process {
+        if !args.command.is_empty() {
+            bail!("exec: give either --process or a command, not both");
+        }
+        let text = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("open {}: {}", path.display(), crate::sys::reason(&e)))?;
+        let de = &mut serde_json::Deserializer::from_slice(&text);
+        let mut process: Process = serde_path_to_error::deserialize(de)
+            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+        if args.tty {
+            process.set_terminal(Some(true));
+        }
+        check_args(&process, &path.display().to_string())?;
+        return Ok(process);
+    }
+    if args.command.is_empty() {
+        bail!("exec: no command given (and no --process)");
+    }
+    let mut process = container.config_process().unwrap_or_default();
+    process.set_args(Some(args.command.clone()));
+    process.set_terminal(Some(args.tty));
+    if let Some(cwd) = &args.cwd {
+        process.set_cwd(cwd.clone());
+    }
+    let mut env = process.env().clone().unwrap_or_default();
+    for kv in &args.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    process.set_env(Some(env));
+    if let Some(user) = &args.user {
+        let (uid, gid) = parse_user(user)?;
+        process.user_mut().set_uid(uid);
+        if let Some(gid) = gid {
+            process.user_mut().set_gid(gid);
+        }
+    }
+    if !args.additional_gids.is_empty() {
+        process
+            .user_mut()
+            .set_additional_gids(Some(args.additional_gids.clone()));
+    }
+    if args.no_new_privs {
+        process.set_no_new_privileges(Some(true));
+    }
+    if !args.cap.is_empty() {
+        let mut caps = process.capabilities().clone().unwrap_or_default();
+        let added: Capabilities = args
+            .cap
+            .iter()
+            .map(|c| parse_cap(c))
+            .collect::<anyhow::Result<_>>()?;
+        let grow = |set: &Option<Capabilities>| {
+            Some(
+                set.clone()
+                    .unwrap_or_default()
+                    .union(&added)
+                    .copied()
+                    .collect(),
+            )
+        };
+        // Never the inheritable set (CVE-2022-29162).
+        caps.set_bounding(grow(caps.bounding()));
+        caps.set_effective(grow(caps.effective()));
+        caps.set_permitted(grow(caps.permitted()));
+        process.set_capabilities(Some(caps));
+    }
+    check_args(&process, "exec")?;
+    Ok(process)
+}
+
+fn check_args(process: &Process, what: &str) -> anyhow::Result<()> {
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        bail!("{what}: args: must not be empty");
+    }
+    if !process.cwd().is_absolute() {
+        bail!("{what}: cwd: {:?} is not an absolute path", process.cwd());
+    }
+    Ok(())
+}
+
+fn parse_user(user: &str) -> anyhow::Result<(u32, Option<u32>)> {
+    let bad = || anyhow::anyhow!("--user {user:?}: expected UID[:GID] as numbers");
+    let (uid, gid) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let uid = uid.parse().map_err(|_| bad())?;
+    let gid = gid.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
+}
+
+fn parse_cap(name: &str) -> anyhow::Result<Capability> {
+    serde_json::from_value(serde_json::Value::String(name.to_string()))
+        .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, None));
+        assert_eq!(parse_user("1000:100").unwrap(), (1000, Some(100)));
+        assert!(parse_user("bob").is_err());
+        assert!(parse_user("1:x").is_err());
+    }
+
+    #[test]
+    fn caps() {
+        assert!(parse_cap("CAP_SYS_ADMIN").is_ok());
+        assert!(parse_cap("CAP_NOPE").is_err());
+    }
+}

@@ -1,0 +1,77 @@
+//! `exec` on a container: checks its state, builds nothing itself (the
+//! process object comes from the caller), and starts the process in the
+//! container's namespaces and cgroup.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use oci_spec::runtime::Process;
+
+use super::state::{write_atomic, Status};
+use super::{io_err, Container, ContainerError};
+use crate::cgroups::Cgroup;
+use crate::process::exec::{spawn, ExecArgs};
+
+pub struct ExecOptions {
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    /// A console socket already connected (exec's own pty).
+    pub console_fd: Option<OwnedFd>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+impl Container {
+    /// Starts `opts.process` in the container and returns its pid.
+    pub fn exec(&self, opts: ExecOptions) -> Result<i32, ContainerError> {
+        let status = self.status();
+        let allowed = matches!(status, Status::Created | Status::Running)
+            || (status == Status::Paused && opts.ignore_paused);
+        if !allowed {
+            return Err(ContainerError::WrongState {
+                op: "exec in",
+                id: self.id().into(),
+                status,
+            });
+        }
+        let terminal = opts.process.terminal().unwrap_or(false);
+        let has_socket = opts.console_socket.is_some() || opts.console_fd.is_some();
+        if terminal != has_socket {
+            let reason = if terminal {
+                "a terminal needs --console-socket (or a foreground exec)"
+            } else {
+                "--console-socket needs --tty"
+            };
+            return Err(ContainerError::Usage(reason.into()));
+        }
+        let connected: Option<OwnedFd> = match (&opts.console_fd, &opts.console_socket) {
+            (None, Some(path)) => Some(
+                std::os::unix::net::UnixStream::connect(path)
+                    .map_err(io_err("connect console socket", path))?
+                    .into(),
+            ),
+            _ => None,
+        };
+        let mut cgroup = Cgroup::open(&self.state.cgroup_path)?;
+        let args = ExecArgs {
+            init_pid: self.state.pid,
+            process: &opts.process,
+            console_socket: opts.console_fd.as_ref().or(connected.as_ref()),
+            preserve_fds: opts.preserve_fds,
+        };
+        let pid = spawn(&args, &mut cgroup)?;
+        if let Some(pid_file) = &opts.pid_file {
+            write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
+                .map_err(io_err("write pid file", pid_file))?;
+        }
+        Ok(pid)
+    }
+
+    /// The process object of the container's config.json, the base an exec
+    /// with command-line arguments starts from (as runc does).
+    pub fn config_process(&self) -> Option<Process> {
+        let text = std::fs::read(self.state.bundle.join("config.json")).ok()?;
+        crate::config::parse(&text).ok()?.process().clone()
+    }
+}

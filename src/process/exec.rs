@@ -1,0 +1,201 @@
+//! `exec`: a new process in a running container, through the same chain as
+//! create. The parent puts an intermediate in the container's cgroup; the
+//! intermediate joins every namespace of init that differs from its own,
+//! forks (so the process lands in the PID namespace), and the child applies
+//! the process attributes and execs. Success is the pipe's end of file at
+//! execve (the child's end is close-on-exec); failure is an Error message.
+
+use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, setresgid, setresuid, ForkResult, Gid, Pid, Uid};
+use oci_spec::runtime::Process;
+
+use super::channel::{self, Channel, ChannelError, Message};
+use super::{attrs, ProcessError};
+use crate::cgroups::Cgroup;
+use crate::{sys, tty};
+
+pub struct ExecArgs<'a> {
+    pub init_pid: i32,
+    pub process: &'a Process,
+    pub console_socket: Option<&'a OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+/// Namespace kinds in the order they are joined: user first (it owns the
+/// rest), mount last (joining it changes what /proc paths mean).
+const KINDS: [(&str, libc::c_int); 8] = [
+    ("user", libc::CLONE_NEWUSER),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("pid", libc::CLONE_NEWPID),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("time", libc::CLONE_NEWTIME),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// Opens init's namespaces that are not ours.
+fn container_namespaces(init_pid: i32) -> Result<Vec<(&'static str, libc::c_int, File)>, String> {
+    let mut out = Vec::new();
+    for (name, flag) in KINDS {
+        let theirs = format!("/proc/{init_pid}/ns/{name}");
+        let file = match File::open(&theirs) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("open {theirs}: {}", sys::reason(&e))),
+        };
+        let same = std::fs::metadata(format!("/proc/self/ns/{name}")).is_ok_and(|ours| {
+            file.metadata()
+                .is_ok_and(|t| t.ino() == ours.ino() && t.dev() == ours.dev())
+        });
+        if !same {
+            out.push((name, flag, file));
+        }
+    }
+    Ok(out)
+}
+
+/// Starts the process and returns its pid once it has exec'd.
+pub fn spawn(args: &ExecArgs, cgroup: &mut Cgroup) -> Result<i32, ProcessError> {
+    // Opened here, while /proc is the host's and init is known alive.
+    let namespaces = container_namespaces(args.init_pid).map_err(ProcessError::Child)?;
+    let (parent_end, child_end) = channel::pair()?;
+    // SAFETY: single-threaded; the child ends in exec or _exit.
+    match unsafe { fork() }.map_err(ProcessError::Fork)? {
+        ForkResult::Child => {
+            drop(parent_end);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                intermediate(args, &namespaces, &child_end)
+            }));
+            if result.is_err() {
+                let _ = child_end.send(&Message::Error(
+                    "exec: intermediate process panicked".into(),
+                ));
+            }
+            // SAFETY: _exit never returns and skips the parent's atexit work.
+            unsafe { libc::_exit(1) }
+        }
+        ForkResult::Parent { child } => {
+            drop(child_end);
+            let mut pid = None;
+            let result = drive(cgroup, &parent_end, child, &mut pid);
+            if result.is_err() {
+                if let Some(pid) = pid {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = kill(child, Signal::SIGKILL);
+            }
+            let _ = waitpid(child, None);
+            result
+        }
+    }
+}
+
+fn drive(
+    cgroup: &mut Cgroup,
+    chan: &Channel,
+    intermediate: Pid,
+    pid: &mut Option<i32>,
+) -> Result<i32, ProcessError> {
+    cgroup.add(intermediate.as_raw())?;
+    chan.send(&Message::Start)?;
+    loop {
+        match chan.recv() {
+            Ok(Message::InitPid(p)) => *pid = Some(p),
+            Ok(Message::Error(text)) => return Err(ProcessError::Child(text)),
+            Ok(other) => {
+                return Err(ProcessError::Child(format!(
+                    "init pipe: unexpected {other:?}"
+                )))
+            }
+            Err(ChannelError::Closed) => {
+                return pid.ok_or_else(|| {
+                    ProcessError::Child("exec: the process exited before it started".into())
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn intermediate(
+    args: &ExecArgs,
+    namespaces: &[(&'static str, libc::c_int, File)],
+    chan: &Channel,
+) -> ! {
+    let fail = |msg: String| -> ! {
+        let _ = chan.send(&Message::Error(msg));
+        // SAFETY: _exit ends the child without touching the parent's state.
+        unsafe { libc::_exit(1) }
+    };
+    let mut keep = vec![0, 1, 2, chan.as_raw_fd()];
+    keep.extend(namespaces.iter().map(|(_, _, f)| f.as_raw_fd()));
+    keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
+    keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
+    sys::close_fds_except(&keep);
+    // SAFETY: prctl with integer arguments; dies with `carte exec`.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    if let Err(e) = chan.expect(&Message::Start) {
+        fail(e)
+    }
+    let mut in_userns = false;
+    for (name, flag, file) in namespaces {
+        if let Err(e) = setns(file.as_fd(), CloneFlags::from_bits_retain(*flag)) {
+            fail(format!(
+                "join {name} namespace of the container: {}",
+                sys::errno(e)
+            ));
+        }
+        if *flag == libc::CLONE_NEWUSER {
+            in_userns = true;
+            let zero = (Gid::from_raw(0), Uid::from_raw(0));
+            if let Err(e) =
+                setresgid(zero.0, zero.0, zero.0).and_then(|_| setresuid(zero.1, zero.1, zero.1))
+            {
+                fail(format!(
+                    "become root of the user namespace: {}",
+                    sys::errno(e)
+                ));
+            }
+        }
+    }
+    // SAFETY: still single-threaded; the child ends in exec or _exit.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            let err = match setup(args, in_userns) {
+                Ok(program) => attrs::exec(&program, args.preserve_fds),
+                Err(e) => e,
+            };
+            fail(err)
+        }
+        Ok(ForkResult::Parent { child }) => {
+            let code = if chan.send(&Message::InitPid(child.as_raw())).is_ok() {
+                0
+            } else {
+                1
+            };
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) }
+        }
+        Err(e) => fail(format!("fork: {}", sys::errno(e))),
+    }
+}
+
+fn setup(args: &ExecArgs, in_userns: bool) -> Result<attrs::Program, String> {
+    if let Some(socket) = args.console_socket {
+        nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
+        let size = args
+            .process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        tty::setup_console(socket.as_fd(), size).map_err(|e| e.to_string())?;
+    }
+    attrs::prepare(args.process, in_userns)
+}
