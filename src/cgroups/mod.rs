@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::manager::{FsManager, Manager};
-use cgroups_rs::CgroupPid;
+use cgroups_rs::{CgroupPid, FreezerState};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
 /// Default parent of every container's cgroup.
@@ -111,6 +111,33 @@ impl Cgroup {
                 path: self.path.clone(),
                 reason: format!("set resources: {e}"),
             })
+    }
+
+    /// Freezes (pause) or thaws (resume) every process in the cgroup, and
+    /// waits until the kernel reports it done (v1 passes through FREEZING).
+    pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        let state = if frozen {
+            FreezerState::Frozen
+        } else {
+            FreezerState::Thawed
+        };
+        self.manager
+            .freeze(state)
+            .map_err(|e| CgroupError::Manager {
+                path: self.path.clone(),
+                reason: format!("freezer: {e}"),
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while is_frozen(&self.path) != frozen {
+            if Instant::now() > deadline {
+                return Err(CgroupError::Manager {
+                    path: self.path.clone(),
+                    reason: "freezer: timed out".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
     }
 
     /// Every process in the cgroup.

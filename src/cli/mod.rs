@@ -5,6 +5,9 @@ mod create;
 mod delete;
 mod exec;
 mod kill;
+mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
@@ -44,6 +47,13 @@ pub struct Cli {
     pub rootless: Option<String>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Output of list and ps.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ListFormat {
+    Table,
+    Json,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -110,6 +120,27 @@ pub enum Command {
     },
     /// Run a new process in a running container
     Exec(exec::ExecArgs),
+    /// List the containers under --root
+    List {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Only the ids
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Freeze every process of a running container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// The processes of a container
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Arguments for ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Write a default config.json
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -181,6 +212,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Delete { force, id } => delete::run(&root, id, *force),
         Command::Run { detach, create } => run::run(&root, create, *detach),
         Command::Exec(args) => exec::run(&root, args),
+        Command::List { format, quiet } => list::run(&root, *format, *quiet),
+        Command::Pause { id } => pause::run(&root, id, true),
+        Command::Resume { id } => pause::run(&root, id, false),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps::run(&root, id, *format, ps_args),
         Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
     }
 }

@@ -146,12 +146,37 @@ impl Container {
         Ok(())
     }
 
+    /// Freezes (pause) or thaws (resume) the container.
+    pub fn set_paused(&self, paused: bool) -> Result<(), ContainerError> {
+        let status = self.status();
+        let (op, from) = if paused {
+            ("pause", Status::Running)
+        } else {
+            ("resume", Status::Paused)
+        };
+        if status != from {
+            return Err(ContainerError::WrongState {
+                op,
+                id: self.id().into(),
+                status,
+            });
+        }
+        cgroups::Cgroup::open(&self.state.cgroup_path)?.set_frozen(paused)?;
+        Ok(())
+    }
+
     /// SIGKILLs everything in the container and waits until init is gone.
     fn kill_and_wait(&self) {
         let pidfd = sys::pidfd_open(self.state.pid)
             .ok()
             .filter(|_| self.state.alive());
         cgroups::signal_all(&self.state.cgroup_path, libc::SIGKILL);
+        // Frozen processes die only once thawed.
+        if cgroups::is_frozen(&self.state.cgroup_path) {
+            if let Ok(cg) = cgroups::Cgroup::open(&self.state.cgroup_path) {
+                let _ = cg.set_frozen(false);
+            }
+        }
         if self.state.alive() {
             // SAFETY: kill(2) with plain integers on our checked-alive init.
             unsafe { libc::kill(self.state.pid, libc::SIGKILL) };

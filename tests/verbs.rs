@@ -1,0 +1,123 @@
+//! list, ps, pause and resume.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let env = TestEnv::new("pause");
+    let mut b = env.bundle("b");
+    b.set_args(&[
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.02; done",
+    ]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    let tick = b.rootfs().join("tmp/tick");
+    let read = || std::fs::read_to_string(&tick).unwrap_or_default();
+    std::thread::sleep(Duration::from_millis(100));
+    env.carte(&["pause", &id]).assert_ok();
+    assert_eq!(env.status(&id).as_deref(), Some("paused"));
+    let frozen = read();
+    assert!(!frozen.is_empty());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(read(), frozen, "the container kept running while paused");
+    env.carte(&["pause", &id])
+        .assert_fails_with(&[&id, "paused"]);
+    env.carte(&["resume", &id]).assert_ok();
+    assert_eq!(env.status(&id).as_deref(), Some("running"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_ne!(read(), frozen, "the container did not resume");
+    env.carte(&["resume", &id])
+        .assert_fails_with(&[&id, "running"]);
+    // A paused container can still be force-deleted.
+    env.carte(&["pause", &id]).assert_ok();
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn list_shows_every_container() {
+    let env = TestEnv::new("list");
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "1000"]);
+    b.write();
+    let running = env.id("running");
+    let created = env.id("created");
+    env.carte(&["run", "-d", "--bundle", b.path(), &running])
+        .assert_ok();
+    env.carte(&["create", "--bundle", b.path(), &created])
+        .assert_ok();
+    let out = env.carte(&["list"]);
+    out.assert_ok();
+    let mut lines = out.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows
+        .iter()
+        .any(|r| r[0] == created && r[2] == "created" && r[3] == b.path()));
+    assert!(rows.iter().any(|r| r[0] == running && r[2] == "running"));
+    let quiet = env.carte(&["list", "--quiet"]);
+    let mut ids: Vec<&str> = quiet.stdout.lines().collect();
+    ids.sort();
+    let mut want = vec![created.as_str(), running.as_str()];
+    want.sort();
+    assert_eq!(ids, want);
+    let json: serde_json::Value =
+        serde_json::from_str(&env.carte(&["list", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2);
+    for c in [&running, &created] {
+        env.carte(&["delete", "--force", c]).assert_ok();
+        env.assert_no_leaks(c);
+    }
+    let out = env.carte(&["list", "-q"]);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn ps_lists_the_container_processes() {
+    let env = TestEnv::new("ps");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "sleep 1000 & sleep 1001 & wait"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    std::thread::sleep(Duration::from_millis(100));
+    let json: serde_json::Value =
+        serde_json::from_str(&env.carte(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 3, "{json}");
+    let table = env.carte(&["ps", &id]);
+    table.assert_ok();
+    assert!(table.stdout.starts_with("UID"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("sleep 1000") && table.stdout.contains("sleep 1001"),
+        "{}",
+        table.stdout
+    );
+    assert_eq!(table.stdout.lines().count(), 4);
+    let custom = env.carte(&["ps", &id, "-o", "pid,comm"]);
+    assert!(
+        custom
+            .stdout
+            .lines()
+            .filter(|l| l.contains("sleep"))
+            .count()
+            == 2,
+        "{}",
+        custom.stdout
+    );
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
