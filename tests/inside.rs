@@ -587,3 +587,25 @@ fn cgroup_mount_and_namespace() {
     assert!(out.contains("/sys/fs/cgroup/pids/cgroup.procs"), "{out}");
     assert!(out.contains("cg=readonly"), "{out}");
 }
+
+#[test]
+fn cgroup_mount_without_a_cgroup_namespace() {
+    // podman's default on v1: the container's own cgroup dirs are bound in.
+    let env = TestEnv::new("cgbind");
+    let mut b = env.bundle("b");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup",
+        "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+    let out = env.sh(
+        &mut b,
+        "ls /sys/fs/cgroup/pids/cgroup.procs; cat /sys/fs/cgroup/pids/cgroup.procs | wc -l; \
+         grep ' /sys/fs/cgroup/pids ' /proc/self/mountinfo | cut -d' ' -f6",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "/sys/fs/cgroup/pids/cgroup.procs", "{out}");
+    // Only the container's own processes: the shell and its pipeline.
+    assert!(lines[1].trim().parse::<u32>().unwrap() <= 4, "{out}");
+    assert!(lines[2].split(',').any(|o| o == "ro"), "{out}");
+}

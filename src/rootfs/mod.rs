@@ -230,36 +230,10 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
             .is_dir();
         let target =
             ensure_in_root(root, dest, is_dir).map_err(path_err("create mountpoint", dest))?;
-        let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-        mount(
-            Some(source.as_path()),
-            fd_path(&target).as_str(),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .map_err(mount_err(source.display().to_string(), dest))?;
-        // Reopen: the old fd names the mountpoint underneath, not the new mount.
-        let target =
-            open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?;
-        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !extra.is_empty() {
-            let path = fd_path(&target);
-            let keep = if ctx.in_userns {
-                locked_flags(&path) - opts.clear
-            } else {
-                MsFlags::empty()
-            };
-            mount(
-                None::<&str>,
-                path.as_str(),
-                None::<&str>,
-                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | keep,
-                None::<&str>,
-            )
-            .map_err(mount_err("remount", dest))?;
-        }
-        target
+        // In a user namespace the kernel refuses to drop the flags the
+        // source mount has; keep them unless the config clears them.
+        let keep_locked = ctx.in_userns.then_some(opts.clear);
+        bind_remount(root, source, &target, dest, opts.flags, keep_locked)?
     } else {
         // proc and sysfs must land on a real directory, never through a symlink.
         let target =
@@ -361,7 +335,14 @@ fn mount_cgroup(
             .map_err(mount_err("cgroup2", dest))?;
         } else {
             let src = format!("/sys/fs/cgroup{}", ctx.cgroup_path);
-            bind_remount(&src, &target, opts.flags, dest)?;
+            bind_remount(
+                root,
+                Path::new(&src),
+                &target,
+                dest,
+                opts.flags,
+                Some(MsFlags::empty()),
+            )?;
         }
         return Ok(());
     }
@@ -374,6 +355,12 @@ fn mount_cgroup(
     )
     .map_err(mount_err("tmpfs for cgroups", dest))?;
     for h in &hierarchies {
+        let src = PathBuf::from(format!("{}{}", h.mount_point.display(), ctx.cgroup_path));
+        // Without a cgroup namespace only the container's own cgroup is
+        // shown; a hierarchy it is not in (cgroup2 on a hybrid host) is left out.
+        if !ctx.cgroup_ns && !src.exists() {
+            continue;
+        }
         let sub = dest.join(&h.name);
         let fd = ensure_in_root(root, &sub, true).map_err(path_err("create mountpoint", &sub))?;
         if ctx.cgroup_ns {
@@ -391,8 +378,14 @@ fn mount_cgroup(
             )
             .map_err(mount_err(fstype, &sub))?;
         } else {
-            let src = format!("{}{}", h.mount_point.display(), ctx.cgroup_path);
-            bind_remount(&src, &fd, opts.flags, &sub)?;
+            bind_remount(
+                root,
+                &src,
+                &fd,
+                &sub,
+                opts.flags,
+                Some(MsFlags::empty()),
+            )?;
         }
         // "cpu" and "cpuacct" point at "cpu,cpuacct", as on the host.
         if h.name.contains(',') {
@@ -417,33 +410,46 @@ fn mount_cgroup(
     Ok(())
 }
 
+/// Bind-mounts `source` on `target` (recursively with MS_REC in `flags`)
+/// and remounts it with the rest of `flags`. With `keep_locked`, the flags
+/// the new mount already has are kept, less those given there to clear.
+/// Returns an O_PATH fd of the new mount.
 fn bind_remount(
-    src: &str,
+    root: BorrowedFd,
+    source: &Path,
     target: &OwnedFd,
-    flags: MsFlags,
     dest: &Path,
-) -> Result<(), RootfsError> {
-    let path = fd_path(target);
+    flags: MsFlags,
+    keep_locked: Option<MsFlags>,
+) -> Result<OwnedFd, RootfsError> {
+    let bind = MsFlags::MS_BIND | (flags & MsFlags::MS_REC);
     mount(
-        Some(src),
-        path.as_str(),
+        Some(source),
+        fd_path(target).as_str(),
         None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
+        bind,
         None::<&str>,
     )
-    .map_err(mount_err(src, dest))?;
-    let extra = flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    .map_err(mount_err(source.display().to_string(), dest))?;
+    // Reopen: the old fd names the mountpoint underneath, not the new mount.
+    let mounted =
+        open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?;
+    let extra = flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
+        let path = fd_path(&mounted);
+        let keep = keep_locked
+            .map(|clear| locked_flags(&path) - clear)
+            .unwrap_or(MsFlags::empty());
         mount(
             None::<&str>,
             path.as_str(),
             None::<&str>,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | locked_flags(&path),
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | keep,
             None::<&str>,
         )
         .map_err(mount_err("remount", dest))?;
     }
-    Ok(())
+    Ok(mounted)
 }
 
 /// Step 2: make the rootfs "/" and drop the host's tree.
