@@ -609,3 +609,33 @@ fn cgroup_mount_without_a_cgroup_namespace() {
     assert!(lines[1].trim().parse::<u32>().unwrap() <= 4, "{out}");
     assert!(lines[2].split(',').any(|o| o == "ro"), "{out}");
 }
+
+#[test]
+fn tmpfs_copy_up() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("copyup");
+    let mut b = env.bundle("b");
+    let data = b.rootfs().join("data");
+    std::fs::create_dir_all(data.join("sub")).unwrap();
+    std::fs::write(data.join("sub/file"), "from the image\n").unwrap();
+    std::os::unix::fs::symlink("sub/file", data.join("link")).unwrap();
+    std::fs::set_permissions(data.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    b.config["root"]["readonly"] = json!(true);
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+        "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]}),
+    );
+    let out = env.sh(
+        &mut b,
+        "cat /data/link; stat -c %a /data/sub; echo new > /data/sub/file && cat /data/sub/file; \
+         grep ' /data ' /proc/self/mountinfo | grep -c tmpfs",
+    );
+    assert_eq!(out, "from the image\n750\nnew\n1\n");
+    // The image's copy is untouched.
+    assert_eq!(
+        std::fs::read_to_string(data.join("sub/file")).unwrap(),
+        "from the image\n"
+    );
+}

@@ -253,7 +253,14 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
             data.as_deref(),
         )
         .map_err(mount_err(format!("{typ} {source}"), dest))?;
-        open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?
+        let mounted =
+            open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?;
+        if opts.copy_up && typ == "tmpfs" {
+            // `target` still names the directory underneath the new tmpfs.
+            copy_tree(Path::new(&fd_path(&target)), Path::new(&fd_path(&mounted)))
+                .map_err(path_err("tmpcopyup", dest))?;
+        }
+        mounted
     };
     if opts.attr_set != 0 || opts.attr_clr != 0 {
         mount_setattr(&target, opts.attr_set, opts.attr_clr).map_err(|source| {
@@ -273,6 +280,38 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
             None::<&str>,
         )
         .map_err(mount_err("propagation", dest))?;
+    }
+    Ok(())
+}
+
+/// Copies a directory tree, keeping modes, owners and symlinks, and never
+/// following a symlink of the source (it comes from the image).
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if kind.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if kind.is_file() {
+            let mut input = File::options()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&src)?;
+            let mut output = File::create(&dst)?;
+            io::copy(&mut input, &mut output)?;
+        } else {
+            continue; // devices, fifos and sockets are not copied up
+        }
+        lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        if !kind.is_symlink() {
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
     }
     Ok(())
 }
@@ -378,14 +417,7 @@ fn mount_cgroup(
             )
             .map_err(mount_err(fstype, &sub))?;
         } else {
-            bind_remount(
-                root,
-                &src,
-                &fd,
-                &sub,
-                opts.flags,
-                Some(MsFlags::empty()),
-            )?;
+            bind_remount(root, &src, &fd, &sub, opts.flags, Some(MsFlags::empty()))?;
         }
         // "cpu" and "cpuacct" point at "cpu,cpuacct", as on the host.
         if h.name.contains(',') {

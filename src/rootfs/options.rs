@@ -12,6 +12,8 @@ pub struct MountOptions {
     /// Recursive attributes to set (MOUNT_ATTR_*), from "rro", "rnosuid", ...
     pub attr_set: u64,
     pub attr_clr: u64,
+    /// runc's "tmpcopyup": a tmpfs starts with a copy of what was there.
+    pub copy_up: bool,
     pub data: Vec<String>,
 }
 
@@ -23,6 +25,7 @@ impl Default for MountOptions {
             propagation: Vec::new(),
             attr_set: 0,
             attr_clr: 0,
+            copy_up: false,
             data: Vec::new(),
         }
     }
@@ -73,6 +76,10 @@ pub fn parse(options: &[String]) -> MountOptions {
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
             "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
             "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "tmpcopyup" => {
+                out.copy_up = true;
+                continue;
+            }
             other => {
                 if let Some(prop) = propagation(other) {
                     out.propagation.push(prop);
@@ -175,6 +182,13 @@ mod tests {
         assert!(o.flags.contains(MsFlags::MS_REC));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn tmpcopyup_is_not_data() {
+        let o = p(&["rw", "tmpcopyup", "size=1m"]);
+        assert!(o.copy_up);
+        assert_eq!(o.data, vec!["size=1m".to_string()]);
     }
 
     #[test]
