@@ -444,3 +444,22 @@ fn delete_kills_what_outlives_init_without_a_pid_namespace() {
     std::thread::sleep(Duration::from_millis(100));
     env.assert_no_leaks(&id);
 }
+
+#[test]
+fn kill_all_of_a_stopped_container_succeeds() {
+    // containerd's `delete --force` sends `kill --all ID 9` to stopped
+    // containers; plain kill of a stopped container stays an error (spec).
+    let env = TestEnv::new("killallstopped");
+    let mut b = env.bundle("b");
+    b.set_args(&["true"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["kill", "--all", &id, "9"]).assert_ok();
+    env.carte(&["kill", &id, "9"])
+        .assert_fails_with(&[&id, "stopped"]);
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}

@@ -89,6 +89,13 @@ impl Container {
 
     /// Sends `signal` to init, or with `all` to every process in the cgroup.
     pub fn kill(&self, signal: i32, all: bool) -> Result<(), ContainerError> {
+        // `--all` is runc's extension, not the spec's kill: like runc it
+        // signals whatever is left in the cgroup, whatever the status.
+        // containerd's `delete --force` sends it to stopped containers.
+        if all {
+            cgroups::signal_all(&self.state.cgroup_path, signal);
+            return Ok(());
+        }
         let status = self.status();
         if status == Status::Stopped {
             return Err(ContainerError::WrongState {
@@ -96,15 +103,6 @@ impl Container {
                 id: self.id().into(),
                 status,
             });
-        }
-        if all {
-            cgroups::signal_all(&self.state.cgroup_path, signal);
-            if status == Status::Paused {
-                // A frozen process only sees the signal once thawed; SIGKILL
-                // is still delivered, which is what kill --all is for.
-                logging::debug("signalled a paused container");
-            }
-            return Ok(());
         }
         // SAFETY: kill(2) with plain integers; the pid was checked alive with
         // its start time just above.
