@@ -93,6 +93,6 @@ mod tests {
     #[test]
     fn table_pads_columns() {
         let t = super::table(&["ID", "PID"], &[["abc".into(), "1".into()]]);
-        assert_eq!(t, "ID     PID\nabc    1\n");
+        assert_eq!(t, "ID    PID\nabc   1\n");
     }
 }
