@@ -121,7 +121,7 @@ ctr container rm "$task" >/dev/null 2>&1
 # Nothing of any container is left.
 left=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 3 -type d -name "carte-ctr-$$-*" 2>/dev/null)
 [ -z "$left" ] && ok "no cgroups left" || not_ok "no cgroups left" "$left"
-left=$(ls "$work/carte" 2>/dev/null || true)
+left=$(find "$work/carte" -mindepth 2 -maxdepth 2 2>/dev/null)
 [ -z "$left" ] && ok "no state dirs left" || not_ok "no state dirs left" "$left"
 left=$(grep -c "$work/state" /proc/self/mountinfo)
 [ "$left" = 0 ] && ok "no mounts left" || not_ok "no mounts left" "$left mounts under $work/state"
