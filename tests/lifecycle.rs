@@ -50,7 +50,15 @@ fn create_start_kill_delete() {
 
     env.carte(&["start", &id]).assert_ok();
     assert_eq!(env.status(&id).as_deref(), Some("running"));
-    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    // start returns once init is released; the exec follows at once.
+    let mut cmdline = String::new();
+    for _ in 0..100 {
+        cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        if cmdline.starts_with("sleep") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(cmdline.starts_with("sleep"), "{cmdline}");
 
     env.carte(&["kill", &id, "KILL"]).assert_ok();

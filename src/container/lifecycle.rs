@@ -27,9 +27,18 @@ impl Container {
             .open(&fifo_path)
             .map_err(io_err("open exec fifo", &fifo_path))?;
         let pidfd = sys::pidfd_open(self.state.pid).map_err(io_err("watch init", &fifo_path))?;
-        // First the byte init writes once released, then the hang-up when
-        // its end closes at execve: poststart must run after the process
-        // started, and after the startContainer hooks.
+        // First the byte init writes once released. With poststart hooks,
+        // then the hang-up when init's end closes at execve: they must run
+        // after the process started and after the startContainer hooks.
+        // Without them, return at once, as runc does: conmon loses the
+        // output and exit of a process that ends before `start` returns.
+        let poststart = self
+            .state
+            .hooks
+            .as_ref()
+            .and_then(|h| h.poststart().clone())
+            .unwrap_or_default();
+        let wait_for_exec = !poststart.is_empty();
         let mut released = false;
         loop {
             let mut fds = [
@@ -53,6 +62,9 @@ impl Container {
                 // SAFETY: reads one byte into a buffer we own.
                 released |=
                     unsafe { libc::read(fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) } == 1;
+                if released && !wait_for_exec {
+                    break;
+                }
             } else if fds[0].revents & libc::POLLHUP != 0 && released {
                 break;
             }
@@ -72,15 +84,10 @@ impl Container {
         let _ = std::fs::remove_file(&fifo_path);
         self.state.started = true;
         self.state.save(&self.dir)?;
-        if let Some(list) = self
-            .state
-            .hooks
-            .as_ref()
-            .and_then(|h| h.poststart().clone())
-        {
+        if wait_for_exec {
             hooks::run_logged(
                 "poststart",
-                &list,
+                &poststart,
                 &self.state.oci(Status::Running).to_string(),
             );
         }
