@@ -121,3 +121,28 @@ fn ps_lists_the_container_processes() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+#[test]
+fn features_tells_the_truth() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("features");
+    let out = env.carte(&["features"]);
+    out.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["ociVersionMax"], "1.2.0");
+    assert_eq!(
+        doc["linux"]["seccomp"]["enabled"], false,
+        "seccomp profiles are refused for now"
+    );
+    let namespaces = doc["linux"]["namespaces"].as_array().unwrap();
+    assert!(namespaces.iter().any(|n| n == "time"));
+    let options: Vec<&str> = doc["mountOptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    assert!(options.contains(&"rro") && options.contains(&"tmpcopyup"));
+}

@@ -21,14 +21,14 @@ pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<ExitC
         .collect();
     if quiet {
         for c in &containers {
-            println!("{}", c.id());
+            super::output(&format!("{}\n", c.id()));
         }
         return Ok(ExitCode::SUCCESS);
     }
     match format {
         ListFormat::Json => {
             let states: Vec<serde_json::Value> = containers.iter().map(|c| c.oci_state()).collect();
-            println!("{}", serde_json::Value::Array(states));
+            super::output(&format!("{}\n", serde_json::Value::Array(states)));
         }
         ListFormat::Table => {
             let rows: Vec<[String; 6]> = containers
@@ -50,13 +50,10 @@ pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<ExitC
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                table(
-                    &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
-                    &rows
-                )
-            );
+            super::output(&table(
+                &["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"],
+                &rows,
+            ));
         }
     }
     Ok(ExitCode::SUCCESS)

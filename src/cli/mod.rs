@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod exec;
+mod features;
 mod kill;
 mod list;
 mod pause;
@@ -141,6 +142,8 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Print what this carte supports (runtime-spec features.md)
+    Features,
     /// Write a default config.json
     Spec {
         #[arg(short, long, default_value = ".")]
@@ -179,6 +182,13 @@ impl Cli {
     }
 }
 
+/// Writes a verb's output. A reader that went away (`carte list | head`)
+/// is not an error: Rust ignores SIGPIPE, and carte must not panic on it.
+pub(crate) fn output(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = match cli.log_format {
@@ -212,6 +222,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Delete { force, id } => delete::run(&root, id, *force),
         Command::Run { detach, create } => run::run(&root, create, *detach),
         Command::Exec(args) => exec::run(&root, args),
+        Command::Features => features::run(),
         Command::List { format, quiet } => list::run(&root, *format, *quiet),
         Command::Pause { id } => pause::run(&root, id, true),
         Command::Resume { id } => pause::run(&root, id, false),

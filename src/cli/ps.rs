@@ -20,7 +20,7 @@ pub fn run(
         if !ps_args.is_empty() {
             bail!("ps: arguments for ps(1) make no sense with --format json");
         }
-        println!("{}", serde_json::json!(pids));
+        super::output(&format!("{}\n", serde_json::json!(pids)));
         return Ok(ExitCode::SUCCESS);
     }
     let args: Vec<&str> = if ps_args.is_empty() {
@@ -46,15 +46,17 @@ pub fn run(
         .split_whitespace()
         .position(|h| h == "PID")
         .ok_or_else(|| anyhow::anyhow!("ps {}: no PID column in its output", args.join(" ")))?;
-    println!("{header}");
+    let mut out = format!("{header}\n");
     for line in lines {
         let pid = line
             .split_whitespace()
             .nth(pid_col)
             .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{line}");
+            out.push_str(line);
+            out.push('\n');
         }
     }
+    super::output(&out);
     Ok(ExitCode::SUCCESS)
 }

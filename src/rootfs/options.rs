@@ -41,6 +41,66 @@ impl MountOptions {
     }
 }
 
+/// Every option `parse` understands (anything else is filesystem data);
+/// `features` reports this list.
+pub const KNOWN: &[&str] = &[
+    "defaults",
+    "ro",
+    "rw",
+    "suid",
+    "nosuid",
+    "dev",
+    "nodev",
+    "exec",
+    "noexec",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "atime",
+    "noatime",
+    "diratime",
+    "nodiratime",
+    "bind",
+    "rbind",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    "silent",
+    "loud",
+    "iversion",
+    "noiversion",
+    "private",
+    "rprivate",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "unbindable",
+    "runbindable",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnodiratime",
+    "rdiratime",
+    "rnoatime",
+    "ratime",
+    "rstrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+    "tmpcopyup",
+];
+
 pub fn parse(options: &[String]) -> MountOptions {
     let mut out = MountOptions::default();
     for opt in options {
@@ -182,6 +242,13 @@ mod tests {
         assert!(o.flags.contains(MsFlags::MS_REC));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn every_known_option_is_understood() {
+        for opt in KNOWN {
+            assert!(p(&[opt]).data.is_empty(), "{opt} fell through to data");
+        }
     }
 
     #[test]

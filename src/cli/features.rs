@@ -1,0 +1,47 @@
+use std::process::ExitCode;
+
+use crate::rootfs::options;
+
+/// The runtime-spec features document (features.md): what this build of
+/// carte really supports. Whatever config validation refuses is false here.
+pub fn document() -> serde_json::Value {
+    let capabilities: Vec<String> = {
+        let mut all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+        all.sort();
+        all
+    };
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": options::KNOWN,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": capabilities,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {"org.carte.version": env!("CARGO_PKG_VERSION")}
+    })
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    super::output(&(serde_json::to_string_pretty(&document())? + "\n"));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_as_the_spec_features_type() {
+        let doc = super::document();
+        let parsed: oci_spec::runtime::Features = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(parsed.oci_version_max(), "1.2.0");
+        let caps = doc["linux"]["capabilities"].as_array().unwrap();
+        assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
+    }
+}
