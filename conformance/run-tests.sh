@@ -12,6 +12,7 @@ fi
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v script >/dev/null || need+=(bsdutils)
+command -v ps >/dev/null || need+=(procps)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
