@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
-# After the suite: fails, listing them, if tests left mounts, cgroups, state
-# dirs or processes behind.
+# Leak check for the suite. `check-leaks.sh --snapshot FILE` records what is
+# already on the machine (leftovers of manual runs are not the suite's);
+# `check-leaks.sh [FILE]` then fails, listing them, if the suite left mounts,
+# cgroups, state dirs or processes that the snapshot did not have.
 set -u
-problems=0
-report() { echo "leak: $*" >&2; problems=1; }
 
-mounts=$(grep -E '/tmp/carte-tests|/carte/' /proc/self/mountinfo | awk '{print $5}')
-[ -n "$mounts" ] && report "mounts: $(echo $mounts)"
-cgroups=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -iname '*carte*' 2>/dev/null)
-[ -n "$cgroups" ] && report "cgroups: $(echo $cgroups)"
-states=$(ls -d /tmp/carte-tests/*/state/* 2>/dev/null)
-[ -n "$states" ] && report "state dirs: $(echo $states)"
-# Container processes read "/" as their root from here; their cgroup tells.
-for p in /proc/[0-9]*; do
-    if grep -q '/carte/' "$p/cgroup" 2>/dev/null; then
-        report "process ${p#/proc/}: $(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)"
+current() {
+    grep -E '/tmp/carte-tests|/carte/' /proc/self/mountinfo | awk '{print "mount " $5}'
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -iname '*carte*' 2>/dev/null |
+        sed 's/^/cgroup /'
+    ls -d /tmp/carte-tests/*/state/* 2>/dev/null | sed 's/^/state-dir /'
+    # Container processes read "/" as their root from here; their cgroup tells.
+    for p in /proc/[0-9]*; do
+        if grep -q '/carte/' "$p/cgroup" 2>/dev/null; then
+            echo "process ${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
+        fi
+    done
+}
+
+if [ "${1:-}" = --snapshot ]; then
+    current | sort >"$2"
+    if [ -s "$2" ]; then
+        echo "check-leaks: already on this machine before the suite (not counted):" >&2
+        sed 's/^/  /' "$2" >&2
     fi
-done
-if [ $problems = 0 ]; then
-    echo "check-leaks: no mounts, cgroups, state dirs or processes left"
-    rm -rf /tmp/carte-tests
+    exit 0
 fi
-exit $problems
+
+baseline=${1:-/dev/null}
+new=$(comm -13 <(sort "$baseline") <(current | sort))
+if [ -n "$new" ]; then
+    echo "$new" | sed 's/^/leak: /' >&2
+    exit 1
+fi
+echo "check-leaks: no mounts, cgroups, state dirs or processes left"
+rm -rf /tmp/carte-tests
+exit 0

@@ -23,11 +23,13 @@ cargo clippy --all-targets -q -- -D warnings
 cargo build -q
 # Test binaries run one after another; tests inside one binary run in parallel.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+before=$(mktemp)
+trap 'rm -f "$log" "$before"' EXIT
+conformance/check-leaks.sh --snapshot "$before"
 set +e
 cargo test -q -- --test-threads=4 2>&1 | tee "$log"
 tests_rc=${PIPESTATUS[0]}
-conformance/check-leaks.sh
+conformance/check-leaks.sh "$before"
 leaks_rc=$?
 set -e
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')

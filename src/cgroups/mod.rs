@@ -71,11 +71,15 @@ impl Cgroup {
 
     /// Moves `pid` into the cgroup, creating it on first use.
     pub fn add(&mut self, pid: i32) -> Result<(), CgroupError> {
+        let pid = CgroupPid::from(pid as u64);
+        // A concurrent delete may remove the empty default parent between
+        // the creation of /carte and of /carte/<id>: one retry recreates it.
         self.manager
-            .add_proc(CgroupPid::from(pid as u64))
+            .add_proc(pid)
+            .or_else(|_| self.manager.add_proc(pid))
             .map_err(|e| CgroupError::Manager {
                 path: self.path.clone(),
-                reason: format!("add pid {pid}: {e}"),
+                reason: format!("add pid {}: {e}", pid.pid),
             })
     }
 
@@ -224,14 +228,28 @@ pub fn destroy(path: &str) -> Result<(), CgroupError> {
                 }
             }
         }
-        if path.starts_with(&format!("{DEFAULT_PARENT}/")) {
-            if let Some(parent) = dir.parent() {
-                // Fails harmlessly while another container still lives there.
-                let _ = std::fs::remove_dir(parent);
-            }
-        }
+        remove_empty_parents(&dir, path);
     }
     Ok(())
+}
+
+/// Removes the now-empty directories between a container's cgroup and the
+/// default parent, that one included, when carte made them (a relative
+/// cgroupsPath or the default). Cgroups outside /carte belong to others.
+fn remove_empty_parents(dir: &Path, path: &str) {
+    let Some(below_parent) = path.strip_prefix(&format!("{DEFAULT_PARENT}/")) else {
+        return;
+    };
+    let levels = Path::new(below_parent).components().count();
+    let mut parent = dir.parent();
+    for _ in 0..levels {
+        let Some(p) = parent else { break };
+        // Fails harmlessly while another container still lives there.
+        if std::fs::remove_dir(p).is_err() {
+            break;
+        }
+        parent = p.parent();
+    }
 }
 
 /// True when the cgroup's freezer holds it frozen (the `paused` status).
@@ -341,6 +359,31 @@ mod tests {
         assert_eq!(path_for(None, "abc"), "/carte/abc");
         assert_eq!(path_for(Some(Path::new("/pod/x")), "abc"), "/pod/x");
         assert_eq!(path_for(Some(Path::new("pod/x")), "abc"), "/carte/pod/x");
+    }
+
+    #[test]
+    fn empty_parents_go_up_to_the_default_parent_only() {
+        let mount = std::env::temp_dir().join(format!("carte-unit-{}", std::process::id()));
+        let leaf = mount.join("carte/pod/x");
+        std::fs::create_dir_all(&leaf).unwrap();
+        std::fs::create_dir(mount.join("carte/pod/sibling")).unwrap();
+        std::fs::remove_dir(&leaf).unwrap();
+        remove_empty_parents(&leaf, "/carte/pod/x");
+        assert!(
+            mount.join("carte/pod").exists(),
+            "a sibling still lives there"
+        );
+        std::fs::remove_dir(mount.join("carte/pod/sibling")).unwrap();
+        remove_empty_parents(&mount.join("carte/pod/sibling"), "/carte/pod/sibling");
+        assert!(!mount.join("carte").exists());
+        assert!(
+            mount.exists(),
+            "nothing above the default parent is removed"
+        );
+        std::fs::create_dir_all(mount.join("other/y")).unwrap();
+        remove_empty_parents(&mount.join("other/y/z"), "/other/y/z");
+        assert!(mount.join("other/y").exists(), "not carte's to remove");
+        std::fs::remove_dir_all(&mount).unwrap();
     }
 
     #[test]
