@@ -13,6 +13,10 @@ need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v script >/dev/null || need+=(bsdutils)
 command -v ps >/dev/null || need+=(procps)
+# The real callers, for conformance/podman and conformance/containerd.
+command -v podman >/dev/null || need+=(podman)
+command -v conmon >/dev/null || need+=(conmon)
+command -v containerd >/dev/null || need+=(containerd)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -29,11 +33,20 @@ conformance/check-leaks.sh --snapshot "$before"
 set +e
 cargo test -q -- --test-threads=4 2>&1 | tee "$log"
 tests_rc=${PIPESTATUS[0]}
+# podman (through conmon) and containerd (through its runc shim) drive the
+# same binary; each suite prints its own `N passed, M failed`.
+for suite in podman containerd; do
+    echo "== $suite driving carte"
+    CARTE=$PWD/target/debug/carte "conformance/$suite/run.sh" 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
+done
 conformance/check-leaks.sh "$before"
 leaks_rc=$?
 set -e
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 [ "$leaks_rc" = 0 ] || failed=$((failed + 1))
+# A runner that died before printing its totals still counts as a failure.
+[ "$tests_rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo "$passed passed, $failed failed"
 [ "$tests_rc" = 0 ] && [ "$leaks_rc" = 0 ]
