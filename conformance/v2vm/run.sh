@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The cgroup v2 suite: boots Debian's kernel under qemu (TCG) with
+# cgroup_no_v1=all and an initramfs of busybox, a static carte and the test
+# bundles, runs tests.sh inside and prints its `N passed, M failed`.
+# Installs qemu, cpio and busybox-static when missing; caches the kernel in
+# target/v2vm. Leaves nothing on the host but that cache.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=$repo/target/v2vm
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v cpio >/dev/null || need+=(cpio)
+[ -x /bin/busybox ] || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Debian's current kernel package, unpacked once.
+mkdir -p "$cache"
+if ! ls "$cache"/kernel/boot/vmlinuz-* >/dev/null 2>&1; then
+    pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
+    (cd "$cache" && rm -f linux-image-*.deb && apt-get download -qq "$pkg" 2>/dev/null)
+    dpkg -x "$cache"/linux-image-*.deb "$cache/kernel"
+    rm -f "$cache"/linux-image-*.deb
+fi
+kernel=$(ls "$cache"/kernel/boot/vmlinuz-* | head -1)
+
+# A static carte: the initramfs has no libc.
+(cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q \
+    --target x86_64-unknown-linux-gnu --target-dir target/static)
+carte=$repo/target/static/x86_64-unknown-linux-gnu/debug/carte
+
+work=$(mktemp -d /tmp/carte-v2vm.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+img=$work/img
+mkdir -p "$img"/{bin,proc,sys,dev,newroot,etc}
+cp /bin/busybox "$img/bin/busybox"
+cp "$carte" "$img/carte"
+cp "$here/init" "$img/init"
+cp "$here/tests.sh" "$img/tests.sh"
+chmod +x "$img/init"
+"$repo/bundle-examples/mkrootfs.sh" "$img/rootfs" >/dev/null
+"$carte" spec --bundle "$work"
+python3 "$here/bundles.py" "$work/config.json" "$img/bundles"
+(cd "$img" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
+
+log=$work/console.log
+timeout 900 qemu-system-x86_64 -m 1024 -smp 2 -accel tcg,thread=multi -nographic -no-reboot \
+    -kernel "$kernel" -initrd "$work/initrd.gz" \
+    -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all" </dev/null >"$log" 2>&1 || true
+tr -d '\r' <"$log" | sed -n '/^=== v2vm begin/,/^=== v2vm end/p'
+result=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+if [ -z "$result" ]; then
+    echo "v2vm: the VM printed no result; its console:" >&2
+    tail -40 "$log" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+case "$result" in *" 0 failed") exit 0 ;; *) exit 1 ;; esac

@@ -1,0 +1,87 @@
+#!/bin/sh
+# The cgroup v2 checks, run by /init inside the VM (busybox sh). Each value
+# is read back from the container's cgroup, and from inside where the
+# container can see it. Prints `N passed, M failed`.
+C="/carte --root /run/carte"
+cg=/sys/fs/cgroup
+mkdir -p /tmp/out
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+not_ok() { failed=$((failed + 1)); echo "not ok - $1: $2"; }
+expect() {
+    case "$3" in *"$2"*) ok "$1" ;; *) not_ok "$1" "wanted '$2', got '$3'" ;; esac
+}
+# wait_stopped ID: polls `state` until the container has stopped (10 s).
+wait_stopped() {
+    for _ in $(seq 200); do
+        $C state "$1" 2>/dev/null | grep -q '"status": *"stopped"' && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+out=$($C run -b /bundles/echo echo 2>&1)
+expect "run on a v2-only host" "hello-v2 v2box" "$out"
+
+$C run -d -b /bundles/limits lim >/dev/null 2>&1
+expect "memory.limit -> memory.max" "67108864" "$(cat $cg/carte/lim/memory.max 2>&1)"
+expect "memory.reservation -> memory.low" "33554432" "$(cat $cg/carte/lim/memory.low 2>&1)"
+expect "pids.limit -> pids.max" "50" "$(cat $cg/carte/lim/pids.max 2>&1)"
+expect "cpu quota/period -> cpu.max" "50000 100000" "$(cat $cg/carte/lim/cpu.max 2>&1)"
+expect "cpu.shares -> cpu.weight" "20" "$(cat $cg/carte/lim/cpu.weight 2>&1)"
+expect "cpu.cpus -> cpuset.cpus" "0" "$(cat $cg/carte/lim/cpuset.cpus 2>&1)"
+expect "the container sees its memory.max" "67108864" "$($C exec lim cat /sys/fs/cgroup/memory.max 2>&1)"
+expect "the container sees its pids.max" "50" "$($C exec lim cat /sys/fs/cgroup/pids.max 2>&1)"
+expect "the cgroup namespace root is the container's cgroup" "0::/" "$($C exec lim cat /proc/self/cgroup 2>&1)"
+out=$($C ps lim 2>&1)
+expect "ps lists the container's process" "sleep" "$out"
+$C kill lim KILL
+wait_stopped lim
+$C delete lim
+[ ! -e $cg/carte/lim ] && ok "delete removes the cgroup" || not_ok "delete removes the cgroup" "still there"
+
+$C run -d -b /bundles/counter ctr >/dev/null 2>&1
+sleep 0.5
+$C pause ctr
+expect "pause: state paused" '"paused"' "$($C state ctr 2>&1)"
+expect "pause: cgroup.events frozen 1" "frozen 1" "$(cat $cg/carte/ctr/cgroup.events 2>&1)"
+a=$(cat /tmp/out/counter); sleep 0.5; b=$(cat /tmp/out/counter)
+[ "$a" = "$b" ] && ok "pause: the counter stops" || not_ok "pause: the counter stops" "$a -> $b"
+$C resume ctr
+expect "resume: state running" '"running"' "$($C state ctr 2>&1)"
+a=$(cat /tmp/out/counter); sleep 0.5; b=$(cat /tmp/out/counter)
+[ "$a" != "$b" ] && ok "resume: the counter moves" || not_ok "resume: the counter moves" "stuck at $a"
+$C delete --force ctr
+[ ! -e $cg/carte/ctr ] && ok "delete --force of a running container removes the cgroup" || not_ok "delete --force removes the cgroup" "still there"
+
+$C run -d -b /bundles/killall ka >/dev/null 2>&1
+sleep 0.3
+n=$(wc -l < $cg/carte/ka/cgroup.procs)
+[ "$n" -ge 3 ] && ok "kill --all: the container has $n processes" || not_ok "kill --all: processes" "$n"
+$C kill --all ka KILL
+wait_stopped ka
+sleep 0.2
+expect "kill --all leaves no process" "" "$(cat $cg/carte/ka/cgroup.procs 2>&1)"
+$C delete ka
+
+$C create -b /bundles/oom oom >/dev/null 2>&1
+$C start oom
+wait_stopped oom
+events=$(cat $cg/carte/oom/memory.events 2>&1)
+case "$events" in *"oom_kill 0"*|"") not_ok "the memory limit stops an allocation" "$events" ;;
+    *oom_kill*) ok "the memory limit stops an allocation (OOM kill)" ;;
+    *) not_ok "the memory limit stops an allocation" "$events" ;; esac
+$C delete oom
+
+out=$($C run -b /bundles/forkbomb fb 2>&1)
+expect "the pids limit stops a fork bomb" "can't fork" "$out"
+
+$C run -d -b /bundles/abspath abs >/dev/null 2>&1
+[ -d $cg/mypod/abs ] && ok "an absolute cgroupsPath is used as given" || not_ok "absolute cgroupsPath" "no $cg/mypod/abs"
+$C delete --force abs
+[ ! -e $cg/mypod/abs ] && ok "delete removes an absolute-path cgroup" || not_ok "absolute cgroupsPath removed" "still there"
+
+left=$(find $cg -name '*carte*' -o -path "$cg/mypod/*" 2>/dev/null)
+expect "no carte cgroup left" "" "$left"
+echo "$passed passed, $failed failed"
