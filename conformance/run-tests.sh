@@ -13,6 +13,9 @@ need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v script >/dev/null || need+=(bsdutils)
 command -v ps >/dev/null || need+=(procps)
+# tests/seccomp.rs builds a small static helper (tests/helpers/sc.c).
+command -v cc >/dev/null || need+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
