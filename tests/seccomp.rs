@@ -394,6 +394,10 @@ struct NotifResp {
 /// `val`. Returns the state message and the syscall number it saw.
 fn agent(listener: UnixListener, val: i64) -> (Value, i32) {
     let (conn, _) = listener.accept().unwrap();
+    answer(conn, val)
+}
+
+fn answer(conn: std::os::unix::net::UnixStream, val: i64) -> (Value, i32) {
     let mut buf = vec![0u8; 64 * 1024];
     let (n, fd) = carte::tty::recv_with_fd(conn.as_fd(), &mut buf).unwrap();
     let msg: Value = serde_json::from_slice(&buf[..n]).unwrap();
@@ -445,6 +449,49 @@ fn notify_hands_the_listener_to_an_agent() {
     assert_eq!(msg["state"]["id"], id.as_str());
     assert_eq!(msg["state"]["status"], "creating");
     assert_eq!(msg["pid"], msg["state"]["pid"]);
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn notify_for_an_exec_process() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("sc-notify-exec");
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    // First init's listener (kept open: init never calls mkdir), then the
+    // exec'd process's, which gets an answer.
+    let thread = std::thread::spawn(move || {
+        let (init_conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let (n, init_fd) = carte::tty::recv_with_fd(init_conn.as_fd(), &mut buf).unwrap();
+        let init_msg: Value = serde_json::from_slice(&buf[..n]).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        let (msg, nr) = answer(conn, 7);
+        drop(init_fd);
+        (init_msg, msg, nr)
+    });
+    let mut b = bundle(
+        &env,
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+               "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
+    b.set_args(&["sleep", "1000"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.wait_status(&id, "running");
+    let out = env.carte(&["exec", &id, "sc", "mkdir", "/tmp/x"]);
+    out.assert_ok();
+    assert!(out.stdout.contains("ret=7 errno=0"), "{out:?}");
+    let (init_msg, msg, nr) = thread.join().unwrap();
+    assert_eq!(nr, NR_MKDIR as i32);
+    assert_eq!(msg["state"]["status"], "running");
+    assert_eq!(msg["state"]["pid"], init_msg["pid"]);
+    assert_ne!(msg["pid"], init_msg["pid"], "the exec'd process's own pid");
+    env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
 
