@@ -17,6 +17,9 @@ command -v ps >/dev/null || need+=(procps)
 command -v podman >/dev/null || need+=(podman)
 command -v conmon >/dev/null || need+=(conmon)
 command -v containerd >/dev/null || need+=(containerd)
+# tests/seccomp.rs builds a small static helper (tests/helpers/sc.c).
+command -v cc >/dev/null || need+=(gcc)
+[ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

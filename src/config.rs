@@ -105,8 +105,35 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
         } else {
             field
         };
-        (field, err.into_inner().to_string())
+        let reason = seccomp_reason(&field, &err.into_inner().to_string());
+        (field, reason)
     })
+}
+
+/// serde words an unknown seccomp name as "unknown variant `X`, expected
+/// one of ..." (thirty archs long); say what the name is instead.
+fn seccomp_reason(field: &str, reason: &str) -> String {
+    let Some(rest) = field.strip_prefix("linux.seccomp.") else {
+        return reason.to_string();
+    };
+    let Some(name) = reason
+        .strip_prefix("unknown variant `")
+        .and_then(|r| r.split('`').next())
+    else {
+        return reason.to_string();
+    };
+    let what = if rest.ends_with("action") || rest == "defaultAction" {
+        "action"
+    } else if rest.ends_with(".op") {
+        "operator"
+    } else if rest.starts_with("architectures") {
+        "architecture"
+    } else if rest.starts_with("flags") {
+        "flag"
+    } else {
+        return reason.to_string();
+    };
+    format!("unknown {what} {name:?}")
 }
 
 type Invalid = (String, String);
@@ -266,11 +293,8 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
             }
         }
     }
-    if linux.seccomp().is_some() {
-        return Err(bad(
-            "linux.seccomp",
-            "seccomp profiles are not supported yet",
-        ));
+    if let Some(seccomp) = linux.seccomp() {
+        crate::seccomp::validate(seccomp)?;
     }
     if process
         .apparmor_profile()
@@ -437,6 +461,62 @@ mod tests {
         let mut v = base();
         v["hooks"] = serde_json::json!({"poststop": [{"path": "bin/true"}]});
         assert_eq!(check(&v).unwrap_err().0, "hooks.poststop[0].path");
+    }
+
+    #[test]
+    fn seccomp_names_are_checked() {
+        let mut v = base();
+        v["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
+        });
+        assert_eq!(check(&v), Ok(()));
+        let cases = [
+            (
+                "/syscalls/0/action",
+                "SCMP_ACT_FOO",
+                "linux.seccomp.syscalls[0].action",
+                "unknown action \"SCMP_ACT_FOO\"",
+            ),
+            (
+                "/defaultAction",
+                "SCMP_ACT_NOPE",
+                "linux.seccomp.defaultAction",
+                "unknown action \"SCMP_ACT_NOPE\"",
+            ),
+            (
+                "/architectures",
+                "",
+                "linux.seccomp.architectures[0]",
+                "unknown architecture \"SCMP_ARCH_Z80\"",
+            ),
+            (
+                "/flags",
+                "",
+                "linux.seccomp.flags[0]",
+                "unknown flag \"SECCOMP_FILTER_FLAG_X\"",
+            ),
+        ];
+        for (pointer, value, field, reason) in cases {
+            let mut v = v.clone();
+            let sc = &mut v["linux"]["seccomp"];
+            match pointer {
+                "/architectures" => sc["architectures"] = serde_json::json!(["SCMP_ARCH_Z80"]),
+                "/flags" => sc["flags"] = serde_json::json!(["SECCOMP_FILTER_FLAG_X"]),
+                p => *sc.pointer_mut(p).unwrap() = value.into(),
+            }
+            assert_eq!(check(&v).unwrap_err(), (field.into(), reason.into()));
+        }
+        let mut v = v.clone();
+        v["linux"]["seccomp"]["syscalls"][0]["args"] =
+            serde_json::json!([{"index": 0, "value": 1, "op": "SCMP_CMP_ABOUT"}]);
+        assert_eq!(
+            check(&v).unwrap_err(),
+            (
+                "linux.seccomp.syscalls[0].args[0].op".into(),
+                "unknown operator \"SCMP_CMP_ABOUT\"".into()
+            )
+        );
     }
 
     #[test]

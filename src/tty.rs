@@ -101,18 +101,44 @@ pub fn get_size(fd: RawFd) -> Option<(u16, u16)> {
 
 pub fn send_fd(socket: BorrowedFd, fd: RawFd) -> io::Result<()> {
     // runc sends the pty's name as the payload; callers ignore it but expect bytes.
-    let payload = b"/dev/ptmx";
+    send_fd_with(socket, b"/dev/ptmx", fd)
+}
+
+/// Sends `payload` with `fd` attached as SCM_RIGHTS (the console socket,
+/// the init pipe, the seccomp agent).
+pub fn send_fd_with(socket: BorrowedFd, payload: &[u8], fd: RawFd) -> io::Result<()> {
     let iov = [IoSlice::new(payload)];
     let fds = [fd];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-        .map_err(io::Error::from)?;
-    Ok(())
+    loop {
+        match sendmsg::<()>(
+            socket.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 pub fn recv_fd(socket: BorrowedFd) -> io::Result<OwnedFd> {
     let mut buf = [0u8; 4096];
-    let mut iov = [IoSliceMut::new(&mut buf)];
+    recv_with_fd(socket, &mut buf)?.1.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "no file descriptor in console message",
+        )
+    })
+}
+
+/// Receives one message into `buf` and the fd sent with it, if any
+/// (close-on-exec). Returns the payload's length.
+pub fn recv_with_fd(socket: BorrowedFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut iov = [IoSliceMut::new(buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
     let msg = recvmsg::<()>(
         socket.as_raw_fd(),
@@ -121,18 +147,18 @@ pub fn recv_fd(socket: BorrowedFd) -> io::Result<OwnedFd> {
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
     .map_err(io::Error::from)?;
+    let mut fd = None;
     for cmsg in msg.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel installed this fd for us with SCM_RIGHTS.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            for raw in fds {
+                // SAFETY: the kernel installed these fds for us with
+                // SCM_RIGHTS; the first is kept, any other is closed.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                fd.get_or_insert(owned);
             }
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidData,
-        "no file descriptor in console message",
-    ))
+    Ok((msg.bytes, fd))
 }
 
 /// Puts a terminal in raw mode until dropped.

@@ -132,10 +132,17 @@ fn features_tells_the_truth() {
     out.assert_ok();
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["ociVersionMax"], "1.2.0");
-    assert_eq!(
-        doc["linux"]["seccomp"]["enabled"], false,
-        "seccomp profiles are refused for now"
-    );
+    let seccomp = &doc["linux"]["seccomp"];
+    assert_eq!(seccomp["enabled"], true);
+    for (list, item) in [
+        ("actions", "SCMP_ACT_NOTIFY"),
+        ("operators", "SCMP_CMP_MASKED_EQ"),
+        ("archs", "SCMP_ARCH_X86"),
+        ("knownFlags", "SECCOMP_FILTER_FLAG_TSYNC"),
+    ] {
+        let items = seccomp[list].as_array().unwrap();
+        assert!(items.iter().any(|i| i == item), "{list}: {items:?}");
+    }
     let namespaces = doc["linux"]["namespaces"].as_array().unwrap();
     assert!(namespaces.iter().any(|n| n == "time"));
     let options: Vec<&str> = doc["mountOptions"]

@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use crate::rootfs::options;
+use crate::seccomp;
 
 /// The runtime-spec features document (features.md): what this build of
 /// carte really supports. Whatever config validation refuses is false here.
@@ -10,6 +11,15 @@ pub fn document() -> serde_json::Value {
         all.sort();
         all
     };
+    let known_flags: Vec<&str> = seccomp::FLAGS
+        .iter()
+        .map(|f| seccomp::flag_name(*f))
+        .collect();
+    let supported_flags: Vec<&str> = seccomp::FLAGS
+        .iter()
+        .filter(|f| seccomp::flag_supported(**f))
+        .map(|f| seccomp::flag_name(*f))
+        .collect();
     serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
@@ -19,7 +29,14 @@ pub fn document() -> serde_json::Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": seccomp::ACTIONS,
+                "operators": seccomp::OPERATORS,
+                "archs": seccomp::ARCHS,
+                "knownFlags": known_flags,
+                "supportedFlags": supported_flags
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
@@ -43,5 +60,10 @@ mod tests {
         assert_eq!(parsed.oci_version_max(), "1.2.0");
         let caps = doc["linux"]["capabilities"].as_array().unwrap();
         assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
+        let sc = parsed.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
+        assert_eq!(*sc.enabled(), Some(true));
+        assert_eq!(sc.actions().as_ref().unwrap().len(), 9);
+        assert_eq!(sc.archs().as_ref().unwrap().len(), 3);
+        assert_eq!(sc.known_flags().as_ref().unwrap().len(), 4);
     }
 }

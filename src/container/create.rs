@@ -69,7 +69,20 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         reason: e.to_string(),
     })?;
     check_terminal(spec, &opts, &bundle.config_path())?;
-    phases.mark("load and validate config.json");
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(crate::seccomp::compile)
+        .transpose()?;
+    if let Some(filter) = &seccomp {
+        if !filter.skipped.is_empty() {
+            logging::warn(&format!(
+                "seccomp: unknown syscalls skipped: {}",
+                filter.skipped.join(", ")
+            ));
+        }
+    }
+    phases.mark("load and validate config.json, compile seccomp");
 
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -137,6 +150,7 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         cgroup_path: cgroup_path.clone(),
         hooks: spec.hooks().clone(),
         started: false,
+        seccomp: linux.seccomp().clone(),
     };
     let args = InitArgs {
         id,
@@ -148,6 +162,7 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         cgroup_path: &cgroup_path,
+        seccomp: seccomp.as_ref(),
     };
     let mut runtime_hooks = |pid: i32| -> Result<String, String> {
         let mut creating = state.clone();
@@ -169,8 +184,18 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         }
         Ok(json)
     };
+    let mut on_listener = |pid: i32, fd: OwnedFd| -> Result<(), String> {
+        let mut creating = state.clone();
+        creating.pid = pid;
+        let filter = seccomp
+            .as_ref()
+            .ok_or("seccomp listener without a filter")?;
+        filter
+            .send_listener(pid, creating.oci(Status::Creating), fd)
+            .map_err(|e| e.to_string())
+    };
     phases.mark("open cgroup");
-    let pid = process::spawn(&args, &mut cgroup, &mut runtime_hooks)?;
+    let pid = process::spawn(&args, &mut cgroup, &mut runtime_hooks, &mut on_listener)?;
     phases.mark("fork chain until init is ready");
     undo.init_pid = Some(pid);
     state.pid = pid;

@@ -53,14 +53,32 @@ impl Container {
             ),
             _ => None,
         };
+        // The container's profile, as created; the process object has no
+        // seccomp of its own in the runtime-spec.
+        let seccomp = self
+            .state
+            .seccomp
+            .as_ref()
+            .map(crate::seccomp::compile)
+            .transpose()?;
         let mut cgroup = Cgroup::open(&self.state.cgroup_path)?;
         let args = ExecArgs {
             init_pid: self.state.pid,
             process: &opts.process,
             console_socket: opts.console_fd.as_ref().or(connected.as_ref()),
             preserve_fds: opts.preserve_fds,
+            seccomp: seccomp.as_ref(),
         };
-        let pid = spawn(&args, &mut cgroup)?;
+        let state = self.state.oci(status);
+        let mut on_listener = |pid: i32, fd: OwnedFd| -> Result<(), String> {
+            let filter = seccomp
+                .as_ref()
+                .ok_or("seccomp listener without a filter")?;
+            filter
+                .send_listener(pid, state.clone(), fd)
+                .map_err(|e| e.to_string())
+        };
+        let pid = spawn(&args, &mut cgroup, &mut on_listener)?;
         if let Some(pid_file) = &opts.pid_file {
             write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
                 .map_err(io_err("write pid file", pid_file))?;

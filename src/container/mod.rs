@@ -39,6 +39,8 @@ pub enum ContainerError {
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{0}")]
     Usage(String),
     #[error("{what} {path}: {}", crate::sys::reason(.source))]

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Hooks;
+use oci_spec::runtime::{Hooks, LinuxSeccomp};
 use serde::{Deserialize, Serialize};
 
 use crate::sys;
@@ -61,6 +61,10 @@ pub struct State {
     /// Set by start once the fifo has been consumed.
     #[serde(default)]
     pub started: bool,
+    /// linux.seccomp as created, for the processes `exec` starts: kept
+    /// here so a changed or removed bundle cannot drop the filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<LinuxSeccomp>,
 }
 
 #[derive(Debug, thiserror::Error)]

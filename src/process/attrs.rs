@@ -1,9 +1,12 @@
 //! The attributes of the user's process, applied in the order the spec and
 //! the CVE history require: rlimits, then groups/gid/uid with the
 //! capability sets, cwd, no_new_privs, umask; then exec. Shared by init and
-//! `exec`.
+//! `exec`. The seccomp filter goes in as runc puts it: before the user and
+//! capability switch without no_new_privs (installing it then needs
+//! CAP_SYS_ADMIN), otherwise last, so the fewest calls run under it.
 
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -22,13 +25,36 @@ pub(super) struct Program {
     envp: Vec<CString>,
 }
 
+/// The container's seccomp filter and what to do with its notify listener.
+pub(super) struct Seccomp<'a> {
+    pub filter: &'a crate::seccomp::Filter,
+    /// Gives the listener to the parent, which passes it to the agent.
+    pub hand_off: &'a dyn Fn(OwnedFd) -> Result<(), String>,
+}
+
+fn install_seccomp(seccomp: Option<&Seccomp>) -> Result<(), String> {
+    let Some(s) = seccomp else { return Ok(()) };
+    if let Some(listener) = s.filter.install().map_err(|e| e.to_string())? {
+        (s.hand_off)(listener)?;
+    }
+    Ok(())
+}
+
 /// Applies everything but the exec itself and resolves the program, so
 /// that a missing executable is reported before the caller returns.
-pub(super) fn prepare(process: &Process, in_userns: bool) -> Result<Program, String> {
+pub(super) fn prepare(
+    process: &Process,
+    in_userns: bool,
+    seccomp: Option<&Seccomp>,
+) -> Result<Program, String> {
+    let nnp = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
+    if !nnp {
+        install_seccomp(seccomp)?;
+    }
     set_user_and_caps(process, in_userns)?;
     enter_cwd(process.cwd())?;
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(format!("set no_new_privs: {}", sys::last_error()));
@@ -43,12 +69,16 @@ pub(super) fn prepare(process: &Process, in_userns: bool) -> Result<Program, Str
     let path = find_executable(arg0, &env)?;
     let cstr =
         |v: &String| CString::new(v.as_bytes()).map_err(|_| format!("{v:?}: contains a NUL byte"));
-    Ok(Program {
+    let program = Program {
         path: CString::new(path.as_os_str().as_bytes())
             .map_err(|_| "program path has a NUL byte".to_string())?,
         argv: args.iter().map(cstr).collect::<Result<_, _>>()?,
         envp: env.iter().map(cstr).collect::<Result<_, _>>()?,
-    })
+    };
+    if nnp {
+        install_seccomp(seccomp)?;
+    }
+    Ok(program)
 }
 
 /// Resets signals, leaves only stdio and fds 3..3+preserve_fds open across

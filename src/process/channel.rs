@@ -2,10 +2,10 @@
 //! intermediate/init processes. Each message is one packet: a tag byte and
 //! an optional payload, so no framing can go wrong.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{sendmsg, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
 /// Largest packet: an error text or a state JSON.
 const MAX_PACKET: usize = 64 * 1024;
@@ -27,6 +27,11 @@ pub enum Message {
     HooksDone(String),
     /// init -> parent: everything is set up; init now waits on exec.fifo.
     Ready,
+    /// init or an exec'd process -> parent: the seccomp notify listener
+    /// comes with this message (SCM_RIGHTS), for the agent.
+    SeccompFd,
+    /// parent -> child: the agent has the listener; go on.
+    SeccompDone,
     /// any child -> parent: a stage failed; the text is the cause.
     Error(String),
 }
@@ -51,6 +56,8 @@ impl Message {
             Message::CreateRuntimeHooks => b'H',
             Message::HooksDone(_) => b'h',
             Message::Ready => b'R',
+            Message::SeccompFd => b'F',
+            Message::SeccompDone => b'f',
             Message::Error(_) => b'E',
         }
     }
@@ -89,6 +96,8 @@ impl Message {
             b'm' => bare(Message::MapsDone),
             b'H' => bare(Message::CreateRuntimeHooks),
             b'R' => bare(Message::Ready),
+            b'F' => bare(Message::SeccompFd),
+            b'f' => bare(Message::SeccompDone),
             b'P' => {
                 let bytes: [u8; 4] = payload
                     .try_into()
@@ -142,24 +151,40 @@ impl Channel {
     }
 
     pub fn recv(&self) -> Result<Message, ChannelError> {
+        self.recv_with_fd().map(|(msg, _)| msg)
+    }
+
+    /// Receives a message and the fd that came with it, if any.
+    pub fn recv_with_fd(&self) -> Result<(Message, Option<OwnedFd>), ChannelError> {
         let mut buf = vec![0u8; MAX_PACKET];
         loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                None,
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(msg) if msg.bytes == 0 => return Err(ChannelError::Closed),
-                Ok(msg) => {
-                    let n = msg.bytes;
-                    return Message::decode(&buf[..n]);
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(ChannelError::Io(e.into())),
+            match crate::tty::recv_with_fd(self.fd.as_fd(), &mut buf) {
+                Ok((0, _)) => return Err(ChannelError::Closed),
+                Ok((n, fd)) => return Ok((Message::decode(&buf[..n])?, fd)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ChannelError::Io(e)),
             }
         }
+    }
+
+    /// Sends `msg` with `fd` attached.
+    pub fn send_with_fd(&self, msg: &Message, fd: BorrowedFd) -> Result<(), ChannelError> {
+        crate::tty::send_fd_with(self.fd.as_fd(), &msg.encode(), fd.as_raw_fd()).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EPIPE) {
+                ChannelError::Closed
+            } else {
+                ChannelError::Io(e)
+            }
+        })
+    }
+
+    /// In the child: gives the seccomp listener to the parent and waits
+    /// until the agent has it.
+    pub fn hand_off_listener(&self, fd: OwnedFd) -> Result<(), String> {
+        self.send_with_fd(&Message::SeccompFd, fd.as_fd())
+            .map_err(|e| e.to_string())?;
+        drop(fd);
+        self.expect(&Message::SeccompDone)
     }
 
     /// Waits for exactly `want`; an Error message becomes Err with its text.
@@ -187,6 +212,8 @@ mod tests {
             Message::CreateRuntimeHooks,
             Message::HooksDone("{\"id\":\"x\"}".into()),
             Message::Ready,
+            Message::SeccompFd,
+            Message::SeccompDone,
             Message::Error("exec \"/bin/nosuch\": no such file or directory".into()),
         ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);
@@ -209,5 +236,19 @@ mod tests {
         assert_eq!(b.recv().unwrap(), Message::InitPid(7));
         drop(a);
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn carries_an_fd() {
+        let (a, b) = pair().unwrap();
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        a.send_with_fd(&Message::SeccompFd, file.as_fd()).unwrap();
+        let (msg, fd) = b.recv_with_fd().unwrap();
+        assert_eq!(msg, Message::SeccompFd);
+        assert!(fd.is_some());
+        a.send(&Message::SeccompDone).unwrap();
+        let (msg, fd) = b.recv_with_fd().unwrap();
+        assert_eq!(msg, Message::SeccompDone);
+        assert!(fd.is_none());
     }
 }

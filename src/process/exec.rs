@@ -25,6 +25,8 @@ pub struct ExecArgs<'a> {
     pub process: &'a Process,
     pub console_socket: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
+    /// The container's seccomp filter, which the process gets too.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// Namespace kinds in the order they are joined: user first (it owns the
@@ -61,8 +63,13 @@ fn container_namespaces(init_pid: i32) -> Result<Vec<(&'static str, libc::c_int,
     Ok(out)
 }
 
-/// Starts the process and returns its pid once it has exec'd.
-pub fn spawn(args: &ExecArgs, cgroup: &mut Cgroup) -> Result<i32, ProcessError> {
+/// Starts the process and returns its pid once it has exec'd;
+/// `on_listener` passes a seccomp notify listener to the agent.
+pub fn spawn(
+    args: &ExecArgs,
+    cgroup: &mut Cgroup,
+    on_listener: &mut super::OnListener,
+) -> Result<i32, ProcessError> {
     // Opened here, while /proc is the host's and init is known alive.
     let namespaces = container_namespaces(args.init_pid).map_err(ProcessError::Child)?;
     let (parent_end, child_end) = channel::pair()?;
@@ -84,7 +91,7 @@ pub fn spawn(args: &ExecArgs, cgroup: &mut Cgroup) -> Result<i32, ProcessError> 
         ForkResult::Parent { child } => {
             drop(child_end);
             let mut pid = None;
-            let result = drive(cgroup, &parent_end, child, &mut pid);
+            let result = drive(cgroup, &parent_end, child, &mut pid, on_listener);
             if result.is_err() {
                 if let Some(pid) = pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -102,12 +109,32 @@ fn drive(
     chan: &Channel,
     intermediate: Pid,
     pid: &mut Option<i32>,
+    on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     cgroup.add(intermediate.as_raw())?;
     chan.send(&Message::Start)?;
+    // The process may send its listener before the intermediate has sent
+    // its pid (they share the pipe): it then waits here for the pid.
+    let mut listener: Option<OwnedFd> = None;
     loop {
-        match chan.recv() {
-            Ok(Message::InitPid(p)) => *pid = Some(p),
+        let (msg, fd) = match chan.recv_with_fd() {
+            Ok((msg, fd)) => (Ok(msg), fd),
+            Err(e) => (Err(e), None),
+        };
+        if let Ok(Message::InitPid(p)) = msg {
+            *pid = Some(p);
+        }
+        if let Ok(Message::SeccompFd) = msg {
+            listener = Some(fd.ok_or_else(|| {
+                ProcessError::Child("exec: seccomp listener message without an fd".into())
+            })?);
+        }
+        if let (Some(p), Some(_)) = (*pid, &listener) {
+            on_listener(p, listener.take().expect("checked")).map_err(ProcessError::Child)?;
+            chan.send(&Message::SeccompDone)?;
+        }
+        match msg {
+            Ok(Message::SeccompFd) | Ok(Message::InitPid(_)) => {}
             Ok(Message::Error(text)) => return Err(ProcessError::Child(text)),
             Ok(other) => {
                 return Err(ProcessError::Child(format!(
@@ -169,7 +196,7 @@ fn intermediate(
     // SAFETY: still single-threaded; the child ends in exec or _exit.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            let err = match setup(args, in_userns) {
+            let err = match setup(args, in_userns, chan) {
                 Ok(program) => attrs::exec(&program, args.preserve_fds),
                 Err(e) => e,
             };
@@ -188,7 +215,7 @@ fn intermediate(
     }
 }
 
-fn setup(args: &ExecArgs, in_userns: bool) -> Result<attrs::Program, String> {
+fn setup(args: &ExecArgs, in_userns: bool, chan: &Channel) -> Result<attrs::Program, String> {
     if let Some(socket) = args.console_socket {
         nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
         let size = args
@@ -197,5 +224,10 @@ fn setup(args: &ExecArgs, in_userns: bool) -> Result<attrs::Program, String> {
             .map(|b| (b.height() as u16, b.width() as u16));
         tty::setup_console(socket.as_fd(), size).map_err(|e| e.to_string())?;
     }
-    attrs::prepare(args.process, in_userns)
+    let hand_off = |fd| chan.hand_off_listener(fd);
+    let seccomp = args.seccomp.map(|filter| attrs::Seccomp {
+        filter,
+        hand_off: &hand_off,
+    });
+    attrs::prepare(args.process, in_userns, seccomp.as_ref())
 }

@@ -97,7 +97,16 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
             }
         }
     }
-    let program = attrs::prepare(process, plan.has(LinuxNamespaceType::User))?;
+    let hand_off = |fd| chan.hand_off_listener(fd);
+    let seccomp = args.seccomp.map(|filter| attrs::Seccomp {
+        filter,
+        hand_off: &hand_off,
+    });
+    let program = attrs::prepare(
+        process,
+        plan.has(LinuxNamespaceType::User),
+        seccomp.as_ref(),
+    )?;
     Ok(Ready {
         host_proc,
         program,

@@ -54,15 +54,23 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub cgroup_path: &'a str,
+    /// The compiled linux.seccomp, installed by init.
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
+
+/// The parent's side of a seccomp listener hand-off: given the process's
+/// pid and the listener, passes it to the agent.
+pub type OnListener<'a> = dyn FnMut(i32, OwnedFd) -> Result<(), String> + 'a;
 
 /// Starts the container's init and returns its pid once it is Ready.
 /// `create_runtime_hooks(init_pid)` runs the prestart and createRuntime hooks
-/// and returns the state JSON that init hands to the container's own hooks.
+/// and returns the state JSON that init hands to the container's own hooks;
+/// `on_listener` passes a seccomp notify listener to the agent.
 pub fn spawn(
     args: &InitArgs,
     cgroup: &mut Cgroup,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
+    on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
     crate::logging::debug("forking the intermediate process");
@@ -90,6 +98,7 @@ pub fn spawn(
                 child,
                 &mut init_pid,
                 create_runtime_hooks,
+                on_listener,
             );
             if result.is_err() {
                 if let Some(pid) = init_pid {
@@ -110,6 +119,7 @@ fn drive(
     intermediate: Pid,
     init_pid: &mut Option<i32>,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
+    on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
     cgroup.add(intermediate.as_raw())?;
@@ -118,7 +128,21 @@ fn drive(
     }
     chan.send(&Message::Start)?;
     loop {
-        match chan.recv() {
+        let (msg, fd) = match chan.recv_with_fd() {
+            Ok((msg, fd)) => (Ok(msg), fd),
+            Err(e) => (Err(e), None),
+        };
+        match msg {
+            Ok(Message::SeccompFd) => {
+                let pid = init_pid.ok_or_else(|| {
+                    ProcessError::Child("init sent its listener before its pid was known".into())
+                })?;
+                let fd = fd.ok_or_else(|| {
+                    ProcessError::Child("init pipe: seccomp listener message without an fd".into())
+                })?;
+                on_listener(pid, fd).map_err(ProcessError::Child)?;
+                chan.send(&Message::SeccompDone)?;
+            }
             Ok(Message::MapsRequest) => {
                 crate::namespaces::write_id_maps(intermediate.as_raw(), linux)?;
                 chan.send(&Message::MapsDone)?;
