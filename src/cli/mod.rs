@@ -13,6 +13,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,6 +143,8 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Change the resource limits of a container
+    Update(update::UpdateArgs),
     /// Print what this carte supports (runtime-spec features.md)
     Features,
     /// Write a default config.json
@@ -222,6 +225,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Delete { force, id } => delete::run(&root, id, *force),
         Command::Run { detach, create } => run::run(&root, create, *detach),
         Command::Exec(args) => exec::run(&root, args),
+        Command::Update(args) => update::run(&root, args),
         Command::Features => features::run(),
         Command::List { format, quiet } => list::run(&root, *format, *quiet),
         Command::Pause { id } => pause::run(&root, id, true),

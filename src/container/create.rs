@@ -137,6 +137,7 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         cgroup_path: cgroup_path.clone(),
         hooks: spec.hooks().clone(),
         started: false,
+        resources: linux.resources().clone(),
     };
     let args = InitArgs {
         id,

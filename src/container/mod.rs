@@ -5,6 +5,7 @@ mod create;
 mod exec;
 mod lifecycle;
 pub mod state;
+mod update;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;

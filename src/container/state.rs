@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::Hooks;
+use oci_spec::runtime::{Hooks, LinuxResources};
 use serde::{Deserialize, Serialize};
 
 use crate::sys;
@@ -61,6 +61,10 @@ pub struct State {
     /// Set by start once the fifo has been consumed.
     #[serde(default)]
     pub started: bool,
+    /// linux.resources as applied: config.json's, with every `update`
+    /// folded in, so the record stays true after the bundle changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<LinuxResources>,
 }
 
 #[derive(Debug, thiserror::Error)]
