@@ -6,6 +6,10 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 use common::*;
 use serde_json::{json, Value};
 
@@ -367,6 +371,8 @@ fn update_refuses_what_it_cannot_do() {
         .assert_fails_with(&[&format!("cannot update container {id}: it is stopped")]);
     env.carte(&["update", "--memory", "100m", "nosuch"])
         .assert_fails_with(&["container nosuch does not exist"]);
+    env.carte(&["events", "--stats", &id])
+        .assert_fails_with(&[&id, "stopped"]);
     env.carte(&["delete", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
@@ -414,6 +420,56 @@ fn fields_this_host_lacks_fail_create_cleanly() {
 }
 
 #[test]
+fn a_memory_limit_stops_an_allocation_and_events_reports_the_oom() {
+    let env = TestEnv::new("cgoom");
+    // swap = limit: no swapping around the limit (the host has zram swap).
+    let b = bundle(
+        &env,
+        &["sh", "-c", "x=0123456789abcdef; while :; do x=$x$x; done"],
+        json!({"memory": {"limit": 16 * MIB, "swap": 16 * MIB}}),
+    );
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    let mut events = env
+        .command(&["events", "--interval", "100ms", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let events register its eventfd before the process starts eating.
+    std::thread::sleep(Duration::from_millis(300));
+    env.carte(&["start", &id]).assert_ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(events.stdout.take().unwrap());
+    let mut line = String::new();
+    while Instant::now() < deadline && reader.read_line(&mut line).unwrap_or(0) > 0 {
+        lines.push(serde_json::from_str::<Value>(line.trim()).expect("one JSON object a line"));
+        line.clear();
+    }
+    // The stream ended by itself: the container stopped.
+    let status = events.wait().unwrap();
+    assert!(status.success(), "events: {status:?}");
+    assert!(
+        lines.iter().any(|e| e == &json!({"type": "oom", "id": id})),
+        "no oom event in {lines:?}"
+    );
+    assert!(lines
+        .iter()
+        .filter(|e| e["type"] == "stats")
+        .all(|e| e["id"] == id.as_str() && e["data"]["memory"]["usage"]["limit"] == 16 * MIB));
+    env.wait_status(&id, "stopped");
+    let oom = host("memory", &id, "memory.oom_control");
+    assert!(
+        oom.contains("oom_kill 1") || oom.contains("oom_kill 2"),
+        "{oom}"
+    );
+    finish(&env, &id);
+}
+
+#[test]
 fn a_pids_limit_stops_a_fork_bomb() {
     let env = TestEnv::new("cgpids");
     let mut b = bundle(&env, &["true"], json!({"pids": {"limit": 8}}));
@@ -430,6 +486,77 @@ fn a_pids_limit_stops_a_fork_bomb() {
     assert!(v["running"].parse::<u32>().unwrap() <= 8, "{out}");
     assert!(v["running"].parse::<u32>().unwrap() >= 6, "{out}");
     assert_eq!(v["fork"], "1", "the fork past the limit failed: {out}");
+}
+
+#[test]
+fn events_stats_prints_runc_shaped_json() {
+    let env = TestEnv::new("cgstats");
+    let b = bundle(
+        &env,
+        &["sh", "-c", "sleep 1000 & sleep 1000"],
+        json!({"memory": {"limit": 64 * MIB}, "pids": {"limit": 30}}),
+    );
+    let id = env.id("c");
+    run_detached(&env, &b, &id);
+    let out = env.carte(&["events", "--stats", &id]);
+    out.assert_ok();
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    let e: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(e["type"], "stats");
+    assert_eq!(e["id"], id.as_str());
+    let d = &e["data"];
+    for key in [
+        "cpu",
+        "cpuset",
+        "memory",
+        "pids",
+        "blkio",
+        "hugetlb",
+        "intel_rdt",
+    ] {
+        assert!(d[key].is_object(), "{key} in {d}");
+    }
+    assert!(d["network_interfaces"].is_null());
+    assert!(d["cpu"]["usage"]["total"].as_u64().unwrap() > 0, "{d}");
+    assert!(!d["cpu"]["usage"]["percpu"].as_array().unwrap().is_empty());
+    assert!(d["cpu"]["usage"]["user"].is_u64() && d["cpu"]["usage"]["kernel"].is_u64());
+    assert_eq!(d["memory"]["usage"]["limit"], 64 * MIB);
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert!(d["memory"]["raw"]["rss"].is_u64(), "{d}");
+    assert!(d["memory"]["kernelTCP"]["limit"].is_u64());
+    // sh and its sleeps (busybox may exec the last sleep in place of sh).
+    let current = d["pids"]["current"].as_u64().unwrap();
+    assert!((2..=3).contains(&current), "{d}");
+    assert_eq!(d["pids"]["limit"], 30);
+
+    // The stream: one stats object an interval, in the same shape.
+    let mut child = env
+        .command(&["events", "--interval", "200ms", &id])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let started = Instant::now();
+    for _ in 0..2 {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        let e: Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(e["type"], "stats");
+        assert_eq!(e["data"]["pids"]["current"], current);
+    }
+    assert!(started.elapsed() >= Duration::from_millis(350));
+    // It ends when the container stops.
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "events outlived the container");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    env.carte(&["events", "--interval", "0s", &id])
+        .assert_fails_with(&["--interval"]);
+    finish(&env, &id);
 }
 
 #[test]

@@ -2,11 +2,15 @@
 //! joined by the intermediate process, signalled for `kill --all`, removed at
 //! delete. Works on v1, v2 and hybrid hosts (on hybrid the v1 controllers
 //! hold the limits). `resources` applies linux.resources (create and
-//! `update`).
+//! `update`), `stats` reads what `events` prints, `oom` watches for OOM kills.
 
+mod oom;
 mod resources;
+mod stats;
 
+pub use oom::{Oom, OomWatch};
 pub use resources::{dropped_fields, merge};
+pub use stats::Stats;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -45,7 +49,11 @@ pub enum CgroupError {
         path: String,
         source: std::io::Error,
     },
-
+    #[error("watch {path} for oom: {}", crate::sys::reason(.source))]
+    Watch {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("remove cgroup {path}: {}", crate::sys::reason(.source))]
     Remove {
         path: String,
@@ -125,6 +133,11 @@ impl Cgroup {
     /// Device rules are not in it: the caller refuses to change them.
     pub fn update(&mut self, changes: &LinuxResources) -> Result<(), CgroupError> {
         resources::apply(self, changes)
+    }
+
+    /// The statistics `events` prints.
+    pub fn stats(&self) -> Stats {
+        stats::collect(self)
     }
 
     /// Freezes (pause) or thaws (resume) every process in the cgroup, and

@@ -2,6 +2,7 @@
 //! status, and the lifecycle operations the verbs call.
 
 mod create;
+mod events;
 mod exec;
 mod lifecycle;
 pub mod state;
@@ -13,6 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use create::{create, CreateOptions};
+pub use events::{parse_interval, Event};
 pub use exec::ExecOptions;
 pub use state::{State, Status};
 
