@@ -398,6 +398,17 @@ fn fields_this_host_lacks_fail_create_cleanly() {
             vec!["linux.resources.hugepageLimits[3MB]"],
         ),
     ];
+    let vda_sched =
+        std::fs::read_to_string("/sys/dev/block/254:0/queue/scheduler").unwrap_or_default();
+    if !vda_sched.is_empty() && !vda_sched.contains("[bfq]") {
+        cases.push((
+            json!({"blockIO": {"weightDevice": [{"major": 254, "minor": 0, "weight": 200}]}}),
+            vec![
+                "linux.resources.blockIO.weightDevice[254:0]",
+                "does not use the BFQ",
+            ],
+        ));
+    }
     if !has_host_file("net_cls", "net_cls.classid") {
         cases.push((
             json!({"network": {"classID": 1048577}}),

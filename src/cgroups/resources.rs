@@ -522,7 +522,13 @@ fn kernel_limit(
     value: Option<i64>,
 ) -> Result<(), CgroupError> {
     let Some(value) = value else { return Ok(()) };
-    if files.v2 || !files.has("memory", name) {
+    if files.v2 {
+        logging::warn(&format!(
+            "linux.resources.{field}: ignored: cgroup v2 has no separate kernel memory limit (kernel memory is counted in memory.max)"
+        ));
+        return Ok(());
+    }
+    if !files.has("memory", name) {
         logging::warn(&format!(
             "linux.resources.{field}: ignored: this kernel has no {name} (kernel memory is counted in the memory limit)"
         ));
@@ -649,7 +655,19 @@ fn block_io(cg: &mut Cgroup, files: &Files, b: &LinuxBlockIo) -> Result<(), Cgro
         if let Some(w) = d.weight() {
             let (name, c) = weight_file(files, true).expect("checked");
             let field = format!("blockIO.weightDevice[{dev}]");
-            files.write(&field, ctrl, name, &format!("{dev} {}", convert(w, c)))?;
+            let value = format!("{dev} {}", convert(w, c));
+            match files.write(&field, ctrl, name, &value) {
+                // BFQ's per-device file takes only devices BFQ schedules.
+                Err(CgroupError::Write { source, .. })
+                    if source.raw_os_error() == Some(libc::EOPNOTSUPP) && name.contains("bfq") =>
+                {
+                    return Err(unsupported(
+                        field,
+                        format!("device {dev} does not use the BFQ I/O scheduler, so {name} has no weight for it"),
+                    ));
+                }
+                other => other?,
+            }
         }
         if let Some(w) = d.leaf_weight() {
             let field = format!("blockIO.weightDevice[{dev}].leafWeight");
