@@ -1,8 +1,16 @@
 //! The container's cgroup, through cgroups-rs: created once at create,
 //! joined by the intermediate process, signalled for `kill --all`, removed at
 //! delete. Works on v1, v2 and hybrid hosts (on hybrid the v1 controllers
-//! hold the limits). Resource limits beyond what cgroups-rs sets get their
-//! own work; until then a field it would drop is an error, never ignored.
+//! hold the limits). `resources` applies linux.resources (create and
+//! `update`), `stats` reads what `events` prints, `oom` watches for OOM kills.
+
+mod oom;
+mod resources;
+mod stats;
+
+pub use oom::{Oom, OomWatch};
+pub use resources::{dropped_fields, merge};
+pub use stats::Stats;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,10 +27,32 @@ pub const DEFAULT_PARENT: &str = "/carte";
 pub enum CgroupError {
     #[error("cgroup {path}: {reason}")]
     Manager { path: String, reason: String },
+    /// A field this host (or carte) cannot honour; nothing was written.
     #[error("linux.resources.{field}: {reason}")]
-    Unsupported {
+    Unsupported { field: String, reason: String },
+    #[error("linux.resources.{field}: write {value:?} to {path}: {}", crate::sys::reason(.source))]
+    Write {
+        field: String,
+        path: String,
+        value: String,
+        source: std::io::Error,
+    },
+    /// cgroups-rs refused or failed a write; `reason` is its own words.
+    #[error("linux.resources.{field}: cgroup {path}: {reason}")]
+    Library {
         field: &'static str,
-        reason: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error("read {path}: {}", crate::sys::reason(.source))]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("watch {path} for oom: {}", crate::sys::reason(.source))]
+    Watch {
+        path: String,
+        source: std::io::Error,
     },
     #[error("remove cgroup {path}: {}", crate::sys::reason(.source))]
     Remove {
@@ -83,8 +113,8 @@ impl Cgroup {
             })
     }
 
-    /// Applies `resources`, with the device rules every container needs
-    /// (see `device_rules`) after the config's own.
+    /// Applies `resources` at create, with the device rules every
+    /// container needs (see `device_rules`) after the config's own.
     pub fn apply(
         &mut self,
         resources: &LinuxResources,
@@ -96,25 +126,18 @@ impl Cgroup {
             rules.extend(device_rules(devices));
             resources.set_devices(Some(rules));
         }
-        let resources = &resources;
-        if resources.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-            return Err(CgroupError::Unsupported {
-                field: "unified",
-                reason: "not supported yet",
-            });
-        }
-        if resources.rdma().as_ref().is_some_and(|r| !r.is_empty()) {
-            return Err(CgroupError::Unsupported {
-                field: "rdma",
-                reason: "not supported yet",
-            });
-        }
-        self.manager
-            .set(resources)
-            .map_err(|e| CgroupError::Manager {
-                path: self.path.clone(),
-                reason: format!("set resources: {e}"),
-            })
+        resources::apply(self, &resources)
+    }
+
+    /// Applies the fields of `changes` to the live cgroup (`update`).
+    /// Device rules are not in it: the caller refuses to change them.
+    pub fn update(&mut self, changes: &LinuxResources) -> Result<(), CgroupError> {
+        resources::apply(self, changes)
+    }
+
+    /// The statistics `events` prints.
+    pub fn stats(&self) -> Stats {
+        stats::collect(self)
     }
 
     /// Freezes (pause) or thaws (resume) every process in the cgroup, and
@@ -348,6 +371,20 @@ fn dirs(path: &str) -> Vec<PathBuf> {
         .map(|h| h.mount_point.join(rel))
         .filter(|d| d.exists())
         .collect()
+}
+
+/// The container's directory for controller `ctrl` ("memory", "cpu"):
+/// on v2 the one unified directory, on v1 the directory in the hierarchy
+/// that holds the controller. None when no v1 hierarchy has it.
+pub fn controller_dir(path: &str, ctrl: &str) -> Option<PathBuf> {
+    let rel = path.trim_start_matches('/');
+    if is_unified() {
+        return Some(Path::new("/sys/fs/cgroup").join(rel));
+    }
+    host_hierarchies()
+        .into_iter()
+        .find(|h| !h.v2 && h.options.split(',').any(|o| o == ctrl))
+        .map(|h| h.mount_point.join(rel))
 }
 
 #[cfg(test)]

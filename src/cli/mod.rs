@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
@@ -13,6 +14,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -142,6 +144,18 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Change the resource limits of a container
+    Update(update::UpdateArgs),
+    /// Print the container's cgroup statistics and OOM events as JSON
+    Events {
+        /// Print the statistics once and exit
+        #[arg(long)]
+        stats: bool,
+        /// Time between two statistics (Go duration: 5s, 500ms)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Print what this carte supports (runtime-spec features.md)
     Features,
     /// Write a default config.json
@@ -222,6 +236,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Delete { force, id } => delete::run(&root, id, *force),
         Command::Run { detach, create } => run::run(&root, create, *detach),
         Command::Exec(args) => exec::run(&root, args),
+        Command::Update(args) => update::run(&root, args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::run(&root, id, *stats, interval),
         Command::Features => features::run(),
         Command::List { format, quiet } => list::run(&root, *format, *quiet),
         Command::Pause { id } => pause::run(&root, id, true),

@@ -151,6 +151,7 @@ pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, C
         hooks: spec.hooks().clone(),
         started: false,
         seccomp: linux.seccomp().clone(),
+        resources: linux.resources().clone(),
     };
     let args = InitArgs {
         id,

@@ -2,9 +2,11 @@
 //! status, and the lifecycle operations the verbs call.
 
 mod create;
+mod events;
 mod exec;
 mod lifecycle;
 pub mod state;
+mod update;
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -12,6 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use create::{create, CreateOptions};
+pub use events::{parse_interval, Event};
 pub use exec::ExecOptions;
 pub use state::{State, Status};
 

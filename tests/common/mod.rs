@@ -171,11 +171,28 @@ impl TestEnv {
         self.carte_cmd(self.command(args))
     }
 
-    pub fn carte_cmd(&self, mut cmd: Command) -> Out {
+    pub fn carte_cmd(&self, cmd: Command) -> Out {
+        self.carte_cmd_input(cmd, None)
+    }
+
+    /// `carte` with `input` on its stdin (`update --resources -`).
+    pub fn carte_with_input(&self, args: &[&str], input: &[u8]) -> Out {
+        self.carte_cmd_input(self.command(args), Some(input))
+    }
+
+    fn carte_cmd_input(&self, mut cmd: Command, input: Option<&[u8]>) -> Out {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let out_path = self.dir.join(format!("out-{n}"));
         let err_path = self.dir.join(format!("err-{n}"));
-        cmd.stdin(Stdio::null())
+        let stdin = match input {
+            Some(data) => {
+                let in_path = self.dir.join(format!("in-{n}"));
+                fs::write(&in_path, data).unwrap();
+                Stdio::from(File::open(&in_path).unwrap())
+            }
+            None => Stdio::null(),
+        };
+        cmd.stdin(stdin)
             .stdout(File::create(&out_path).unwrap())
             .stderr(File::create(&err_path).unwrap());
         let status = cmd.status().expect("spawn carte");
