@@ -4,6 +4,7 @@
 //! hold the limits). `resources` applies linux.resources (create and
 //! `update`), `stats` reads what `events` prints, `oom` watches for OOM kills.
 
+mod devices_bpf;
 mod oom;
 mod resources;
 mod stats;
@@ -54,6 +55,8 @@ pub enum CgroupError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    DeviceProgram(#[from] devices_bpf::DeviceBpfError),
     #[error("remove cgroup {path}: {}", crate::sys::reason(.source))]
     Remove {
         path: String,

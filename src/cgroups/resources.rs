@@ -94,9 +94,14 @@ pub(super) fn apply(cg: &mut Cgroup, r: &LinuxResources) -> Result<(), CgroupErr
         cpuset(cg, cpu)?;
     }
     if let Some(devices) = r.devices() {
-        let mut only = LinuxResources::default();
-        only.set_devices(Some(devices.clone()));
-        library(cg, "devices", &only)?;
+        if files.v2 {
+            let dir = controller_dir(&path, "devices").expect("v2 has one directory");
+            super::devices_bpf::apply(&dir, devices)?;
+        } else {
+            let mut only = LinuxResources::default();
+            only.set_devices(Some(devices.clone()));
+            library(cg, "devices", &only)?;
+        }
     }
     if let Some(memory) = r.memory() {
         if files.v2 {
@@ -305,14 +310,6 @@ fn check(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
     }
     if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) && !files.has("rdma", "rdma.max") {
         return Err(unsupported("rdma", "no rdma controller on this host"));
-    }
-    if let Some(devices) = r.devices() {
-        if v2 && !devices.is_empty() {
-            return Err(unsupported(
-                "devices",
-                "device rules on cgroup v2 need an eBPF device program, which carte does not load yet",
-            ));
-        }
     }
     for key in r.unified().iter().flatten().map(|(k, _)| k) {
         let field = format!("unified.{key}");
