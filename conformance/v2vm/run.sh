@@ -33,7 +33,7 @@ kernel=$(ls "$cache"/kernel/boot/vmlinuz-* | head -1)
 carte=$repo/target/static/x86_64-unknown-linux-gnu/debug/carte
 
 work=$(mktemp -d /tmp/carte-v2vm.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${V2VM_KEEP:-}" ] || rm -rf "$work"' EXIT
 img=$work/img
 mkdir -p "$img"/{bin,proc,sys,dev,newroot,etc}
 cp /bin/busybox "$img/bin/busybox"
@@ -50,7 +50,7 @@ log=$work/console.log
 timeout 900 qemu-system-x86_64 -m 1024 -smp 2 -accel tcg,thread=multi -nographic -no-reboot \
     -kernel "$kernel" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all" </dev/null >"$log" 2>&1 || true
-tr -d '\r' <"$log" | sed -n '/^=== v2vm begin/,/^=== v2vm end/p'
+tr -d '\r' <"$log" | sed -n '/=== v2vm begin/,/=== v2vm end/p' | sed 's/^.*=== v2vm/=== v2vm/'
 result=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
 if [ -z "$result" ]; then
     echo "v2vm: the VM printed no result; its console:" >&2

@@ -34,6 +34,18 @@ expect "cpu.cpus -> cpuset.cpus" "0" "$(cat $cg/carte/lim/cpuset.cpus 2>&1)"
 expect "the container sees its memory.max" "67108864" "$($C exec lim cat /sys/fs/cgroup/memory.max 2>&1)"
 expect "the container sees its pids.max" "50" "$($C exec lim cat /sys/fs/cgroup/pids.max 2>&1)"
 expect "the cgroup namespace root is the container's cgroup" "0::/" "$($C exec lim cat /proc/self/cgroup 2>&1)"
+out=$($C exec lim sh -c 'echo x > /dev/null && echo null-ok; mknod /dev/blk b 8 0 && cat /dev/blk' 2>&1)
+expect "device program: /dev/null is allowed" "null-ok" "$out"
+expect "device program: an unlisted block device is denied" "Operation not permitted" "$out"
+$C update --memory 33554432 --pids-limit 40 lim
+expect "update --memory -> memory.max" "33554432" "$(cat $cg/carte/lim/memory.max 2>&1)"
+expect "update --pids-limit -> pids.max" "40" "$(cat $cg/carte/lim/pids.max 2>&1)"
+echo '{"cpu": {"quota": 20000, "period": 100000}}' | $C update --resources - lim
+expect "update --resources - -> cpu.max" "20000 100000" "$(cat $cg/carte/lim/cpu.max 2>&1)"
+expect "the container sees the updated memory.max" "33554432" "$($C exec lim cat /sys/fs/cgroup/memory.max 2>&1)"
+out=$($C events --stats lim 2>&1)
+expect "events --stats" '"type":"stats"' "$out"
+expect "events --stats: memory usage" '"usage"' "$out"
 out=$($C ps lim 2>&1)
 expect "ps lists the container's process" "sleep" "$out"
 $C kill lim KILL
@@ -66,8 +78,14 @@ expect "kill --all leaves no process" "" "$(cat $cg/carte/ka/cgroup.procs 2>&1)"
 $C delete ka
 
 $C create -b /bundles/oom oom >/dev/null 2>&1
+$C events oom > /tmp/events.oom 2>&1 &
+events_pid=$!
+sleep 0.3
 $C start oom
 wait_stopped oom
+sleep 0.3
+kill $events_pid 2>/dev/null
+expect "events reports the OOM" '"type":"oom"' "$(cat /tmp/events.oom)"
 events=$(cat $cg/carte/oom/memory.events 2>&1)
 case "$events" in *"oom_kill 0"*|"") not_ok "the memory limit stops an allocation" "$events" ;;
     *oom_kill*) ok "the memory limit stops an allocation (OOM kill)" ;;
