@@ -2,7 +2,8 @@
 
 mod common;
 
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
@@ -469,5 +470,58 @@ fn kill_all_of_a_stopped_container_succeeds() {
     env.carte(&["kill", &id, "9"])
         .assert_fails_with(&[&id, "stopped"]);
     env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+#[test]
+fn kill_all_and_delete_reach_nested_cgroups() {
+    // What systemd or a nested runtime does inside a container: a cgroup
+    // below the container's, holding one of its processes.
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("nested");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.wait_status(&id, "running");
+    std::thread::sleep(Duration::from_millis(100));
+    let top = |ctrl: &str| PathBuf::from(format!("/sys/fs/cgroup/{ctrl}/carte/{id}"));
+    let procs = std::fs::read_to_string(top("pids").join("cgroup.procs")).unwrap();
+    let moved = procs.lines().last().unwrap().to_string();
+    let mut nested = Vec::new();
+    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let dir = entry.path().join(format!("carte/{id}"));
+        if !dir.is_dir() {
+            continue;
+        }
+        let sub = dir.join("nested");
+        std::fs::create_dir(&sub).unwrap();
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(dir.join(f)) {
+                std::fs::write(sub.join(f), v.trim()).unwrap();
+            }
+        }
+        std::fs::write(sub.join("cgroup.procs"), &moved).unwrap();
+        nested.push(sub);
+    }
+    assert!(!nested.is_empty());
+    env.carte(&["kill", "--all", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{moved}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !Path::new(&format!("/proc/{moved}/cgroup")).exists(),
+        "the process in the nested cgroup survived kill --all"
+    );
+    env.carte(&["delete", &id]).assert_ok();
+    for sub in nested {
+        assert!(!sub.exists(), "{} left after delete", sub.display());
+    }
     env.assert_no_leaks(&id);
 }

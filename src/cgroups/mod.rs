@@ -175,11 +175,6 @@ impl Cgroup {
         pids_in(&self.path)
     }
 
-    /// Sends `signal` to every process in the cgroup.
-    pub fn signal_all(&self, signal: i32) {
-        signal_all(&self.path, signal)
-    }
-
     pub fn destroy(&self) -> Result<(), CgroupError> {
         destroy(&self.path)
     }
@@ -217,19 +212,56 @@ pub fn device_rules(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
     rules
 }
 
-/// Every process in the cgroup at `path`.
+/// Every process in the cgroup at `path` and in the cgroups below it, in
+/// any hierarchy (a container may nest cgroups in one controller only).
 pub fn pids_in(path: &str) -> Vec<i32> {
-    dirs(path)
-        .into_iter()
-        .find_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-        .map(|text| text.lines().filter_map(|l| l.trim().parse().ok()).collect())
-        .unwrap_or_default()
+    fn walk(dir: &Path, out: &mut Vec<i32>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&entry.path(), out);
+            }
+        }
+    }
+    let mut pids = Vec::new();
+    for dir in dirs(path) {
+        walk(&dir, &mut pids);
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
 }
 
-pub fn signal_all(path: &str, signal: i32) {
+/// Sends `signal` to every process in the cgroup and below, so that none
+/// escapes by forking meanwhile: SIGKILL through cgroup.kill on v2; else
+/// freeze, signal, thaw. A cgroup that was already frozen stays frozen,
+/// and one that no longer exists is left alone (never recreated).
+pub fn kill_all(path: &str, signal: i32) {
+    let rel = path.trim_start_matches('/');
+    if is_unified() && signal == libc::SIGKILL {
+        let kill_file = Path::new("/sys/fs/cgroup").join(rel).join("cgroup.kill");
+        if std::fs::write(kill_file, "1").is_ok() {
+            return;
+        }
+    }
+    if pids_in(path).is_empty() {
+        return;
+    }
+    let thaw_after = if is_frozen(path) {
+        None
+    } else {
+        Cgroup::open(path)
+            .ok()
+            .filter(|cg| cg.set_frozen(true).is_ok())
+    };
     for pid in pids_in(path) {
         // SAFETY: kill(2) with plain integers.
         unsafe { libc::kill(pid, signal) };
+    }
+    if let Some(cg) = thaw_after {
+        let _ = cg.set_frozen(false);
     }
 }
 
@@ -239,24 +271,35 @@ pub fn signal_all(path: &str, signal: i32) {
 pub fn destroy(path: &str) -> Result<(), CgroupError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs(path) {
-        loop {
-            match std::fs::remove_dir(&dir) {
-                Ok(()) => break,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err(source) => {
-                    return Err(CgroupError::Remove {
-                        path: dir.display().to_string(),
-                        source,
-                    })
-                }
-            }
-        }
+        remove_tree(&dir, deadline)?;
         remove_empty_parents(&dir, path);
     }
     Ok(())
+}
+
+/// Removes a cgroup and the cgroups the container made below it, deepest
+/// first (the kernel refuses to remove a cgroup that has children).
+fn remove_tree(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&entry.path(), deadline)?;
+        }
+    }
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
 }
 
 /// Removes the now-empty directories between a container's cgroup and the

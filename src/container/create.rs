@@ -43,7 +43,7 @@ impl Drop for Undo {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         if let Some(path) = &self.cgroup {
-            cgroups::signal_all(path, libc::SIGKILL);
+            cgroups::kill_all(path, libc::SIGKILL);
             if let Err(e) = cgroups::destroy(path) {
                 logging::warn(&format!("cleanup after failed create: {e}"));
             }

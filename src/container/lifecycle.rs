@@ -100,7 +100,7 @@ impl Container {
         // signals whatever is left in the cgroup, whatever the status.
         // containerd's `delete --force` sends it to stopped containers.
         if all {
-            cgroups::signal_all(&self.state.cgroup_path, signal);
+            cgroups::kill_all(&self.state.cgroup_path, signal);
             return Ok(());
         }
         let status = self.status();
@@ -138,7 +138,7 @@ impl Container {
         }
         // Init is gone, but without a PID namespace its children may not
         // be: the cgroup cannot go while they live.
-        cgroups::signal_all(&self.state.cgroup_path, libc::SIGKILL);
+        cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
         cgroups::destroy(&self.state.cgroup_path)?;
         if let Some(list) = self.state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
             hooks::run_logged(
@@ -175,7 +175,7 @@ impl Container {
         let pidfd = sys::pidfd_open(self.state.pid)
             .ok()
             .filter(|_| self.state.alive());
-        cgroups::signal_all(&self.state.cgroup_path, libc::SIGKILL);
+        cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
         // Frozen processes die only once thawed.
         if cgroups::is_frozen(&self.state.cgroup_path) {
             if let Ok(cg) = cgroups::Cgroup::open(&self.state.cgroup_path) {
