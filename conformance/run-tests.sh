@@ -17,7 +17,7 @@ command -v ps >/dev/null || need+=(procps)
 command -v podman >/dev/null || need+=(podman)
 command -v conmon >/dev/null || need+=(conmon)
 command -v containerd >/dev/null || need+=(containerd)
-# conformance/v2vm boots Debian's kernel under qemu.
+# conformance/vm boots Debian's kernel under qemu.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
 # tests/seccomp.rs builds a small static helper (tests/helpers/sc.c).
@@ -46,10 +46,12 @@ for suite in podman containerd; do
     CARTE=$PWD/target/debug/carte "conformance/$suite/run.sh" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 done
-# The same cgroup checks on a pure cgroup v2 host: a qemu VM (TCG).
-echo "== cgroup v2 VM"
-conformance/v2vm/run.sh 2>&1 | tee -a "$log"
-[ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
+# The cgroup checks on a pure v2 and a pure v1 host: qemu VMs (TCG).
+for mode in v2 v1; do
+    echo "== cgroup $mode VM"
+    conformance/vm/run.sh $mode 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
+done
 conformance/check-leaks.sh "$before"
 leaks_rc=$?
 set -e

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bundles.py BASE_CONFIG OUT_DIR: the v2 VM's test bundles, each a
+"""bundles.py BASE_CONFIG OUT_DIR: the test VM's bundles, each a
 config.json from `carte spec` with its own args and resources. They share one
 read-only rootfs (/rootfs in the VM); /out is a writable bind for results."""
 import copy
@@ -40,6 +40,9 @@ bundle("counter", ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /out/coun
 bundle("killall", ["sh", "-c", "sleep 1000 & sleep 1000 & wait"])
 bundle("oom", ["sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 2>&1; echo survived"],
        resources={"memory": {"limit": 16 * MIB, "swap": 16 * MIB}})
+# v1 without swap accounting has no memsw file: no swap limit there.
+bundle("oom-v1", ["sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 2>&1; echo survived"],
+       resources={"memory": {"limit": 16 * MIB}})
 bundle("forkbomb", ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; echo done"],
        resources={"pids": {"limit": 8}})
 bundle("abspath", ["sleep", "1000"], cgroups_path="/mypod/abs")

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# The cgroup v2 suite: boots Debian's kernel under qemu (TCG) with
-# cgroup_no_v1=all and an initramfs of busybox, a static carte and the test
-# bundles, runs tests.sh inside and prints its `N passed, M failed`.
+# run.sh v2|v1: the cgroup suite on a pure v2 or a pure v1 host. Boots
+# Debian's kernel under qemu (TCG) with an initramfs of busybox, a static
+# carte and the test bundles; /init mounts only that cgroup version, runs
+# tests-<mode>.sh and this prints its `N passed, M failed`.
 # Installs qemu, cpio and busybox-static when missing; caches the kernel in
-# target/v2vm. Leaves nothing on the host but that cache.
+# target/vm. Leaves nothing on the host but that cache.
 set -euo pipefail
+mode=${1:-v2}
+case "$mode" in
+v2) cmdline="cgroup_no_v1=all carte.cgroups=v2" ;;
+v1) cmdline="carte.cgroups=v1" ;;
+*) echo "usage: run.sh v2|v1" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=$repo/target/v2vm
+cache=$repo/target/vm
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -32,14 +39,14 @@ kernel=$(ls "$cache"/kernel/boot/vmlinuz-* | head -1)
     --target x86_64-unknown-linux-gnu --target-dir target/static)
 carte=$repo/target/static/x86_64-unknown-linux-gnu/debug/carte
 
-work=$(mktemp -d /tmp/carte-v2vm.XXXXXX)
+work=$(mktemp -d /tmp/carte-vm.XXXXXX)
 trap '[ -n "${V2VM_KEEP:-}" ] || rm -rf "$work"' EXIT
 img=$work/img
 mkdir -p "$img"/{bin,proc,sys,dev,newroot,etc}
 cp /bin/busybox "$img/bin/busybox"
 cp "$carte" "$img/carte"
 cp "$here/init" "$img/init"
-cp "$here/tests.sh" "$img/tests.sh"
+cp "$here/lib.sh" "$here/tests-v1.sh" "$here/tests-v2.sh" "$img/"
 chmod +x "$img/init"
 "$repo/bundle-examples/mkrootfs.sh" "$img/rootfs" >/dev/null
 "$carte" spec --bundle "$work"
@@ -49,11 +56,11 @@ python3 "$here/bundles.py" "$work/config.json" "$img/bundles"
 log=$work/console.log
 timeout 900 qemu-system-x86_64 -m 1024 -smp 2 -accel tcg,thread=multi -nographic -no-reboot \
     -kernel "$kernel" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all" </dev/null >"$log" 2>&1 || true
-tr -d '\r' <"$log" | sed -n '/=== v2vm begin/,/=== v2vm end/p' | sed 's/^.*=== v2vm/=== v2vm/'
+    -append "console=ttyS0 quiet panic=-1 $cmdline" </dev/null >"$log" 2>&1 || true
+tr -d '\r' <"$log" | sed -n '/=== vm begin/,/=== vm end/p' | sed 's/^.*=== vm/=== vm/'
 result=$(tr -d '\r' <"$log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
 if [ -z "$result" ]; then
-    echo "v2vm: the VM printed no result; its console:" >&2
+    echo "vm $mode: the VM printed no result; its console:" >&2
     tail -40 "$log" >&2
     echo "0 passed, 1 failed"
     exit 1

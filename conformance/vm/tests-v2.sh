@@ -2,25 +2,7 @@
 # The cgroup v2 checks, run by /init inside the VM (busybox sh). Each value
 # is read back from the container's cgroup, and from inside where the
 # container can see it. Prints `N passed, M failed`.
-C="/carte --root /run/carte"
-cg=/sys/fs/cgroup
-mkdir -p /tmp/out
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $1: $2"; }
-expect() {
-    case "$3" in *"$2"*) ok "$1" ;; *) not_ok "$1" "wanted '$2', got '$3'" ;; esac
-}
-# wait_stopped ID: polls `state` until the container has stopped (10 s).
-wait_stopped() {
-    for _ in $(seq 200); do
-        $C state "$1" 2>/dev/null | grep -q '"status": *"stopped"' && return 0
-        sleep 0.05
-    done
-    return 1
-}
-
+. /lib.sh
 out=$($C run -b /bundles/echo echo 2>&1)
 expect "run on a v2-only host" "hello-v2 v2box" "$out"
 
