@@ -390,3 +390,35 @@ pub fn kv(text: &str) -> std::collections::HashMap<String, String> {
 pub fn cap_mask(caps: &[u32]) -> String {
     format!("{:016x}", caps.iter().fold(0u64, |m, c| m | (1 << c)))
 }
+
+/// A console socket at `path`, as conmon and the containerd shim give one:
+/// accepts one connection and returns the pty master it receives.
+pub fn console_socket(path: &Path) -> std::thread::JoinHandle<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::io::IoSliceMut;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let fd = msg
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+                _ => None,
+            })
+            .expect("a pty master over SCM_RIGHTS");
+        // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    })
+}
