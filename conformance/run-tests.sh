@@ -12,6 +12,7 @@ fi
 need=()
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v script >/dev/null || need+=(bsdutils)
+command -v tmux >/dev/null || need+=(tmux)
 command -v ps >/dev/null || need+=(procps)
 # The real callers, for conformance/podman and conformance/containerd.
 command -v podman >/dev/null || need+=(podman)

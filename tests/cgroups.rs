@@ -585,3 +585,36 @@ fn kernel_memory_is_a_warning_as_in_runc() {
     );
     env.assert_no_leaks(&id);
 }
+
+#[test]
+fn default_device_rules_keep_their_wildcards() {
+    // mknod of any device and every pty are allowed by runc's default
+    // rules; a wildcard written as 0 would allow only c 0:0 and pts/0
+    // (the second pty is checked through `exec -t` in tests/inside.rs).
+    let env = TestEnv::new("devwild");
+    let mut b = env.bundle("b");
+    b.set_args(&[
+        "sh",
+        "-c",
+        "{ mknod /tmp/n c 1 3 && echo mknod-ok; mknod /tmp/b b 7 0 && echo mknod-b-ok; } >/result 2>&1",
+    ]);
+    let caps = ["CAP_MKNOD"];
+    b.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    let list =
+        std::fs::read_to_string(format!("/sys/fs/cgroup/devices/carte/{id}/devices.list")).unwrap();
+    assert!(list.contains("c *:* m"), "{list}");
+    assert!(list.contains("c 136:* rwm"), "{list}");
+    let out = env.carte(&["start", &id]);
+    out.assert_ok();
+    env.wait_status(&id, "stopped");
+    let result = std::fs::read_to_string(b.rootfs().join("result")).unwrap();
+    assert!(result.contains("mknod-ok"), "{result}");
+    assert!(result.contains("mknod-b-ok"), "{result}");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}

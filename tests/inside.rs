@@ -3,6 +3,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
@@ -638,4 +639,84 @@ fn tmpfs_copy_up() {
         std::fs::read_to_string(data.join("sub/file")).unwrap(),
         "from the image\n"
     );
+}
+
+#[test]
+fn foreground_pty_passes_on_size_and_sigwinch() {
+    // tmux gives carte a real terminal of a chosen size, then resizes it:
+    // the container must see both sizes, through `run` and `exec -t`.
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("winch");
+    let mut b = env.bundle("b");
+    b.config["process"]["terminal"] = json!(true);
+    b.set_args(&[
+        "sh",
+        "-c",
+        "echo run $(stty size); trap 'echo run winch $(stty size)' WINCH; while :; do sleep 0.05; done",
+    ]);
+    b.write();
+    let id = env.id("c");
+    let sock = format!("carte-test-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(["-L", &sock])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let run = format!(
+        "{} --root {} run --bundle {} {}",
+        carte_bin().display(),
+        env.root.display(),
+        b.path(),
+        id
+    );
+    let exec = format!(
+        "{} --root {} exec -t {} sh -c \"echo exec \\$(stty size); trap 'echo exec winch \\$(stty size)' WINCH; while :; do sleep 0.05; done\"",
+        carte_bin().display(),
+        env.root.display(),
+        id
+    );
+    let started = tmux(&["new-session", "-d", "-x", "100", "-y", "30", &run]);
+    assert!(started.status.success(), "{started:?}");
+    env.wait_status(&id, "running");
+    // A failed exec leaves its pane, and its error, on the screen.
+    tmux(&["set-option", "-g", "remain-on-exit", "on"]);
+    let split = tmux(&["split-window", "-h", &exec]);
+    assert!(split.status.success(), "{split:?}");
+    let screen = || {
+        let run = tmux(&["capture-pane", "-p", "-t", "0.0"]);
+        let exec = tmux(&["capture-pane", "-p", "-t", "0.1"]);
+        String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&exec.stdout)
+    };
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !screen().contains(needle) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        screen()
+    };
+    let text = wait_for("exec ");
+    let panes = tmux(&["list-panes"]);
+    assert!(
+        text.contains("exec "),
+        "exec printed nothing: {text}\n{panes:?}"
+    );
+    assert!(text.contains("run 30 100"), "{text}");
+    tmux(&["resize-window", "-x", "140", "-y", "40"]);
+    let text = wait_for("exec winch");
+    let _ = wait_for("run winch");
+    let text = text + &screen();
+    assert!(text.contains("run winch 40"), "run saw no resize: {text}");
+    assert!(text.contains("exec winch 40"), "exec saw no resize: {text}");
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    // The foreground `run` deletes the container once its process is gone.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while env.state(&id).is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tmux(&["kill-server"]);
+    env.assert_no_leaks(&id);
 }

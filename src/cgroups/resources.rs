@@ -19,7 +19,8 @@ use std::path::PathBuf;
 
 use cgroups_rs::manager::Manager;
 use oci_spec::runtime::{
-    LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, LinuxThrottleDevice,
+    LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxPids,
+    LinuxResources, LinuxThrottleDevice,
 };
 
 use super::{controller_dir, is_unified, Cgroup, CgroupError};
@@ -98,9 +99,7 @@ pub(super) fn apply(cg: &mut Cgroup, r: &LinuxResources) -> Result<(), CgroupErr
             let dir = controller_dir(&path, "devices").expect("v2 has one directory");
             super::devices_bpf::apply(&dir, devices)?;
         } else {
-            let mut only = LinuxResources::default();
-            only.set_devices(Some(devices.clone()));
-            library(cg, "devices", &only)?;
+            devices_v1(&files, devices)?;
         }
     }
     if let Some(memory) = r.memory() {
@@ -337,6 +336,45 @@ fn check(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
 }
 
 /// Runs one section through cgroups-rs, naming the section on failure.
+/// The rules, in order, to devices.allow and devices.deny. Written here,
+/// not through cgroups-rs, which writes a wildcard major or minor as 0
+/// ("c 136:0" instead of "c 136:*": every pty but the first denied).
+fn devices_v1(files: &Files, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
+    for (i, rule) in rules.iter().enumerate() {
+        let file = if rule.allow() {
+            "devices.allow"
+        } else {
+            "devices.deny"
+        };
+        files.write(
+            &format!("devices[{i}]"),
+            "devices",
+            file,
+            &device_rule_v1(rule),
+        )?;
+    }
+    Ok(())
+}
+
+/// "c 136:* rwm": the v1 form of a rule; `a` always covers every number.
+fn device_rule_v1(rule: &LinuxDeviceCgroup) -> String {
+    let number = |n: Option<i64>| match n {
+        Some(n) if n >= 0 => n.to_string(),
+        _ => "*".to_string(),
+    };
+    let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
+    match rule.typ().unwrap_or(LinuxDeviceType::A) {
+        LinuxDeviceType::A => format!("a *:* {access}"),
+        typ => format!(
+            "{} {}:{} {access}",
+            // The v1 files know only a, b and c; u is a char device.
+            if typ == LinuxDeviceType::B { "b" } else { "c" },
+            number(rule.major()),
+            number(rule.minor())
+        ),
+    }
+}
+
 fn library(cg: &mut Cgroup, field: &'static str, r: &LinuxResources) -> Result<(), CgroupError> {
     cg.manager.set(r).map_err(|e| CgroupError::Library {
         field,
@@ -916,6 +954,23 @@ mod tests {
                 "cpus"
             ]
         );
+    }
+
+    #[test]
+    fn v1_device_rules_keep_their_wildcards() {
+        let rule =
+            |v: serde_json::Value| -> LinuxDeviceCgroup { serde_json::from_value(v).unwrap() };
+        let r =
+            rule(serde_json::json!({"allow": true, "type": "c", "major": 136, "access": "rwm"}));
+        assert_eq!(device_rule_v1(&r), "c 136:* rwm");
+        let r = rule(serde_json::json!({"allow": true, "type": "b", "access": "m"}));
+        assert_eq!(device_rule_v1(&r), "b *:* m");
+        let r = rule(serde_json::json!({"allow": false, "access": "rwm"}));
+        assert_eq!(device_rule_v1(&r), "a *:* rwm");
+        let r = rule(
+            serde_json::json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rw"}),
+        );
+        assert_eq!(device_rule_v1(&r), "c 1:3 rw");
     }
 
     #[test]
