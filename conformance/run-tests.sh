@@ -23,6 +23,9 @@ command -v cpio >/dev/null || need+=(cpio)
 # tests/seccomp.rs builds a small static helper (tests/helpers/sc.c).
 command -v cc >/dev/null || need+=(gcc)
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+# conformance/runtime-tools builds runtime-tools' validation suite with Go.
+command -v go >/dev/null || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/opencontainers/runtime-tools ] || need+=(golang-github-opencontainers-runtime-tools-dev)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -46,6 +49,11 @@ for suite in podman containerd; do
     CARTE=$PWD/target/debug/carte "conformance/$suite/run.sh" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 done
+# runtime-tools' validation suite (the checker-driven conformance suite,
+# tests/conformance.rs, already ran with cargo test).
+echo "== runtime-tools conformance"
+conformance/conformance.sh --no-checker 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 # The same cgroup checks on a pure cgroup v2 host: a qemu VM (TCG).
 echo "== cgroup v2 VM"
 conformance/v2vm/run.sh 2>&1 | tee -a "$log"
