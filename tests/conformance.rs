@@ -445,3 +445,27 @@ fn kill_of_a_created_container() {
     assert!(!b.rootfs().join("ran").exists(), "the process ran");
     env.assert_no_leaks(&id);
 }
+
+/// runtime.md: changes to config.json after create do not affect the
+/// container (the process, hooks and annotations are the ones created with).
+#[test]
+fn config_changes_after_create_have_no_effect() {
+    let env = TestEnv::new("cf-update");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "echo first > /ran"]);
+    b.config["annotations"] = json!({"k": "created"});
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    b.set_args(&["sh", "-c", "echo second > /ran"]);
+    b.config["annotations"] = json!({"k": "changed"});
+    b.write();
+    assert_eq!(env.state(&id).unwrap()["annotations"]["k"], "created");
+    env.carte(&["start", &id]).assert_ok();
+    env.wait_status(&id, "stopped");
+    let ran = std::fs::read_to_string(b.rootfs().join("ran")).unwrap();
+    assert_eq!(ran.trim(), "first");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
