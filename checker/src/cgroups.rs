@@ -149,3 +149,15 @@ pub fn check(c: &Value, t: &mut Tap) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_compare_as_sets() {
+        assert_eq!(cpu_list("0-2,4"), cpu_list("0,1,2,4"));
+        assert_eq!(cpu_list(" 3 ").len(), 1);
+        assert!(cpu_list("").is_empty());
+    }
+}

@@ -153,3 +153,15 @@ pub fn check(c: &Value, t: &mut Tap) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_cleaned_lexically() {
+        assert_eq!(clean("/a/b/../c"), "/a/c");
+        assert_eq!(clean("a//./b/"), "/a/b");
+        assert_eq!(clean("/../../x"), "/x");
+    }
+}
