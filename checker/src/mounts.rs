@@ -1,0 +1,167 @@
+//! config.json mounts, root.readonly and rootfsPropagation against
+//! /proc/self/mountinfo.
+
+use std::os::unix::fs::MetadataExt;
+
+use serde_json::Value;
+
+use crate::tap::Tap;
+
+/// One mountinfo line, the fields the checks need.
+struct Entry {
+    point: String,
+    opts: Vec<String>,
+    optional: Vec<String>,
+    fstype: String,
+}
+
+fn mountinfo() -> Vec<Entry> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let f: Vec<&str> = pre.split(' ').collect();
+            let p: Vec<&str> = post.split(' ').collect();
+            Some(Entry {
+                point: f.get(4)?.replace("\\040", " "),
+                opts: f.get(5)?.split(',').map(String::from).collect(),
+                optional: f[6..].iter().map(|s| s.to_string()).collect(),
+                fstype: p.first()?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The propagation mountinfo shows: shared, slave, unbindable or private.
+fn propagation(e: &Entry) -> &'static str {
+    if e.optional.iter().any(|o| o == "unbindable") {
+        "unbindable"
+    } else if e.optional.iter().any(|o| o.starts_with("master:")) {
+        "slave"
+    } else if e.optional.iter().any(|o| o.starts_with("shared:")) {
+        "shared"
+    } else {
+        "private"
+    }
+}
+
+/// The last (topmost) mount at `point`.
+fn find<'a>(all: &'a [Entry], point: &str) -> Option<&'a Entry> {
+    all.iter().rev().find(|e| e.point == point)
+}
+
+/// The destination cleaned lexically, as the runtime resolves it in the rootfs.
+fn clean(dest: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in dest.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+pub fn check(c: &Value, t: &mut Tap) {
+    let all = mountinfo();
+    let Some(root) = find(&all, "/") else {
+        t.check("/ is a mount point", false, "no mountinfo entry for /");
+        return;
+    };
+    let ro = root.opts.iter().any(|o| o == "ro");
+    t.eq(
+        "root.readonly",
+        ro,
+        c["root"]["readonly"].as_bool().unwrap_or(false),
+    );
+    if let Some(p) = c["linux"]["rootfsPropagation"].as_str() {
+        let mut want = p.trim_start_matches('r');
+        // Making a mount that is not shared a slave leaves it private: a
+        // slave root needs a shared mount under the bundle on the host.
+        let host = c["annotations"]["org.carte.checker.host-rootfs-propagation"].as_str();
+        if want == "slave" && host.is_some_and(|h| h != "shared") {
+            want = "private";
+        }
+        t.eq("linux.rootfsPropagation", propagation(root), want);
+    }
+    for (i, m) in c["mounts"].as_array().into_iter().flatten().enumerate() {
+        let dest = clean(m["destination"].as_str().unwrap_or(""));
+        let desc = format!("mounts[{i}] {dest}");
+        let Some(e) = find(&all, &dest) else {
+            t.check(&desc, false, "not mounted");
+            continue;
+        };
+        let opts: Vec<&str> = m["options"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let bind = opts.iter().any(|o| *o == "bind" || *o == "rbind");
+        let typ = m["type"].as_str().unwrap_or("");
+        if !bind && !typ.is_empty() && typ != "bind" && typ != "none" {
+            let ok = match typ {
+                // A v1 host gets a tmpfs with one mount per hierarchy.
+                "cgroup" => ["cgroup", "cgroup2", "tmpfs"].contains(&e.fstype.as_str()),
+                _ => e.fstype == typ,
+            };
+            t.check(
+                &format!("{desc}: type {typ}"),
+                ok,
+                format!("mounted as {}", e.fstype),
+            );
+        }
+        let has = |o: &str| e.opts.iter().any(|x| x == o);
+        let mut bad = Vec::new();
+        for o in &opts {
+            let ok = match *o {
+                "ro" => has("ro"),
+                "rw" => has("rw"),
+                "nosuid" | "nodev" | "noexec" | "noatime" | "nodiratime" | "relatime" => has(o),
+                "suid" => !has("nosuid"),
+                "dev" => !has("nodev"),
+                "exec" => !has("noexec"),
+                "strictatime" => !has("noatime") && !has("relatime"),
+                "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
+                | "unbindable" | "runbindable" => propagation(e) == o.trim_start_matches('r'),
+                _ => true,
+            };
+            if !ok {
+                bad.push(*o);
+            }
+        }
+        t.check(
+            &format!("{desc}: options {}", opts.join(",")),
+            bad.is_empty(),
+            format!(
+                "not in effect: {bad:?} (mountinfo: {} {})",
+                e.opts.join(","),
+                e.optional.join(" ")
+            ),
+        );
+        if typ == "tmpfs" {
+            if let Some(mode) = opts.iter().find_map(|o| o.strip_prefix("mode=")) {
+                let got = std::fs::metadata(&dest)
+                    .map(|m| format!("{:o}", m.mode() & 0o7777))
+                    .unwrap_or_default();
+                let want = u32::from_str_radix(mode, 8)
+                    .map(|m| format!("{m:o}"))
+                    .unwrap_or_default();
+                t.eq(&format!("{desc}: mode"), got, want);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_cleaned_lexically() {
+        assert_eq!(clean("/a/b/../c"), "/a/c");
+        assert_eq!(clean("a//./b/"), "/a/b");
+        assert_eq!(clean("/../../x"), "/x");
+    }
+}

@@ -1,0 +1,471 @@
+//! The spec conformance driver: for each group of config.json requirements
+//! a bundle that exercises them, run with carte-checker (checker/) as the
+//! container's process; the checker reads the same config.json, bind-mounted
+//! at /carte-config.json, and checks the live environment against it (TAP).
+//! Then the checks the spec makes from outside: state at every status, the
+//! pid file, kill of a created container, annotations.
+//!
+//! What tests/lifecycle.rs, tests/hooks.rs, tests/failures.rs and
+//! tests/inside.rs already check is not repeated here: docs/conformance.md
+//! names the test for every requirement.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::*;
+use serde_json::{json, Value};
+
+const NAMESPACES: [(&str, &str); 8] = [
+    ("pid", "pid"),
+    ("network", "net"),
+    ("mount", "mnt"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("user", "user"),
+    ("cgroup", "cgroup"),
+    ("time", "time"),
+];
+
+/// The statically linked checker, built once (cached under target/static).
+/// CARTE_CHECKER names a ready one.
+fn checker() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("CARTE_CHECKER") {
+            return PathBuf::from(path);
+        }
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "carte-checker",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+                "--target-dir",
+                "target/static",
+            ])
+            .status()
+            .expect("run cargo to build carte-checker");
+        assert!(status.success(), "building carte-checker failed");
+        repo.join("target/static/x86_64-unknown-linux-gnu/debug/carte-checker")
+    })
+}
+
+fn ns_inode(path: &str) -> u64 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .ino()
+}
+
+/// The propagation of the host mount that holds `path`: "shared" or
+/// "private" (slave counts as not shared).
+fn host_propagation(path: &Path) -> &'static str {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let best = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let point = *f.get(4)?;
+            let under = point == "/" || path.starts_with(point);
+            under.then(|| (point.len(), f[6..].iter().any(|o| o.starts_with("shared:"))))
+        })
+        .max_by_key(|(len, _)| *len);
+    match best {
+        Some((_, true)) => "shared",
+        _ => "private",
+    }
+}
+
+/// A bundle whose process is the checker, with the host's namespace
+/// inodes as annotations (the checker cannot see them from inside).
+fn checker_bundle(env: &TestEnv, name: &str) -> Bundle {
+    let mut b = env.bundle(name);
+    std::fs::copy(checker(), b.rootfs().join("carte-checker")).unwrap();
+    b.set_args(&["/carte-checker", "/carte-config.json"]);
+    let mut notes = serde_json::Map::new();
+    for (typ, proc_name) in NAMESPACES {
+        let path = format!("/proc/self/ns/{proc_name}");
+        if Path::new(&path).exists() {
+            notes.insert(
+                format!("org.carte.checker.host-ns.{typ}"),
+                json!(ns_inode(&path).to_string()),
+            );
+        }
+    }
+    notes.insert(
+        "org.carte.checker.host-rootfs-propagation".into(),
+        json!(host_propagation(&b.rootfs())),
+    );
+    b.config["annotations"] = Value::Object(notes);
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/carte-config.json", "type": "bind",
+        "source": b.dir.join("config.json"), "options": ["bind", "ro", "nosuid", "nodev"]
+    }));
+    b
+}
+
+/// Runs the checker in a container made from `b`; panics with its TAP
+/// output if any check failed. Returns the TAP.
+#[track_caller]
+fn check(env: &TestEnv, b: &Bundle, name: &str) -> String {
+    let id = env.id(name);
+    let out = env.run(b, &id);
+    let failed: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("not ok"))
+        .collect();
+    assert!(
+        out.ok() && failed.is_empty() && out.stdout.contains("\n1.."),
+        "checker in {id}: {:?}\nfailed: {failed:#?}\nstdout:\n{}\nstderr: {}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    env.assert_no_leaks(&id);
+    out.stdout
+}
+
+fn namespaces(b: &mut Bundle) -> &mut Vec<Value> {
+    b.config["linux"]["namespaces"].as_array_mut().unwrap()
+}
+
+fn mounts(b: &mut Bundle) -> &mut Vec<Value> {
+    b.config["mounts"].as_array_mut().unwrap()
+}
+
+/// runc's `spec` defaults: namespaces, hostname, the default mounts and
+/// devices, masked and readonly paths, rlimits, capabilities, no_new_privs.
+#[test]
+fn default_config() {
+    let env = TestEnv::new("cf-default");
+    let b = checker_bundle(&env, "b");
+    let tap = check(&env, &b, "c");
+    for needle in [
+        "linux.namespaces pid: a new one",
+        "linux.namespaces user: the runtime's",
+        "default device /dev/null",
+        "/dev symlink /dev/fd",
+        "linux.maskedPaths /proc/kcore",
+        "process.capabilities.bounding",
+    ] {
+        assert!(tap.contains(needle), "{needle} not checked:\n{tap}");
+    }
+}
+
+/// process.user (uid, gid, additionalGids, umask), cwd, env, and args[0]
+/// found through the container's PATH (execvp semantics).
+#[test]
+fn user_cwd_env_and_path_lookup() {
+    let env = TestEnv::new("cf-user");
+    let mut b = checker_bundle(&env, "b");
+    b.set_args(&["carte-checker", "/carte-config.json"]);
+    b.config["process"]["user"] =
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 100], "umask": 63});
+    b.config["process"]["cwd"] = json!("/home/user");
+    b.config["process"]["env"] = json!(["PATH=/bin:/", "A=b c", "EMPTY="]);
+    b.config["hostname"] = json!("cf-host");
+    b.config["domainname"] = json!("cf.example");
+    check(&env, &b, "c");
+}
+
+/// Every capability set distinct, for root and for a non-root user with
+/// an ambient capability.
+#[test]
+fn capability_sets() {
+    let env = TestEnv::new("cf-caps");
+    let mut b = checker_bundle(&env, "b");
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN", "CAP_NET_RAW", "CAP_SETPCAP"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "inheritable": ["CAP_KILL", "CAP_SYS_ADMIN"],
+        "ambient": ["CAP_KILL"]
+    });
+    check(&env, &b, "root");
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    check(&env, &b, "user");
+    // No capabilities at all.
+    b.config["process"]["capabilities"] = json!({});
+    check(&env, &b, "none");
+}
+
+/// rlimits, oomScoreAdj and noNewPrivileges off.
+#[test]
+fn rlimits_oom_score_adj_no_new_privs_off() {
+    let env = TestEnv::new("cf-rlimit");
+    let mut b = checker_bundle(&env, "b");
+    b.config["process"]["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 256, "hard": 512},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 4096},
+        {"type": "RLIMIT_NPROC", "soft": 500, "hard": 1000},
+        {"type": "RLIMIT_MSGQUEUE", "soft": 8192, "hard": 8192}
+    ]);
+    b.config["process"]["oomScoreAdj"] = json!(200);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    check(&env, &b, "c");
+}
+
+/// Mount types and options (flags, atime, propagation, tmpfs mode), a
+/// read-only bind, a read-only root and rootfsPropagation.
+#[test]
+fn mounts_options_and_propagation() {
+    let env = TestEnv::new("cf-mounts");
+    let host = env.dir.join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    let mut b = checker_bundle(&env, "b");
+    b.config["root"]["readonly"] = json!(true);
+    b.config["linux"]["rootfsPropagation"] = json!("slave");
+    mounts(&mut b).extend([
+        json!({"destination": "/t/tmp", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "nodev", "noexec", "noatime", "mode=700", "size=1m"]}),
+        json!({"destination": "/t/strict", "type": "tmpfs", "source": "tmpfs",
+               "options": ["strictatime", "rw", "mode=1777"]}),
+        json!({"destination": "/t/ro", "type": "bind", "source": &host,
+               "options": ["rbind", "ro", "nosuid", "rprivate"]}),
+        json!({"destination": "/t/shared", "type": "bind", "source": &host,
+               "options": ["rbind", "rshared"]}),
+        json!({"destination": "/t/unbindable", "source": &host,
+               "options": ["bind", "runbindable"]}),
+        json!({"destination": "/t/dirty/../clean", "type": "tmpfs", "source": "tmpfs"}),
+    ]);
+    check(&env, &b, "c");
+}
+
+/// linux.devices of each type, with mode and owner.
+#[test]
+fn devices() {
+    let env = TestEnv::new("cf-devices");
+    let mut b = checker_bundle(&env, "b");
+    b.config["linux"]["devices"] = json!([
+        {"path": "/dev/cf-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600, "uid": 1000, "gid": 100},
+        {"path": "/dev/cf-loop", "type": "b", "major": 7, "minor": 0, "fileMode": 0o640},
+        {"path": "/dev/cf-fifo", "type": "p", "fileMode": 0o620},
+        {"path": "/dev/sub/cf-zero", "type": "c", "major": 1, "minor": 5}
+    ]);
+    b.config["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    ]);
+    check(&env, &b, "c");
+}
+
+/// Namespaced sysctls, masked and readonly paths of several kinds.
+#[test]
+fn sysctl_masked_and_readonly_paths() {
+    let env = TestEnv::new("cf-sysctl");
+    let mut b = checker_bundle(&env, "b");
+    b.config["linux"]["sysctl"] = json!({
+        "kernel.shmmax": "4194304",
+        "kernel.msgmax": "4096",
+        "net.ipv4.ip_forward": "1",
+        "net.ipv4.ip_local_port_range": "20000 30000"
+    });
+    b.config["linux"]["maskedPaths"] =
+        json!(["/proc/kcore", "/proc/acpi", "/etc/passwd", "/nonexistent"]);
+    b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/home", "/nonexistent"]);
+    check(&env, &b, "c");
+}
+
+/// A new user namespace with its maps (the rootfs owned by the mapped root).
+#[test]
+fn user_namespace_maps() {
+    let env = TestEnv::new("cf-userns");
+    let mut b = checker_bundle(&env, "b");
+    let status = Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    namespaces(&mut b).push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([
+        {"containerID": 0, "hostID": 200000, "size": 1000},
+        {"containerID": 1000, "hostID": 201000, "size": 64536}
+    ]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    check(&env, &b, "c");
+}
+
+/// A new time namespace with offsets, and a cgroup namespace.
+#[test]
+fn time_and_cgroup_namespaces() {
+    let env = TestEnv::new("cf-timens");
+    let mut b = checker_bundle(&env, "b");
+    namespaces(&mut b).extend([json!({"type": "time"}), json!({"type": "cgroup"})]);
+    b.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 5000}});
+    check(&env, &b, "c");
+}
+
+/// Namespaces joined by path, and namespaces not listed are the runtime's.
+#[test]
+fn namespaces_by_path_and_inherited() {
+    let env = TestEnv::new("cf-nspath");
+    let mut holder = env.bundle("holder");
+    holder.set_args(&["sleep", "1000"]);
+    let hid = env.id("holder");
+    holder.write();
+    env.carte(&["run", "-d", "--bundle", holder.path(), &hid])
+        .assert_ok();
+    let pid = env.state(&hid).unwrap()["pid"].as_i64().unwrap();
+    let mut b = checker_bundle(&env, "b");
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "mount"}, {"type": "pid"},
+        {"type": "network", "path": format!("/proc/{pid}/ns/net")},
+        {"type": "ipc", "path": format!("/proc/{pid}/ns/ipc")}
+    ]);
+    b.config.as_object_mut().unwrap().remove("hostname");
+    for (typ, name) in [("network", "net"), ("ipc", "ipc")] {
+        b.config["annotations"][format!("org.carte.checker.ns.{typ}")] =
+            json!(ns_inode(&format!("/proc/{pid}/ns/{name}")).to_string());
+    }
+    // uts, cgroup, user and time are not listed: the runtime's.
+    check(&env, &b, "c");
+    env.carte(&["delete", "--force", &hid]).assert_ok();
+    env.assert_no_leaks(&hid);
+}
+
+/// A seccomp filter is in force (mode 2) in the process.
+#[test]
+fn seccomp_mode() {
+    let env = TestEnv::new("cf-seccomp");
+    let mut b = checker_bundle(&env, "b");
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["kexec_load", "swapon"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    check(&env, &b, "c");
+}
+
+/// linux.resources as the container sees them through its cgroup mount.
+#[test]
+fn cgroup_limits_seen_inside() {
+    let env = TestEnv::new("cf-cgroup");
+    let mut b = checker_bundle(&env, "b");
+    namespaces(&mut b).push(json!({"type": "cgroup"}));
+    mounts(&mut b).push(json!({"destination": "/sys/fs/cgroup", "type": "cgroup",
+        "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}));
+    b.config["linux"]["resources"] = json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": {"limit": 67108864, "reservation": 33554432},
+        "pids": {"limit": 64},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"}
+    });
+    check(&env, &b, "c");
+}
+
+/// The state at each status (config.md annotations, runtime.md state):
+/// ociVersion, id, status, pid (the pid file's), bundle, annotations; the
+/// process runs only after start; stopped keeps the fields.
+#[test]
+fn state_at_every_status_and_pid_file() {
+    let env = TestEnv::new("cf-state");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "echo ran > /ran; exec sleep 1000"]);
+    b.config["annotations"] = json!({"org.example.key": "value", "empty": ""});
+    b.write();
+    let id = env.id("c");
+    let pid_file = env.dir.join("pid");
+    env.carte(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ])
+    .assert_ok();
+    let check_state = |status: &str| {
+        let s = env.state(&id).expect("state");
+        assert_eq!(s["status"], status, "{s}");
+        assert_eq!(s["id"], id.as_str());
+        assert_eq!(s["bundle"], b.path());
+        assert!(Path::new(s["bundle"].as_str().unwrap()).is_absolute());
+        assert!(s["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")));
+        assert_eq!(s["annotations"], b.config["annotations"], "{s}");
+        s
+    };
+    let s = check_state("created");
+    let pid = s["pid"].as_i64().unwrap();
+    // The pid file holds the host pid of the container's process.
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(written.trim(), pid.to_string());
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(
+        !b.rootfs().join("ran").exists(),
+        "the process ran before start"
+    );
+    env.carte(&["start", &id]).assert_ok();
+    check_state("running");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !b.rootfs().join("ran").exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(b.rootfs().join("ran").exists(), "the process never ran");
+    // PID 1 of the namespace ignores TERM without a handler: KILL.
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    check_state("stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    assert!(env.state(&id).is_none());
+    env.assert_no_leaks(&id);
+}
+
+/// kill of a created container delivers the signal; the container is then
+/// stopped and can be deleted without --force; the process never ran.
+#[test]
+fn kill_of_a_created_container() {
+    let env = TestEnv::new("cf-killc");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "echo ran > /ran"]);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["start", &id])
+        .assert_fails_with(&[&id, "stopped"]);
+    env.carte(&["kill", &id, "KILL"]).assert_fails_with(&[&id]);
+    env.carte(&["delete", &id]).assert_ok();
+    assert!(!b.rootfs().join("ran").exists(), "the process ran");
+    env.assert_no_leaks(&id);
+}
+
+/// runtime.md: changes to config.json after create do not affect the
+/// container (the process, hooks and annotations are the ones created with).
+#[test]
+fn config_changes_after_create_have_no_effect() {
+    let env = TestEnv::new("cf-update");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "echo first > /ran"]);
+    b.config["annotations"] = json!({"k": "created"});
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    b.set_args(&["sh", "-c", "echo second > /ran"]);
+    b.config["annotations"] = json!({"k": "changed"});
+    b.write();
+    assert_eq!(env.state(&id).unwrap()["annotations"]["k"], "created");
+    env.carte(&["start", &id]).assert_ok();
+    env.wait_status(&id, "stopped");
+    let ran = std::fs::read_to_string(b.rootfs().join("ran")).unwrap();
+    assert_eq!(ran.trim(), "first");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
