@@ -18,6 +18,7 @@ command -v ps >/dev/null || need+=(procps)
 command -v podman >/dev/null || need+=(podman)
 command -v conmon >/dev/null || need+=(conmon)
 command -v containerd >/dev/null || need+=(containerd)
+command -v dockerd >/dev/null || need+=(docker.io)
 # conformance/vm boots Debian's kernel under qemu.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v cpio >/dev/null || need+=(cpio)
@@ -40,9 +41,9 @@ conformance/check-leaks.sh --snapshot "$before"
 set +e
 cargo test -q -- --test-threads=4 2>&1 | tee "$log"
 tests_rc=${PIPESTATUS[0]}
-# podman (through conmon) and containerd (through its runc shim) drive the
-# same binary; each suite prints its own `N passed, M failed`.
-for suite in podman containerd; do
+# podman (through conmon), containerd (through its runc shim) and docker
+# (through containerd) drive the same binary; each suite prints its own `N passed, M failed`.
+for suite in podman containerd docker; do
     echo "== $suite driving carte"
     CARTE=$PWD/target/debug/carte "conformance/$suite/run.sh" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use cgroups_rs::manager::Manager;
 use oci_spec::runtime::{
     LinuxBlockIo, LinuxCpu, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory, LinuxPids,
-    LinuxResources, LinuxThrottleDevice,
+    LinuxResources, LinuxThrottleDevice, LinuxWeightDeviceBuilder,
 };
 
 use super::{controller_dir, is_unified, Cgroup, CgroupError};
@@ -85,6 +85,7 @@ impl Files<'_> {
 /// order (cpuset and devices before memory and cpu; unified last, so its
 /// raw values win).
 pub(super) fn apply(cg: &mut Cgroup, r: &LinuxResources) -> Result<(), CgroupError> {
+    let r = &without_zero_weights(r);
     let path = cg.path.clone();
     let files = Files {
         path: &path,
@@ -163,6 +164,39 @@ pub(super) fn apply(cg: &mut Cgroup, r: &LinuxResources) -> Result<(), CgroupErr
         files.write(&format!("unified.{key}"), ctrl, key, value)?;
     }
     Ok(())
+}
+
+/// A block IO weight of 0 means "not set", as in runc: docker sends
+/// `"weight": 0` for every container that asked for none.
+fn without_zero_weights(r: &LinuxResources) -> LinuxResources {
+    let mut r = r.clone();
+    if let Some(mut b) = r.block_io().clone() {
+        let set = |w: Option<u16>| w.filter(|w| *w != 0);
+        b.set_weight(set(b.weight()));
+        b.set_leaf_weight(set(b.leaf_weight()));
+        if let Some(devices) = b.weight_device().clone() {
+            let devices = devices
+                .into_iter()
+                .filter_map(|d| {
+                    let mut kept = LinuxWeightDeviceBuilder::default()
+                        .major(d.major())
+                        .minor(d.minor());
+                    if let Some(w) = set(d.weight()) {
+                        kept = kept.weight(w);
+                    }
+                    if let Some(w) = set(d.leaf_weight()) {
+                        kept = kept.leaf_weight(w);
+                    }
+                    kept.build()
+                        .ok()
+                        .filter(|d| d.weight().is_some() || d.leaf_weight().is_some())
+                })
+                .collect();
+            b.set_weight_device(Some(devices));
+        }
+        r.set_block_io(Some(b));
+    }
+    r
 }
 
 /// Refuses, before any write, every field this host cannot honour.
@@ -954,6 +988,18 @@ mod tests {
                 "cpus"
             ]
         );
+    }
+
+    #[test]
+    fn zero_block_io_weights_mean_unset() {
+        let r = res(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0,
+            "weightDevice": [{"major": 8, "minor": 0, "weight": 0}, {"major": 8, "minor": 16, "weight": 300}]}}));
+        let b = without_zero_weights(&r).block_io().clone().unwrap();
+        assert_eq!(b.weight(), None);
+        assert_eq!(b.leaf_weight(), None);
+        let devices = b.weight_device().clone().unwrap();
+        assert_eq!(devices.len(), 1);
+        assert_eq!((devices[0].minor(), devices[0].weight()), (16, Some(300)));
     }
 
     #[test]
