@@ -352,9 +352,17 @@ pub struct Hierarchy {
 }
 
 /// The cgroup hierarchies on the host, from /proc/self/mountinfo.
+/// The host's cgroup hierarchies, read once per carte process: the cgroup
+/// code asks for them on every file it writes. Init inherits the copy made
+/// before fork, which is what it wants: the host's, not its new root's.
 pub fn host_hierarchies() -> Vec<Hierarchy> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    parse_hierarchies(&text)
+    static HIERARCHIES: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
+    HIERARCHIES
+        .get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            parse_hierarchies(&text)
+        })
+        .clone()
 }
 
 pub fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {

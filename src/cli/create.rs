@@ -10,6 +10,7 @@ pub fn options(args: &CreateArgs) -> CreateOptions {
         pid_file: args.pid_file.clone(),
         console_socket: args.console_socket.clone(),
         console_fd: None,
+        loaded: None,
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,

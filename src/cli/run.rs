@@ -9,7 +9,12 @@ use crate::process::foreground;
 pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitCode> {
     let mut opts = super::create::options(args);
     // With process.terminal and no console socket, carte holds the pty itself.
-    let own_pty = !detach && args.console_socket.is_none() && wants_terminal(&args.bundle);
+    let mut own_pty = false;
+    if !detach && args.console_socket.is_none() {
+        let bundle = crate::config::load(&args.bundle)?;
+        own_pty = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+        opts.loaded = Some(bundle);
+    }
     let pty_socket = if own_pty {
         let (ours, theirs) = std::os::unix::net::UnixStream::pair()?;
         opts.console_fd = Some(theirs.into());
@@ -42,12 +47,4 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitC
     let (container, _lock) = Container::load_locked(root, &args.id)?;
     container.delete(true)?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
-}
-
-fn wants_terminal(bundle: &Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|text| crate::config::parse(&text).ok())
-        .and_then(|spec| spec.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false)
 }

@@ -20,6 +20,9 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     /// A console socket already connected (run's own pty).
     pub console_fd: Option<OwnedFd>,
+    /// The bundle, when the caller has loaded it already (run reads
+    /// process.terminal first): config.json is read and checked once.
+    pub loaded: Option<config::Bundle>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
@@ -52,10 +55,13 @@ impl Drop for Undo {
     }
 }
 
-pub fn create(root: &Path, id: &str, opts: CreateOptions) -> Result<Container, ContainerError> {
+pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Container, ContainerError> {
     let mut phases = logging::Phases::start();
     validate_id(id)?;
-    let bundle = config::load(&opts.bundle)?;
+    let bundle = match opts.loaded.take() {
+        Some(bundle) => bundle,
+        None => config::load(&opts.bundle)?,
+    };
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref().expect("validated");
     crate::capabilities::resolve(

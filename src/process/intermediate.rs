@@ -47,19 +47,23 @@ pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
     }
 }
 
+/// Enters the namespaces while the parent joins us to the cgroup (the v1
+/// migration waits for an RCU grace period: milliseconds to overlap). Only
+/// the cgroup namespace waits for Start, as its root is the cgroup we are in
+/// when it is made.
 fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     // The caller's blocked signals must not reach the container.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    chan.expect(&Message::Start)?;
     let linux = args.spec.linux().as_ref().expect("validated");
     let plan = Plan::from_spec(linux);
+    let mut started = false;
     if let Some(path) = &plan.join_user {
         namespaces::join(LinuxNamespaceType::User, path).map_err(|e| e.to_string())?;
     } else if plan.new_user {
         namespaces::create(nix::sched::CloneFlags::CLONE_NEWUSER).map_err(|e| e.to_string())?;
         chan.send(&Message::MapsRequest)
             .map_err(|e| e.to_string())?;
-        chan.expect(&Message::MapsDone)?;
+        expect_after_start(chan, &Message::MapsDone, &mut started)?;
     }
     if plan.has(LinuxNamespaceType::User) {
         // Become root of the new namespace, so init owns what it creates.
@@ -71,12 +75,29 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     for (kind, path) in &plan.join {
         namespaces::join(*kind, path).map_err(|e| e.to_string())?;
     }
-    namespaces::create(plan.create).map_err(|e| e.to_string())?;
+    let cgroup_ns = namespaces::clone_flag(LinuxNamespaceType::Cgroup);
+    namespaces::create(plan.create - cgroup_ns).map_err(|e| e.to_string())?;
     if plan
         .create
         .contains(namespaces::clone_flag(LinuxNamespaceType::Time))
     {
         namespaces::write_time_offsets(linux).map_err(|e| e.to_string())?;
     }
-    Ok(())
+    if !started {
+        chan.expect(&Message::Start)?;
+    }
+    namespaces::create(plan.create & cgroup_ns).map_err(|e| e.to_string())
+}
+
+/// Waits for `want`; the parent's Start may come first, and is noted.
+fn expect_after_start(chan: &Channel, want: &Message, started: &mut bool) -> Result<(), String> {
+    loop {
+        match chan.recv() {
+            Ok(Message::Start) if !*started => *started = true,
+            Ok(ref got) if got == want => return Ok(()),
+            Ok(Message::Error(text)) => return Err(text),
+            Ok(other) => return Err(format!("init pipe: expected {want:?}, got {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
