@@ -6,6 +6,7 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
+pub mod cloned_binary;
 pub mod config;
 pub mod container;
 pub mod hooks;

@@ -168,6 +168,10 @@ fn intermediate(
     sys::close_fds_except(&keep);
     // SAFETY: prctl with integer arguments; dies with `carte exec`.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // Its fds and memory are the host's until execve, which undoes this:
+    // the container's processes must not reach them through /proc/<pid>.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     if let Err(e) = chan.expect(&Message::Start) {
         fail(e)

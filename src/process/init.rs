@@ -56,6 +56,12 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("set oomScoreAdj {adj}: {}", crate::sys::reason(&e)))?;
     }
+    // From here on init holds host fds (its /proc above all): a process
+    // `exec`'d into the created container must not reach them through
+    // /proc/1/fd (CVE-2016-9962). Undone by the kernel at execve. Not
+    // earlier: in a user namespace the writes to /proc/self above need it.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let host_proc = rootfs::open_host_proc().map_err(|e| s(&e))?;
     let ctx = RootfsContext {
         rootfs: args.rootfs,
