@@ -192,6 +192,21 @@ fn cve_2019_5736_init_before_start() {
     let bin = carte_copy(&env);
     let before = std::fs::read(&bin).unwrap();
     let (_secret, secret_rel) = host_secret(&env);
+    // A host process the container's root may inspect (same uid, no
+    // capabilities): through init's host /proc, its root is the host's "/".
+    let mut host_proc = Command::new("setpriv")
+        .args(["--securebits", "+noroot,+noroot_locked,+no_setuid_fixup"])
+        .args([
+            "--bounding-set",
+            "-all",
+            "--inh-caps",
+            "-all",
+            "sleep",
+            "20",
+        ])
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let secret_rel = format!("{}/root/{secret_rel}", host_proc.id());
     let mut b = bundle(&env, "b");
     b.set_args(&["sleep", "3"]);
     b.write();
@@ -215,6 +230,8 @@ fn cve_2019_5736_init_before_start() {
     std::thread::sleep(Duration::from_millis(700));
     with(&env, &bin, &["start", &id]).assert_ok();
     let log = attacker_log(&b.rootfs().join("tmp/evil.log"), Duration::from_secs(15));
+    let _ = host_proc.kill();
+    let _ = host_proc.wait();
     assert_not_escaped(&log, &bin, &before);
     // Init was there to attack, and refused the attacker.
     assert!(
