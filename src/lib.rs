@@ -11,6 +11,7 @@ pub mod config;
 pub mod container;
 pub mod hooks;
 pub mod logging;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -68,6 +68,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
         in_userns: plan.has(LinuxNamespaceType::User),
         cgroup_ns: plan.has(LinuxNamespaceType::Cgroup),
         cgroup_path: args.cgroup_path,
+        mount_label: crate::lsm::mount_label(linux.mount_label().as_deref()),
     };
     rootfs::prepare(spec, &ctx).map_err(|e| s(&e))?;
 
@@ -91,7 +92,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
             .map(|b| (b.height() as u16, b.width() as u16));
         tty::setup_console(socket.as_fd(), size).map_err(|e| s(&e))?;
     }
-    rootfs::finalize(spec).map_err(|e| s(&e))?;
+    rootfs::finalize(spec, host_proc.as_fd()).map_err(|e| s(&e))?;
     if !args.no_new_keyring {
         // EACCES/ENOSYS: keyrings are off or forbidden here (as runc, not fatal).
         if let Err(e) = sys::join_session_keyring(&format!("_ses.{}", args.id)) {
@@ -112,6 +113,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
         process,
         plan.has(LinuxNamespaceType::User),
         seccomp.as_ref(),
+        host_proc.as_fd(),
     )?;
     Ok(Ready {
         host_proc,
