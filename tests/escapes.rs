@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -281,4 +282,286 @@ fn cve_2019_5736_run_of_a_proc_self_exe_entrypoint() {
     env.assert_no_leaks(&idv);
     with(&env, &bin, &["delete", "--force", &ida]).assert_ok();
     env.assert_no_leaks(&ida);
+}
+
+/// Host paths no test may ever create: where an escaped mountpoint would go.
+fn canary(env: &TestEnv, name: &str) -> PathBuf {
+    let path = PathBuf::from("/tmp").join(format!(
+        "carte-escape-{name}-{}",
+        env.dir.file_name().unwrap().to_str().unwrap()
+    ));
+    let _ = std::fs::remove_dir_all(&path);
+    path
+}
+
+/// CVE-2021-30465 class and `..`: mount destinations through a symlink to
+/// "/" (absolute and relative) or climbing with "..". carte creates missing
+/// mountpoints; had it followed them out of the rootfs, the directories
+/// would appear on the host.
+#[test]
+fn mount_destinations_stay_in_the_rootfs() {
+    let env = TestEnv::new("xmountdest");
+    let mut b = env.bundle("b");
+    std::os::unix::fs::symlink("/", b.rootfs().join("evil")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", b.rootfs().join("evil2")).unwrap();
+    let (c1, c2, c3) = (
+        canary(&env, "abs"),
+        canary(&env, "rel"),
+        canary(&env, "dots"),
+    );
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for (dest, c) in [("/evil", &c1), ("/evil2", &c2), ("/../../../..", &c3)] {
+        mounts.push(json!({"destination": format!("{dest}{}/x", c.display()),
+            "type": "tmpfs", "source": "tmpfs"}));
+    }
+    let names: Vec<String> = [&c1, &c2, &c3]
+        .iter()
+        .map(|c| c.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    let out = env.sh(
+        &mut b,
+        &format!(
+            "grep -c ' /tmp/carte-escape-' /proc/self/mountinfo; ls /tmp | grep -c {}",
+            names[0]
+        ),
+    );
+    for c in [&c1, &c2, &c3] {
+        assert!(!c.exists(), "{} appeared on the host", c.display());
+        assert!(b
+            .rootfs()
+            .join(c.strip_prefix("/").unwrap())
+            .join("x")
+            .is_dir());
+    }
+    assert!(
+        out.starts_with("3\n"),
+        "the three mounts are in the container: {out}"
+    );
+}
+
+/// CVE-2021-30465 proper: the destination is swapped between a directory
+/// and a symlink to "/" while carte mounts.
+#[test]
+fn mount_destination_swapped_mid_way() {
+    let env = TestEnv::new("xswap");
+    let mut b = env.bundle("b");
+    let c = canary(&env, "swap");
+    let (dir, link, tmp) = (
+        b.rootfs().join("race"),
+        b.rootfs().join("race-link"),
+        b.rootfs().join("race-tmp"),
+    );
+    std::fs::create_dir_all(dir.join(c.strip_prefix("/").unwrap())).unwrap();
+    std::os::unix::fs::symlink("/", &link).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for i in 0..40 {
+        mounts.push(json!({"destination": format!("/race{}/m{i}", c.display()),
+            "type": "tmpfs", "source": "tmpfs"}));
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::rename(&dir, &tmp);
+                let _ = std::fs::rename(&link, &dir);
+                let _ = std::fs::rename(&dir, &link);
+                let _ = std::fs::rename(&tmp, &dir);
+            }
+        })
+    };
+    for n in 0..5 {
+        b.set_args(&["true"]);
+        let id = env.id(&format!("c{n}"));
+        let _ = env.run(&b, &id); // may fail cleanly when it loses the race
+        env.assert_no_leaks(&id);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(!c.exists(), "{} appeared on the host", c.display());
+}
+
+/// CVE-2025-31133 class: the image's /dev/null is a symlink to a host-ish
+/// sensitive file; masking binds "/dev/null" over /proc paths. With /dev
+/// from the image (no tmpfs), carte must refuse rather than bind it.
+#[test]
+fn dev_null_must_be_the_null_device() {
+    let env = TestEnv::new("xdevnull");
+    let mut b = env.bundle("b");
+    let dev = b.rootfs().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    let _ = std::fs::remove_file(dev.join("null"));
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
+    let host_core = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    // /dev bound from the image itself: carte makes no device nodes then.
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    mounts
+        .push(json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}));
+    b.set_args(&["sh", "-c", "echo '|/bin/evil' > /proc/timer_list"]);
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_fails_with(&["/dev/null", "not the null device"]);
+    env.assert_no_leaks(&id);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        host_core
+    );
+}
+
+/// CVE-2025-52881 class: a config mount covers /proc/sys with a tmpfs (or
+/// binds another proc file over the sysctl) before the sysctl is written;
+/// the write must not land elsewhere.
+#[test]
+fn sysctl_writes_cannot_be_redirected() {
+    let env = TestEnv::new("xsysctl");
+    let host_core = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    // A tmpfs over /proc/sys: the sysctl must not go into it.
+    let mut b = env.bundle("b");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    let out = env.sh(&mut b, "ls /proc/sys | wc -l");
+    assert_eq!(out.trim(), "0", "the tmpfs stays empty: {out}");
+    // /proc/sys/net/ipv4/ip_forward overlaid by the host's core_pattern (a
+    // bind of a proc file): the write must fail, not land in core_pattern.
+    let mut b = env.bundle("b2");
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/proc/sys/net/ipv4/ip_forward", "type": "bind",
+        "source": "/proc/sys/kernel/core_pattern", "options": ["bind"]}));
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "|/bin/evil"});
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_fails_with(&["sysctl net.ipv4.ip_forward"]);
+    env.assert_no_leaks(&id);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        host_core
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward
+    );
+}
+
+/// CVE-2024-21626: no carte fd reaches the process (create+start, run and
+/// exec), and a cwd of /proc/self/fd/N never leaves the container.
+#[test]
+fn cve_2024_21626_no_fd_and_no_host_cwd() {
+    let env = TestEnv::new("x21626");
+    let mut b = bundle(&env, "b");
+    // create + start: init's stdout is create's.
+    b.set_args(&["sh", "-c", "ls /proc/self/fd | wc -l > /tmp/fds"]);
+    b.write();
+    let id = env.id("cs");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id]).assert_ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.rootfs().join("tmp/fds").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("tmp/fds"))
+            .unwrap()
+            .trim(),
+        "4",
+        "stdio and ls's own directory fd only"
+    );
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    // exec
+    b.set_args(&["sleep", "100"]);
+    b.write();
+    let id = env.id("run");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    let out = env.carte(&["exec", &id, "sh", "-c", "ls /proc/self/fd | wc -l"]);
+    assert_eq!(out.stdout.trim(), "4", "exec: {out:?}");
+    for n in 3..=10 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = env.carte(&["exec", "--cwd", &cwd, &id, "/bin/evil", "cwd"]);
+        if out.ok() {
+            let v = kv(&out.stdout);
+            assert!(
+                v["cwd"].starts_with('/') && !v["cwd"].contains("unreachable"),
+                "exec cwd {cwd}: {out:?}"
+            );
+        } else {
+            out.assert_fails_with(&["cwd"]);
+        }
+    }
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+    // create with process.cwd /proc/self/fd/N
+    for n in 3..=10 {
+        b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        b.set_args(&["/bin/evil", "cwd"]);
+        let id = env.id(&format!("cwd{n}"));
+        let out = env.run(&b, &id);
+        if out.ok() {
+            let v = kv(&out.stdout);
+            assert!(
+                v["cwd"].starts_with('/') && !v["cwd"].contains("unreachable"),
+                "cwd {n}: {out:?}"
+            );
+        } else {
+            out.assert_fails_with(&["cwd"]);
+        }
+        env.assert_no_leaks(&id);
+    }
+}
+
+/// An image that ships a node of the host's disk: the device cgroup (the
+/// default config denies every device) keeps it closed.
+#[test]
+fn host_disk_node_in_the_image_is_denied() {
+    let env = TestEnv::new("xdisk");
+    let mut b = env.bundle("b");
+    let dev = std::fs::metadata("/").unwrap().dev();
+    let node = b.rootfs().join("hostdisk");
+    let cpath = std::ffi::CString::new(node.to_str().unwrap()).unwrap();
+    // SAFETY: mknod on a path this test owns.
+    assert_eq!(
+        unsafe { libc::mknod(cpath.as_ptr(), libc::S_IFBLK | 0o666, dev) },
+        0
+    );
+    let out = env.sh(
+        &mut b,
+        "head -c 512 /hostdisk > /dev/null 2>&1 && echo read=yes || echo read=no; \
+         (echo x > /hostdisk) 2>/dev/null && echo write=yes || echo write=no",
+    );
+    assert_eq!(kv(&out)["read"], "no", "{out}");
+    assert_eq!(kv(&out)["write"], "no", "{out}");
+}
+
+/// Hostile rootfs: /proc a symlink to "/" (proc would be mounted over the
+/// rootfs root, or wherever the image points), and directories owned by
+/// another user with no permissions.
+#[test]
+fn hostile_rootfs_ownership_and_proc_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new("xhostile");
+    let mut b = env.bundle("b");
+    std::fs::remove_dir_all(b.rootfs().join("proc")).unwrap();
+    std::os::unix::fs::symlink("/", b.rootfs().join("proc")).unwrap();
+    let id = env.id("c");
+    env.run(&b, &id).assert_fails_with(&["/proc", "symlink"]);
+    env.assert_no_leaks(&id);
+    // Directories owned by someone else, mode 000: root in the container
+    // still sets up, and nothing changes owner on the host.
+    let mut b = env.bundle("b2");
+    for d in ["dev", "tmp", "etc"] {
+        let p = b.rootfs().join(d);
+        std::os::unix::fs::chown(&p, Some(4242), Some(4242)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0)).unwrap();
+    }
+    let out = env.sh(&mut b, "cat /proc/self/status | grep -c ^Cap");
+    assert_eq!(out.trim(), "5");
+    let meta = std::fs::metadata(b.rootfs().join("etc")).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (4242, 0));
 }
