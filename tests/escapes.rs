@@ -381,9 +381,26 @@ fn mount_destination_swapped_mid_way() {
     assert!(!c.exists(), "{} appeared on the host", c.display());
 }
 
-/// CVE-2025-31133 class: the image's /dev/null is a symlink to a host-ish
-/// sensitive file; masking binds "/dev/null" over /proc paths. With /dev
-/// from the image (no tmpfs), carte must refuse rather than bind it.
+/// A global sysctl that is harmless to change, standing in for
+/// kernel.core_pattern; put back if a defence fails.
+const GLOBAL_SYSCTL: &str = "/proc/sys/kernel/printk_ratelimit";
+
+/// Restores GLOBAL_SYSCTL when dropped, so a failing test leaves the host
+/// as it was.
+struct Restore(String);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if std::fs::read_to_string(GLOBAL_SYSCTL).unwrap() != self.0 {
+            std::fs::write(GLOBAL_SYSCTL, &self.0).unwrap();
+        }
+    }
+}
+
+/// CVE-2025-31133 class: the image's /dev/null is a symlink to a global
+/// sysctl; masking binds "/dev/null" over /proc paths, which would give the
+/// container that sysctl, writable, at /proc/timer_list. With /dev from the
+/// image (no tmpfs), carte must refuse rather than bind it.
 #[test]
 fn dev_null_must_be_the_null_device() {
     let env = TestEnv::new("xdevnull");
@@ -391,22 +408,22 @@ fn dev_null_must_be_the_null_device() {
     let dev = b.rootfs().join("dev");
     std::fs::create_dir_all(&dev).unwrap();
     let _ = std::fs::remove_file(dev.join("null"));
-    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
-    let host_core = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    std::os::unix::fs::symlink(GLOBAL_SYSCTL, dev.join("null")).unwrap();
+    let host_value = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    let _restore = Restore(host_value.clone());
+    b.config["linux"]["readonlyPaths"] = json!([]);
     // /dev bound from the image itself: carte makes no device nodes then.
     let mounts = b.config["mounts"].as_array_mut().unwrap();
     mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
     mounts
         .push(json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}));
-    b.set_args(&["sh", "-c", "echo '|/bin/evil' > /proc/timer_list"]);
+    b.set_args(&["sh", "-c", "echo 17 > /proc/timer_list"]);
     let id = env.id("c");
     let out = env.run(&b, &id);
+    let now = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    assert_eq!(now, host_value, "the container wrote a host sysctl");
     out.assert_fails_with(&["/dev/null", "not the null device"]);
     env.assert_no_leaks(&id);
-    assert_eq!(
-        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
-        host_core
-    );
 }
 
 /// CVE-2025-52881 class: a config mount covers /proc/sys with a tmpfs (or
@@ -415,7 +432,8 @@ fn dev_null_must_be_the_null_device() {
 #[test]
 fn sysctl_writes_cannot_be_redirected() {
     let env = TestEnv::new("xsysctl");
-    let host_core = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let host_value = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    let _restore = Restore(host_value.clone());
     let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     // A tmpfs over /proc/sys: the sysctl must not go into it.
     let mut b = env.bundle("b");
@@ -427,21 +445,23 @@ fn sysctl_writes_cannot_be_redirected() {
     b.config["linux"]["readonlyPaths"] = json!([]);
     let out = env.sh(&mut b, "ls /proc/sys | wc -l");
     assert_eq!(out.trim(), "0", "the tmpfs stays empty: {out}");
-    // /proc/sys/net/ipv4/ip_forward overlaid by the host's core_pattern (a
-    // bind of a proc file): the write must fail, not land in core_pattern.
+    // /proc/sys/net/ipv4/ip_forward overlaid by a global sysctl (a bind of
+    // a proc file): the write must not land in the host's sysctl.
     let mut b = env.bundle("b2");
     b.config["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/proc/sys/net/ipv4/ip_forward", "type": "bind",
-        "source": "/proc/sys/kernel/core_pattern", "options": ["bind"]}));
-    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "|/bin/evil"});
+        "source": GLOBAL_SYSCTL, "options": ["bind"]}));
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "17"});
     let id = env.id("c");
     let out = env.run(&b, &id);
-    out.assert_fails_with(&["sysctl net.ipv4.ip_forward"]);
-    env.assert_no_leaks(&id);
     assert_eq!(
-        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
-        host_core
+        std::fs::read_to_string(GLOBAL_SYSCTL).unwrap(),
+        host_value,
+        "the sysctl landed in the host's"
     );
+    // carte writes through its own procfs, past whatever covers /proc/sys.
+    out.assert_ok();
+    env.assert_no_leaks(&id);
     assert_eq!(
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         host_forward
