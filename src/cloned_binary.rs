@@ -3,9 +3,13 @@
 //! image whose program is `#!/proc/self/exe`, and then write to it.
 //!
 //! The verbs whose processes enter a container (create, run, exec) re-exec
-//! carte once from a sealed memfd copy before they do anything else, so
-//! every process they fork has a private, unwritable copy as its exe. The
-//! other verbs never fork into a container and keep the fast path.
+//! carte once, before they do anything else, from a path that cannot be
+//! written: a detached read-only bind mount of the binary (open_tree +
+//! mount_setattr; no copy, the page cache is shared), or where that is
+//! refused, a sealed memfd copy. Every process they fork then has an exe
+//! that opens read-only (EROFS) or not at all for writing (F_SEAL_WRITE).
+//! A carte already on a read-only mount skips the re-exec. The other verbs
+//! never fork into a container and keep the fast path.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -23,7 +27,7 @@ pub enum ClonedBinaryError {
     Copy(io::Error),
     #[error("seal the memfd copy of carte: {}", crate::sys::reason(.0))]
     Seal(io::Error),
-    #[error("re-exec carte from its sealed copy: {}", crate::sys::reason(.0))]
+    #[error("re-exec carte from its read-only copy: {}", crate::sys::reason(.0))]
     Exec(io::Error),
 }
 
@@ -45,8 +49,11 @@ fn is_sealed(exe: &File) -> bool {
 /// not return then).
 pub fn ensure() -> Result<(), ClonedBinaryError> {
     let exe = File::open("/proc/self/exe").map_err(ClonedBinaryError::Open)?;
-    if is_sealed(&exe) {
+    if is_sealed(&exe) || on_readonly_mount(&exe) {
         return Ok(());
+    }
+    if let Some(tree) = readonly_bind() {
+        return Err(reexec(&tree));
     }
     let memfd = memfd()?;
     let len = exe.metadata().map_err(ClonedBinaryError::Copy)?.len();
@@ -76,6 +83,56 @@ pub fn ensure() -> Result<(), ClonedBinaryError> {
     if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
         return Err(ClonedBinaryError::Seal(io::Error::last_os_error()));
     }
+    Err(reexec(&memfd))
+}
+
+/// True if `exe` sits on a read-only mount (installed so, or re-exec'd).
+fn on_readonly_mount(exe: &File) -> bool {
+    // SAFETY: statvfs is plain old data; fstatvfs fills it.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a pointer to our own struct.
+    let rc = unsafe { libc::fstatvfs(exe.as_raw_fd(), &mut st) };
+    rc == 0 && st.f_flag & libc::ST_RDONLY != 0
+}
+
+/// A detached, read-only bind mount of carte's own binary, or None if the
+/// kernel refuses one (then the memfd copy is used).
+fn readonly_bind() -> Option<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    // SAFETY: a static NUL-terminated path and integer flags.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/proc/self/exe".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let tree = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
+    // struct mount_attr: attr_set, attr_clr, propagation, userns_fd.
+    let attr: [u64; 4] = [MOUNT_ATTR_RDONLY, 0, 0, 0];
+    // SAFETY: attr outlives the call and its size is given.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    (rc == 0).then_some(tree)
+}
+
+/// execveat of `fd` with carte's own arguments and environment; returns
+/// only on failure.
+fn reexec(fd: &OwnedFd) -> ClonedBinaryError {
     let cstrings = |items: Vec<OsString>| -> Vec<CString> {
         items
             .into_iter()
@@ -98,19 +155,19 @@ pub fn ensure() -> Result<(), ClonedBinaryError> {
     let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
     envp_ptrs.push(std::ptr::null());
     // SAFETY: argv and envp are NULL-terminated arrays of NUL-terminated
-    // strings that outlive the call; the memfd is close-on-exec, which is
+    // strings that outlive the call; the fd is close-on-exec, which is
     // fine for an ELF program (the kernel holds its own reference).
     unsafe {
         libc::syscall(
             libc::SYS_execveat,
-            memfd.as_raw_fd(),
+            fd.as_raw_fd(),
             c"".as_ptr(),
             argv_ptrs.as_ptr(),
             envp_ptrs.as_ptr(),
             libc::AT_EMPTY_PATH,
         )
     };
-    Err(ClonedBinaryError::Exec(io::Error::last_os_error()))
+    ClonedBinaryError::Exec(io::Error::last_os_error())
 }
 
 fn memfd() -> Result<OwnedFd, ClonedBinaryError> {
