@@ -108,7 +108,7 @@ pub fn is_procfs(fd: BorrowedFd) -> io::Result<bool> {
 /// is procfs too: a tmpfs, a bind mount or a symlink laid over part of
 /// /proc cannot redirect a sysctl or label write (CVE-2025-52881).
 pub fn open_proc_file(proc_root: BorrowedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
-    let not_proc = || io::Error::new(io::ErrorKind::Other, "not on procfs");
+    let not_proc = || io::Error::other("not on procfs");
     if !is_procfs(proc_root)? {
         return Err(not_proc());
     }

@@ -553,7 +553,7 @@ fn host_disk_node_in_the_image_is_denied() {
 fn hostile_rootfs_ownership_and_proc_symlink() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new("xhostile");
-    let mut b = env.bundle("b");
+    let b = env.bundle("b");
     std::fs::remove_dir_all(b.rootfs().join("proc")).unwrap();
     std::os::unix::fs::symlink("/", b.rootfs().join("proc")).unwrap();
     let id = env.id("c");
@@ -565,7 +565,7 @@ fn hostile_rootfs_ownership_and_proc_symlink() {
     for d in ["dev", "tmp", "etc"] {
         let p = b.rootfs().join(d);
         std::os::unix::fs::chown(&p, Some(4242), Some(4242)).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o0)).unwrap();
     }
     let out = env.sh(&mut b, "cat /proc/self/status | grep -c ^Cap");
     assert_eq!(out.trim(), "5");
