@@ -296,15 +296,8 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     if let Some(seccomp) = linux.seccomp() {
         crate::seccomp::validate(seccomp)?;
     }
-    if process
-        .apparmor_profile()
-        .as_ref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(bad(
-            "process.apparmorProfile",
-            "AppArmor is not supported yet",
-        ));
+    if let Err(e) = crate::lsm::check(process, linux.mount_label().as_deref()) {
+        return Err(bad("process.apparmorProfile", e.to_string()));
     }
     for (field, set) in [
         ("linux.intelRdt", linux.intel_rdt().is_some()),

@@ -6,10 +6,12 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
+pub mod cloned_binary;
 pub mod config;
 pub mod container;
 pub mod hooks;
 pub mod logging;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

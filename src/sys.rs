@@ -3,7 +3,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -42,6 +42,21 @@ struct OpenHow {
 /// openat2(2) with RESOLVE_IN_ROOT: `path` is resolved as if `root` were "/",
 /// so neither ".." nor a symlink can lead outside it.
 pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    open_in_root_with(root, path, flags, mode, 0)
+}
+
+/// open_in_root that also refuses any symlink on the way (ELOOP).
+pub fn open_in_root_no_symlinks(root: BorrowedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    open_in_root_with(root, path, flags, 0, libc::RESOLVE_NO_SYMLINKS)
+}
+
+fn open_in_root_with(
+    root: BorrowedFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let cpath = cstring(path)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -50,7 +65,7 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32, mode: u32) -> io:
         } else {
             0
         },
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS | resolve,
     };
     loop {
         // SAFETY: cpath and how outlive the call; the kernel reads `size` bytes of how.
@@ -73,6 +88,93 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32, mode: u32) -> io:
             return Err(err);
         }
     }
+}
+
+const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// True if `fd` is on a procfs.
+pub fn is_procfs(fd: BorrowedFd) -> io::Result<bool> {
+    // SAFETY: statfs is plain old data; fstatfs fills it.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a pointer to our own struct.
+    if unsafe { libc::fstatfs(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type as i64 == PROC_SUPER_MAGIC)
+}
+
+/// Opens `path` below `proc_root`, which must be a procfs, with neither a
+/// magic link nor a mount crossed on the way, and checks that what it got
+/// is procfs too: a tmpfs, a bind mount or a symlink laid over part of
+/// /proc cannot redirect a sysctl or label write (CVE-2025-52881).
+pub fn open_proc_file(proc_root: BorrowedFd, path: &Path, flags: i32) -> io::Result<OwnedFd> {
+    let not_proc = || io::Error::other("not on procfs");
+    if !is_procfs(proc_root)? {
+        return Err(not_proc());
+    }
+    let cpath = cstring(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_NO_XDEV,
+    };
+    // SAFETY: cpath and how outlive the call; the kernel reads `size` bytes of how.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            proc_root.as_raw_fd(),
+            cpath.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    if !is_procfs(fd.as_fd())? {
+        return Err(not_proc());
+    }
+    Ok(fd)
+}
+
+/// Bind-mounts what `source` refers to onto what `target` refers to with
+/// open_tree and move_mount: no path, so no /proc and no symlink, is
+/// resolved on the way.
+pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: a valid fd and a static empty path.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            source.as_raw_fd(),
+            c"".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint,
+        )
+    };
+    if tree < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    // SAFETY: valid fds and static empty paths.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The path through which a mount syscall reaches what `fd` refers to.

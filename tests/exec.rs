@@ -187,3 +187,70 @@ fn exec_with_a_terminal() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+#[test]
+fn exec_capability_sets_and_labels() {
+    let env = TestEnv::new("execcaps");
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "1000"]);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN", "CAP_NET_RAW"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_SYS_ADMIN"],
+        "effective": ["CAP_CHOWN", "CAP_KILL"],
+        "inheritable": ["CAP_KILL", "CAP_SYS_ADMIN"],
+        "ambient": ["CAP_KILL"]
+    });
+    b.write();
+    let id = env.id("c");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    let sets = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[id.as_str(), "grep", "^Cap", "/proc/self/status"]);
+        let out = env.carte(&args);
+        out.assert_ok();
+        kv(&out.stdout.replace(":\t", "="))
+    };
+    // Root: after exec permitted = effective = bounding's intersection
+    // with what was permitted, inheritable and ambient as configured.
+    let v = sets(&[]);
+    assert_eq!(v["CapBnd"], cap_mask(&[0, 5, 13, 21]));
+    assert_eq!(v["CapInh"], cap_mask(&[5, 21]));
+    assert_eq!(v["CapAmb"], cap_mask(&[5]));
+    // As a user, the sets are exactly what the kernel derives from the
+    // config: permitted = effective = ambient.
+    let v = sets(&["--user", "1000:1000"]);
+    assert_eq!(v["CapBnd"], cap_mask(&[0, 5, 13, 21]));
+    assert_eq!(v["CapInh"], cap_mask(&[5, 21]));
+    assert_eq!(v["CapAmb"], cap_mask(&[5]));
+    assert_eq!(v["CapPrm"], cap_mask(&[5]));
+    assert_eq!(v["CapEff"], cap_mask(&[5]));
+    // --cap: bounding, effective, permitted and (the config has an
+    // inheritable set) ambient, which the kernel drops as not inheritable.
+    // Never the inheritable set (CVE-2022-29162).
+    let v = sets(&["--user", "1000:1000", "--cap", "CAP_NET_ADMIN"]);
+    assert_eq!(v["CapBnd"], cap_mask(&[0, 5, 12, 13, 21]));
+    assert_eq!(v["CapInh"], cap_mask(&[5, 21]));
+    assert_eq!(v["CapAmb"], cap_mask(&[5]));
+    if !is_runc() {
+        // No AppArmor on this host: asking for a profile is an error;
+        // an SELinux label is ignored with a warning.
+        if !std::path::Path::new("/sys/module/apparmor").exists() {
+            env.carte(&["exec", "--apparmor", "myprofile", &id, "true"])
+                .assert_fails_with(&["myprofile", "AppArmor is not enabled"]);
+        }
+        if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+            let out = env.carte(&["exec", "--process-label", "system_u:r:t:s0", &id, "true"]);
+            out.assert_ok();
+            assert!(
+                out.stderr.contains("SELinux is not enabled"),
+                "{}",
+                out.stderr
+            );
+        }
+    }
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}

@@ -3,6 +3,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -639,6 +640,77 @@ fn tmpfs_copy_up() {
         std::fs::read_to_string(data.join("sub/file")).unwrap(),
         "from the image\n"
     );
+}
+
+/// A session keyring of the container's own, named _ses.<id>, unless
+/// --no-new-keyring; read with keyctl from a static helper.
+#[test]
+fn session_keyring() {
+    let env = TestEnv::new("keyring");
+    let helper = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-evil-keyring");
+    let status = std::process::Command::new("cc")
+        .args(["-static", "-O", "-o"])
+        .arg(&helper)
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/evil.c"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut b = env.bundle("b");
+    std::fs::copy(&helper, b.rootfs().join("bin/evil")).unwrap();
+    b.set_args(&["/bin/evil", "keyring"]);
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    let v = kv(&out.stdout);
+    assert!(
+        v["desc"].ends_with(&format!(";_ses.{id}")),
+        "{}",
+        out.stdout
+    );
+    env.assert_no_leaks(&id);
+    let id2 = env.id("n");
+    b.write();
+    let out = env.carte(&["run", "--no-new-keyring", "--bundle", b.path(), &id2]);
+    out.assert_ok();
+    assert!(
+        !kv(&out.stdout)["desc"].contains("_ses.t-"),
+        "{}",
+        out.stdout
+    );
+    env.assert_no_leaks(&id2);
+}
+
+/// process.apparmorProfile where AppArmor is off is an error at create;
+/// SELinux labels are ignored with a warning.
+#[test]
+fn lsm_labels_without_the_lsm() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("lsm");
+    let mut b = env.bundle("b");
+    if !std::path::Path::new("/sys/module/apparmor").exists() {
+        b.config["process"]["apparmorProfile"] = json!("myprofile");
+        let id = env.id("a");
+        env.run(&b, &id)
+            .assert_fails_with(&["process.apparmorProfile", "AppArmor is not enabled"]);
+        env.assert_no_leaks(&id);
+        b.config["process"]["apparmorProfile"] = json!(null);
+    }
+    if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        b.config["process"]["selinuxLabel"] = json!("system_u:system_r:svirt_lxc_net_t:s0:c1,c2");
+        b.config["linux"]["mountLabel"] = json!("system_u:object_r:svirt_sandbox_file_t:s0:c1,c2");
+        let id = env.id("s");
+        let out = env.run(&b, &id);
+        out.assert_ok();
+        assert!(
+            out.stderr.contains("process.selinuxLabel"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("linux.mountLabel"), "{}", out.stderr);
+        env.assert_no_leaks(&id);
+    }
 }
 
 #[test]

@@ -39,10 +39,10 @@ pub struct ExecArgs {
     pub preserve_fds: u32,
     #[arg(long)]
     pub no_new_privs: bool,
-    /// AppArmor profile (not supported yet: an error)
+    /// AppArmor profile for the process (an error where AppArmor is off)
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// SELinux label (not supported yet: an error)
+    /// SELinux label for the process (ignored with a warning where SELinux is off)
     #[arg(long)]
     pub process_label: Option<String>,
     /// Exec even into a paused container
@@ -55,12 +55,6 @@ pub struct ExecArgs {
 }
 
 pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
-    if args.apparmor.is_some() {
-        bail!("--apparmor: AppArmor is not supported yet");
-    }
-    if args.process_label.is_some() {
-        bail!("--process-label: SELinux labels are not supported yet");
-    }
     let container = Container::load(root, &args.id)?;
     let process = build_process(&container, args)?;
     let terminal = process.terminal().unwrap_or(false);
@@ -118,6 +112,7 @@ fn build_process(container: &Container, args: &ExecArgs) -> anyhow::Result<Proce
             process.set_terminal(Some(true));
         }
         check_args(&process, &path.display().to_string())?;
+        set_labels(&mut process, args);
         return Ok(process);
     }
     if args.command.is_empty() {
@@ -171,10 +166,27 @@ fn build_process(container: &Container, args: &ExecArgs) -> anyhow::Result<Proce
         caps.set_bounding(grow(caps.bounding()));
         caps.set_effective(grow(caps.effective()));
         caps.set_permitted(grow(caps.permitted()));
+        // As runc: ambient too, but only when the config has an inheritable
+        // set; the kernel keeps an ambient cap only if it is inheritable,
+        // so this never widens what an exec'd program inherits.
+        if caps.inheritable().is_some() {
+            caps.set_ambient(grow(caps.ambient()));
+        }
         process.set_capabilities(Some(caps));
     }
+    set_labels(&mut process, args);
     check_args(&process, "exec")?;
     Ok(process)
+}
+
+/// --apparmor and --process-label override the process object's own.
+fn set_labels(process: &mut Process, args: &ExecArgs) {
+    if let Some(profile) = &args.apparmor {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        process.set_selinux_label(Some(label.clone()));
+    }
 }
 
 fn check_args(process: &Process, what: &str) -> anyhow::Result<()> {

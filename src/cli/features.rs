@@ -37,8 +37,8 @@ pub fn document() -> serde_json::Value {
                 "knownFlags": known_flags,
                 "supportedFlags": supported_flags
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}}
         },

@@ -35,6 +35,7 @@ impl Container {
                 status,
             });
         }
+        crate::lsm::check(&opts.process, None)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let has_socket = opts.console_socket.is_some() || opts.console_fd.is_some();
         if terminal != has_socket {

@@ -44,6 +44,8 @@ pub enum ContainerError {
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
     #[error("{0}")]
     Usage(String),
     #[error("{what} {path}: {}", crate::sys::reason(.source))]

@@ -6,7 +6,7 @@
 //! CAP_SYS_ADMIN), otherwise last, so the fewest calls run under it.
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -46,9 +46,12 @@ pub(super) fn prepare(
     process: &Process,
     in_userns: bool,
     seccomp: Option<&Seccomp>,
+    proc_root: BorrowedFd,
 ) -> Result<Program, String> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
+    // Before seccomp, which may refuse the write; takes effect at execve.
+    crate::lsm::apply(process, proc_root).map_err(|e| e.to_string())?;
     if !nnp {
         install_seccomp(seccomp)?;
     }

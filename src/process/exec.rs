@@ -6,7 +6,7 @@
 //! execve (the child's end is close-on-exec); failure is an Error message.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 use nix::sched::{setns, CloneFlags};
@@ -72,13 +72,17 @@ pub fn spawn(
 ) -> Result<i32, ProcessError> {
     // Opened here, while /proc is the host's and init is known alive.
     let namespaces = container_namespaces(args.init_pid).map_err(ProcessError::Child)?;
+    // The procfs the process's labels are written through: the host's, which
+    // no mount in the container can cover.
+    let host_proc =
+        crate::rootfs::open_host_proc().map_err(|e| ProcessError::Child(e.to_string()))?;
     let (parent_end, child_end) = channel::pair()?;
     // SAFETY: single-threaded; the child ends in exec or _exit.
     match unsafe { fork() }.map_err(ProcessError::Fork)? {
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate(args, &namespaces, &child_end)
+                intermediate(args, &namespaces, host_proc.as_fd(), &child_end)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error(
@@ -154,6 +158,7 @@ fn drive(
 fn intermediate(
     args: &ExecArgs,
     namespaces: &[(&'static str, libc::c_int, File)],
+    host_proc: BorrowedFd,
     chan: &Channel,
 ) -> ! {
     let fail = |msg: String| -> ! {
@@ -161,13 +166,17 @@ fn intermediate(
         // SAFETY: _exit ends the child without touching the parent's state.
         unsafe { libc::_exit(1) }
     };
-    let mut keep = vec![0, 1, 2, chan.as_raw_fd()];
+    let mut keep = vec![0, 1, 2, chan.as_raw_fd(), host_proc.as_raw_fd()];
     keep.extend(namespaces.iter().map(|(_, _, f)| f.as_raw_fd()));
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
     sys::close_fds_except(&keep);
     // SAFETY: prctl with integer arguments; dies with `carte exec`.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // Its fds and memory are the host's until execve, which undoes this:
+    // the container's processes must not reach them through /proc/<pid>.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     if let Err(e) = chan.expect(&Message::Start) {
         fail(e)
@@ -196,7 +205,7 @@ fn intermediate(
     // SAFETY: still single-threaded; the child ends in exec or _exit.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
-            let err = match setup(args, in_userns, chan) {
+            let err = match setup(args, in_userns, host_proc, chan) {
                 Ok(program) => attrs::exec(&program, args.preserve_fds),
                 Err(e) => e,
             };
@@ -215,7 +224,12 @@ fn intermediate(
     }
 }
 
-fn setup(args: &ExecArgs, in_userns: bool, chan: &Channel) -> Result<attrs::Program, String> {
+fn setup(
+    args: &ExecArgs,
+    in_userns: bool,
+    host_proc: BorrowedFd,
+    chan: &Channel,
+) -> Result<attrs::Program, String> {
     if let Some(socket) = args.console_socket {
         nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
         let size = args
@@ -229,5 +243,5 @@ fn setup(args: &ExecArgs, in_userns: bool, chan: &Channel) -> Result<attrs::Prog
         filter,
         hand_off: &hand_off,
     });
-    attrs::prepare(args.process, in_userns, seccomp.as_ref())
+    attrs::prepare(args.process, in_userns, seccomp.as_ref(), host_proc)
 }

@@ -56,12 +56,19 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| format!("set oomScoreAdj {adj}: {}", crate::sys::reason(&e)))?;
     }
+    // From here on init holds host fds (its /proc above all): a process
+    // `exec`'d into the created container must not reach them through
+    // /proc/1/fd (CVE-2016-9962). Undone by the kernel at execve. Not
+    // earlier: in a user namespace the writes to /proc/self above need it.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let host_proc = rootfs::open_host_proc().map_err(|e| s(&e))?;
     let ctx = RootfsContext {
         rootfs: args.rootfs,
         in_userns: plan.has(LinuxNamespaceType::User),
         cgroup_ns: plan.has(LinuxNamespaceType::Cgroup),
         cgroup_path: args.cgroup_path,
+        mount_label: crate::lsm::mount_label(linux.mount_label().as_deref()),
     };
     rootfs::prepare(spec, &ctx).map_err(|e| s(&e))?;
 
@@ -85,7 +92,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
             .map(|b| (b.height() as u16, b.width() as u16));
         tty::setup_console(socket.as_fd(), size).map_err(|e| s(&e))?;
     }
-    rootfs::finalize(spec).map_err(|e| s(&e))?;
+    rootfs::finalize(spec, host_proc.as_fd()).map_err(|e| s(&e))?;
     if !args.no_new_keyring {
         // EACCES/ENOSYS: keyrings are off or forbidden here (as runc, not fatal).
         if let Err(e) = sys::join_session_keyring(&format!("_ses.{}", args.id)) {
@@ -106,6 +113,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
         process,
         plan.has(LinuxNamespaceType::User),
         seccomp.as_ref(),
+        host_proc.as_fd(),
     )?;
     Ok(Ready {
         host_proc,

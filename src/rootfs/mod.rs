@@ -69,6 +69,8 @@ pub struct RootfsContext<'a> {
     pub in_userns: bool,
     pub cgroup_ns: bool,
     pub cgroup_path: &'a str,
+    /// linux.mountLabel, when SELinux is there to use it.
+    pub mount_label: Option<&'a str>,
 }
 
 /// The path of `dest` relative to the rootfs ("/dev/pts" -> "dev/pts"),
@@ -235,7 +237,23 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
         let keep_locked = ctx.in_userns.then_some(opts.clear);
         bind_remount(root, source, &target, dest, opts.flags, keep_locked)?
     } else {
-        // proc and sysfs must land on a real directory, never through a symlink.
+        // proc and sysfs must land on a real directory, never through a
+        // symlink: the image could point them at a place it controls, where
+        // later writes to /proc would land (CVE-2019-19921).
+        if matches!(typ, "proc" | "sysfs") {
+            match crate::sys::open_in_root_no_symlinks(root, &inner(dest), libc::O_PATH) {
+                Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                    return Err(RootfsError::Entry {
+                        index: 0,
+                        reason: format!(
+                            "{typ} on {}: the destination is a symlink in the rootfs",
+                            dest.display()
+                        ),
+                    })
+                }
+                _ => {}
+            }
+        }
         let target =
             ensure_in_root(root, dest, true).map_err(path_err("create mountpoint", dest))?;
         let source = m
@@ -244,7 +262,18 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
             .map(|s| s.display().to_string())
             .unwrap_or_else(|| typ.to_string());
         let fstype = (!typ.is_empty()).then_some(typ);
-        let data = opts.data_string();
+        let mut data = opts.data_string();
+        // proc, sysfs and mqueue take no context= (as runc).
+        if let Some(label) = ctx
+            .mount_label
+            .filter(|_| !matches!(typ, "proc" | "sysfs" | "mqueue"))
+        {
+            let context = format!("context=\"{label}\"");
+            data = Some(match data {
+                Some(d) => format!("{d},{context}"),
+                None => context,
+            });
+        }
         mount(
             Some(source.as_str()),
             fd_path(&target).as_str(),
@@ -526,7 +555,7 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
 
 /// Step 3, inside the new root: propagation, sysctls, hostname,
 /// domainname, readonly and masked paths, and a readonly root last.
-pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
+pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref().expect("validated");
     if let Some(prop) = linux.rootfs_propagation().as_deref() {
         for flag in options::parse(&[prop.to_string()]).propagation {
@@ -536,11 +565,15 @@ pub fn finalize(spec: &Spec) -> Result<(), RootfsError> {
     }
     if let Some(sysctl) = linux.sysctl() {
         for (key, value) in sysctl {
-            let path = format!("/proc/sys/{}", key.replace('.', "/"));
-            std::fs::write(&path, value).map_err(|source| RootfsError::Sysctl {
+            // Through init's verified procfs, not the container's /proc,
+            // which a config or image mount could have covered.
+            let path = PathBuf::from(format!("sys/{}", key.replace('.', "/")));
+            let err = |source| RootfsError::Sysctl {
                 key: key.clone(),
                 source,
-            })?;
+            };
+            let fd = crate::sys::open_proc_file(proc_root, &path, libc::O_WRONLY).map_err(err)?;
+            io::Write::write_all(&mut File::from(fd), value.as_bytes()).map_err(err)?;
         }
     }
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
@@ -613,15 +646,46 @@ fn mask_path(path: &str) -> Result<(), RootfsError> {
             Some("size=0,mode=0"),
         )
     } else {
-        mount(
-            Some("/dev/null"),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
+        // Bound fd to fd: neither /dev/null nor the masked path is resolved
+        // again (CVE-2025-31133).
+        let null = null_device()?;
+        let root = open_root(Path::new("/"))?;
+        let target = open_in_root(
+            root.as_fd(),
+            &inner(Path::new(path)),
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
         )
+        .map_err(path_err("open masked path", Path::new(path)))?;
+        return crate::sys::bind_fd(null.as_fd(), target.as_fd()).map_err(|source| {
+            RootfsError::Mount {
+                what: "mask".into(),
+                dest: path.to_string(),
+                source,
+            }
+        });
     };
     result.map_err(mount_err("mask", Path::new(path)))
+}
+
+/// The container's /dev/null, checked to be the null device (a character
+/// device 1:3) and not, say, a symlink or bind mount of a host file that
+/// masking would then expose over /proc (CVE-2025-31133).
+fn null_device() -> Result<OwnedFd, RootfsError> {
+    let path = Path::new("/dev/null");
+    let file = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(path_err("open", path))?;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = file.metadata().map_err(path_err("stat", path))?;
+    if !meta.file_type().is_char_device() || meta.rdev() != libc::makedev(1, 3) {
+        return Err(path_err("check", path)(io::Error::other(
+            "not the null device (character device 1:3)",
+        )));
+    }
+    Ok(file.into())
 }
 
 /// Opens the host's /proc before pivot_root, for the exec fifo after it.

@@ -1,0 +1,623 @@
+//! Container escapes, really attempted against carte. Each test plays the
+//! attack of one CVE (or class) from inside a container, or through a
+//! hostile image or config, and checks that the host did not change.
+//! docs/security.md maps each test to the defence it proves.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// The attacker (tests/helpers/evil.c), built once per test binary.
+fn evil() -> &'static PathBuf {
+    static EVIL: OnceLock<PathBuf> = OnceLock::new();
+    EVIL.get_or_init(|| {
+        let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let out = repo.join("target/test-evil");
+        let status = Command::new("cc")
+            .args(["-static", "-O", "-o"])
+            .arg(&out)
+            .arg(repo.join("tests/helpers/evil.c"))
+            .status()
+            .expect("cc (gcc and libc6-dev) is needed to build tests/helpers/evil.c");
+        assert!(status.success(), "building tests/helpers/evil.c failed");
+        out
+    })
+}
+
+/// A bundle with the attacker at /bin/evil.
+fn bundle(env: &TestEnv, name: &str) -> Bundle {
+    let b = env.bundle(name);
+    std::fs::copy(evil(), b.rootfs().join("bin/evil")).unwrap();
+    b
+}
+
+/// A private copy of the binary under test, so that if a defence fails the
+/// attack overwrites only the copy.
+fn carte_copy(env: &TestEnv) -> PathBuf {
+    let copy = env.dir.join("carte-under-attack");
+    std::fs::copy(carte_bin(), &copy).unwrap();
+    copy
+}
+
+fn with(env: &TestEnv, bin: &Path, args: &[&str]) -> Out {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--root").arg(&env.root).args(args);
+    env.carte_cmd(cmd)
+}
+
+/// A file on the host that an escaped process would read, as the attacker
+/// names it: relative to "/".
+fn host_secret(env: &TestEnv) -> (PathBuf, String) {
+    let path = env.dir.join("host-secret");
+    std::fs::write(&path, "host only\n").unwrap();
+    let rel = path.to_str().unwrap().trim_start_matches('/').to_string();
+    (path, rel)
+}
+
+/// Waits until the attacker's log says "done" and returns it.
+#[track_caller]
+fn attacker_log(log: &Path, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.lines().any(|l| l == "done") {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the attacker never finished: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Nothing in the attacker's log shows a write to a carte binary or a
+/// read through a host fd, and the binary is byte for byte what it was.
+#[track_caller]
+fn assert_not_escaped(log: &str, bin: &Path, before: &[u8]) {
+    eprintln!("attacker's log:\n{log}");
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("wrote ") && !line.starts_with("host-reached "),
+            "escape: {line}\nwhole log:\n{log}"
+        );
+    }
+    assert!(
+        std::fs::read(bin).unwrap() == before,
+        "the carte binary changed\n{log}"
+    );
+}
+
+/// Runs carte with a stderr pipe that is already full, so the carte
+/// process that `#!/proc/self/exe` starts in the container blocks on its
+/// error message (the attacker's timing, made certain) until `hold` is over.
+fn run_stalled(env: &TestEnv, bin: &Path, args: &[&str], hold: Duration) -> bool {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let (mut reader, mut writer) = std::io::pipe().unwrap();
+    // SAFETY: fcntl on a pipe fd this test owns.
+    unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    while writer.write(&[b'.'; 4096]).is_ok() {}
+    // SAFETY: as above; back to blocking for the child.
+    unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, 0) };
+    let mut child = Command::new(bin)
+        .arg("--root")
+        .arg(&env.root)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(hold);
+    let drain = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    let status = child.wait().unwrap();
+    drain.join().unwrap();
+    status.success()
+}
+
+/// The attacker did find carte's process in the container (the exec'd or
+/// init process before its execve, or carte's exe run by `#!/proc/self/exe`
+/// on kernels that allow it), and all it got was a refusal or the sealed copy.
+#[track_caller]
+fn assert_saw_carte(log: &str) {
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("exe-denied ") || l.starts_with("exe ")),
+        "the attacker saw no carte process\n{log}"
+    );
+}
+
+fn script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// CVE-2019-5736 through `exec`: the image's program is `#!/proc/self/exe`,
+/// so the process carte execs runs carte's own exe inside the container,
+/// where the attacker grabs /proc/<pid>/exe and, once carte is gone,
+/// reopens it for writing.
+#[test]
+fn cve_2019_5736_exec_of_a_proc_self_exe_script() {
+    let env = TestEnv::new("x5736exec");
+    let bin = carte_copy(&env);
+    let before = std::fs::read(&bin).unwrap();
+    let (_secret, secret_rel) = host_secret(&env);
+    let mut b = bundle(&env, "b");
+    script(&b.rootfs().join("bin/victim"), "#!/proc/self/exe\n");
+    b.set_args(&["/bin/evil", "watch", "5", "/tmp/evil.log", &secret_rel]);
+    b.write();
+    let id = env.id("c");
+    with(&env, &bin, &["run", "-d", "--bundle", b.path(), &id]).assert_ok();
+    let ok = run_stalled(
+        &env,
+        &bin,
+        &["exec", &id, "/bin/victim"],
+        Duration::from_millis(1500),
+    );
+    assert!(!ok, "carte's CLI refuses /bin/victim as a verb");
+    let log = attacker_log(&b.rootfs().join("tmp/evil.log"), Duration::from_secs(15));
+    assert_not_escaped(&log, &bin, &before);
+    assert_saw_carte(&log);
+    with(&env, &bin, &["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// CVE-2019-5736 and CVE-2016-9962 through a created container: between
+/// create and start, init is carte and PID 1; a process exec'd into the
+/// container grabs /proc/1/exe and tries init's fds (init holds the host's
+/// /proc) before start lets init exec the user's program.
+#[test]
+fn cve_2019_5736_init_before_start() {
+    let env = TestEnv::new("x5736init");
+    let bin = carte_copy(&env);
+    let before = std::fs::read(&bin).unwrap();
+    let (_secret, secret_rel) = host_secret(&env);
+    // A host process the container's root may inspect (same uid, no
+    // capabilities): through init's host /proc, its root is the host's "/".
+    let mut host_proc = Command::new("setpriv")
+        .args(["--securebits", "+noroot,+noroot_locked,+no_setuid_fixup"])
+        .args([
+            "--bounding-set",
+            "-all",
+            "--inh-caps",
+            "-all",
+            "sleep",
+            "20",
+        ])
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let secret_rel = format!("{}/root/{secret_rel}", host_proc.id());
+    let mut b = bundle(&env, "b");
+    b.set_args(&["sleep", "3"]);
+    b.write();
+    let id = env.id("c");
+    with(&env, &bin, &["create", "--bundle", b.path(), &id]).assert_ok();
+    with(
+        &env,
+        &bin,
+        &[
+            "exec",
+            "-d",
+            &id,
+            "/bin/evil",
+            "watch",
+            "3",
+            "/tmp/evil.log",
+            &secret_rel,
+        ],
+    )
+    .assert_ok();
+    std::thread::sleep(Duration::from_millis(700));
+    with(&env, &bin, &["start", &id]).assert_ok();
+    let log = attacker_log(&b.rootfs().join("tmp/evil.log"), Duration::from_secs(15));
+    let _ = host_proc.kill();
+    let _ = host_proc.wait();
+    assert_not_escaped(&log, &bin, &before);
+    // Init was there to attack, and refused the attacker.
+    assert!(log.lines().any(|l| l.starts_with("exe-denied 1 ")), "{log}");
+    with(&env, &bin, &["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// CVE-2019-5736 through `run`: a container whose entrypoint is
+/// `#!/proc/self/exe` joins the PID namespace of one where the attacker
+/// waits, so its init (carte, then carte's exe again) is in sight.
+#[test]
+fn cve_2019_5736_run_of_a_proc_self_exe_entrypoint() {
+    let env = TestEnv::new("x5736run");
+    let bin = carte_copy(&env);
+    let before = std::fs::read(&bin).unwrap();
+    let (_secret, secret_rel) = host_secret(&env);
+    let mut a = bundle(&env, "a");
+    a.set_args(&["/bin/evil", "watch", "4", "/tmp/evil.log", &secret_rel]);
+    a.write();
+    let ida = env.id("a");
+    with(&env, &bin, &["run", "-d", "--bundle", a.path(), &ida]).assert_ok();
+    let pid = env.state(&ida).unwrap()["pid"].as_i64().unwrap();
+    let mut v = bundle(&env, "v");
+    script(&v.rootfs().join("bin/victim"), "#!/proc/self/exe\n");
+    v.set_args(&["/bin/victim"]);
+    for ns in v.config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
+        }
+    }
+    v.write();
+    let idv = env.id("v");
+    let ok = run_stalled(
+        &env,
+        &bin,
+        &["run", "--bundle", v.path(), &idv],
+        Duration::from_millis(1500),
+    );
+    assert!(!ok, "carte's CLI refuses /bin/victim as a verb");
+    let log = attacker_log(&a.rootfs().join("tmp/evil.log"), Duration::from_secs(15));
+    assert_not_escaped(&log, &bin, &before);
+    assert_saw_carte(&log);
+    env.assert_no_leaks(&idv);
+    with(&env, &bin, &["delete", "--force", &ida]).assert_ok();
+    env.assert_no_leaks(&ida);
+}
+
+/// Host paths no test may ever create: where an escaped mountpoint would go.
+fn canary(env: &TestEnv, name: &str) -> PathBuf {
+    let path = PathBuf::from("/tmp").join(format!(
+        "carte-escape-{name}-{}",
+        env.dir.file_name().unwrap().to_str().unwrap()
+    ));
+    let _ = std::fs::remove_dir_all(&path);
+    path
+}
+
+/// CVE-2021-30465 class and `..`: mount destinations through a symlink to
+/// "/" (absolute and relative) or climbing with "..". carte creates missing
+/// mountpoints; had it followed them out of the rootfs, the directories
+/// would appear on the host.
+#[test]
+fn mount_destinations_stay_in_the_rootfs() {
+    let env = TestEnv::new("xmountdest");
+    let mut b = env.bundle("b");
+    std::os::unix::fs::symlink("/", b.rootfs().join("evil")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../..", b.rootfs().join("evil2")).unwrap();
+    let (c1, c2, c3) = (
+        canary(&env, "abs"),
+        canary(&env, "rel"),
+        canary(&env, "dots"),
+    );
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for (dest, c) in [("/evil", &c1), ("/evil2", &c2), ("/../../../..", &c3)] {
+        mounts.push(json!({"destination": format!("{dest}{}/x", c.display()),
+            "type": "tmpfs", "source": "tmpfs"}));
+    }
+    let names: Vec<String> = [&c1, &c2, &c3]
+        .iter()
+        .map(|c| c.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    let out = env.sh(
+        &mut b,
+        &format!(
+            "grep -c ' /tmp/carte-escape-' /proc/self/mountinfo; ls /tmp | grep -c {}",
+            names[0]
+        ),
+    );
+    for c in [&c1, &c2, &c3] {
+        assert!(!c.exists(), "{} appeared on the host", c.display());
+        assert!(b
+            .rootfs()
+            .join(c.strip_prefix("/").unwrap())
+            .join("x")
+            .is_dir());
+    }
+    assert!(
+        out.starts_with("3\n"),
+        "the three mounts are in the container: {out}"
+    );
+}
+
+/// CVE-2021-30465 proper: the destination is swapped between a directory
+/// and a symlink to "/" while carte mounts.
+#[test]
+fn mount_destination_swapped_mid_way() {
+    let env = TestEnv::new("xswap");
+    let mut b = env.bundle("b");
+    let c = canary(&env, "swap");
+    let (dir, link, tmp) = (
+        b.rootfs().join("race"),
+        b.rootfs().join("race-link"),
+        b.rootfs().join("race-tmp"),
+    );
+    std::fs::create_dir_all(dir.join(c.strip_prefix("/").unwrap())).unwrap();
+    std::os::unix::fs::symlink("/", &link).unwrap();
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    for i in 0..40 {
+        mounts.push(json!({"destination": format!("/race{}/m{i}", c.display()),
+            "type": "tmpfs", "source": "tmpfs"}));
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::rename(&dir, &tmp);
+                let _ = std::fs::rename(&link, &dir);
+                let _ = std::fs::rename(&dir, &link);
+                let _ = std::fs::rename(&tmp, &dir);
+            }
+        })
+    };
+    for n in 0..5 {
+        b.set_args(&["true"]);
+        let id = env.id(&format!("c{n}"));
+        let _ = env.run(&b, &id); // may fail cleanly when it loses the race
+        env.assert_no_leaks(&id);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(!c.exists(), "{} appeared on the host", c.display());
+}
+
+/// A global sysctl that is harmless to change, standing in for
+/// kernel.core_pattern; put back if a defence fails.
+const GLOBAL_SYSCTL: &str = "/proc/sys/kernel/printk_ratelimit";
+
+/// Restores GLOBAL_SYSCTL when dropped, so a failing test leaves the host
+/// as it was.
+struct Restore(String);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if std::fs::read_to_string(GLOBAL_SYSCTL).unwrap() != self.0 {
+            std::fs::write(GLOBAL_SYSCTL, &self.0).unwrap();
+        }
+    }
+}
+
+/// CVE-2025-31133 class: the image's /dev/null is a symlink to a global
+/// sysctl; masking binds "/dev/null" over /proc paths, which would give the
+/// container that sysctl, writable, at /proc/timer_list. With /dev from the
+/// image (no tmpfs), carte must refuse rather than bind it.
+#[test]
+fn dev_null_must_be_the_null_device() {
+    let env = TestEnv::new("xdevnull");
+    let mut b = env.bundle("b");
+    let dev = b.rootfs().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    let _ = std::fs::remove_file(dev.join("null"));
+    std::os::unix::fs::symlink(GLOBAL_SYSCTL, dev.join("null")).unwrap();
+    let host_value = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    let _restore = Restore(host_value.clone());
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    // /dev bound from the image itself: carte makes no device nodes then.
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| !m["destination"].as_str().unwrap().starts_with("/dev"));
+    mounts
+        .push(json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]}));
+    b.set_args(&["sh", "-c", "echo 17 > /proc/timer_list"]);
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    let now = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    assert_eq!(now, host_value, "the container wrote a host sysctl");
+    out.assert_fails_with(&["/dev/null", "not the null device"]);
+    env.assert_no_leaks(&id);
+}
+
+/// CVE-2025-52881 class: a config mount covers /proc/sys with a tmpfs (or
+/// binds another proc file over the sysctl) before the sysctl is written;
+/// the write must not land elsewhere.
+#[test]
+fn sysctl_writes_cannot_be_redirected() {
+    let env = TestEnv::new("xsysctl");
+    let host_value = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    let _restore = Restore(host_value.clone());
+    let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    // A tmpfs over /proc/sys: the sysctl must not go into it.
+    let mut b = env.bundle("b");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    let out = env.sh(&mut b, "ls /proc/sys | wc -l");
+    assert_eq!(out.trim(), "0", "the tmpfs stays empty: {out}");
+    // /proc/sys/net/ipv4/ip_forward overlaid by a global sysctl (a bind of
+    // a proc file): the write must not land in the host's sysctl.
+    let mut b = env.bundle("b2");
+    b.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/proc/sys/net/ipv4/ip_forward", "type": "bind",
+        "source": GLOBAL_SYSCTL, "options": ["bind"]}));
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "17"});
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    assert_eq!(
+        std::fs::read_to_string(GLOBAL_SYSCTL).unwrap(),
+        host_value,
+        "the sysctl landed in the host's"
+    );
+    // carte writes through its own procfs, past whatever covers /proc/sys.
+    out.assert_ok();
+    env.assert_no_leaks(&id);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward
+    );
+}
+
+/// CVE-2024-21626: no carte fd reaches the process (create+start, run and
+/// exec), and a cwd of /proc/self/fd/N never leaves the container.
+#[test]
+fn cve_2024_21626_no_fd_and_no_host_cwd() {
+    let env = TestEnv::new("x21626");
+    let mut b = bundle(&env, "b");
+    // create + start: init's stdout is create's.
+    b.set_args(&["sh", "-c", "ls /proc/self/fd | wc -l > /tmp/fds"]);
+    b.write();
+    let id = env.id("cs");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id]).assert_ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.rootfs().join("tmp/fds").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        std::fs::read_to_string(b.rootfs().join("tmp/fds"))
+            .unwrap()
+            .trim(),
+        "4",
+        "stdio and ls's own directory fd only"
+    );
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    // exec
+    b.set_args(&["sleep", "100"]);
+    b.write();
+    let id = env.id("run");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    let out = env.carte(&["exec", &id, "sh", "-c", "ls /proc/self/fd | wc -l"]);
+    assert_eq!(out.stdout.trim(), "4", "exec: {out:?}");
+    for n in 3..=10 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = env.carte(&["exec", "--cwd", &cwd, &id, "/bin/evil", "cwd"]);
+        if out.ok() {
+            let v = kv(&out.stdout);
+            assert!(
+                v["cwd"].starts_with('/') && !v["cwd"].contains("unreachable"),
+                "exec cwd {cwd}: {out:?}"
+            );
+        } else {
+            out.assert_fails_with(&["cwd"]);
+        }
+    }
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+    // create with process.cwd /proc/self/fd/N
+    for n in 3..=10 {
+        b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
+        b.set_args(&["/bin/evil", "cwd"]);
+        let id = env.id(&format!("cwd{n}"));
+        let out = env.run(&b, &id);
+        if out.ok() {
+            let v = kv(&out.stdout);
+            assert!(
+                v["cwd"].starts_with('/') && !v["cwd"].contains("unreachable"),
+                "cwd {n}: {out:?}"
+            );
+        } else {
+            out.assert_fails_with(&["cwd"]);
+        }
+        env.assert_no_leaks(&id);
+    }
+}
+
+/// An image that ships a node of the host's disk: the device cgroup (the
+/// default config denies every device) keeps it closed.
+#[test]
+fn host_disk_node_in_the_image_is_denied() {
+    let env = TestEnv::new("xdisk");
+    let mut b = env.bundle("b");
+    let dev = std::fs::metadata("/").unwrap().dev();
+    let node = b.rootfs().join("hostdisk");
+    let cpath = std::ffi::CString::new(node.to_str().unwrap()).unwrap();
+    // SAFETY: mknod on a path this test owns.
+    assert_eq!(
+        unsafe { libc::mknod(cpath.as_ptr(), libc::S_IFBLK | 0o666, dev) },
+        0
+    );
+    let out = env.sh(
+        &mut b,
+        "head -c 512 /hostdisk > /dev/null 2>&1 && echo read=yes || echo read=no; \
+         (echo x > /hostdisk) 2>/dev/null && echo write=yes || echo write=no",
+    );
+    assert_eq!(kv(&out)["read"], "no", "{out}");
+    assert_eq!(kv(&out)["write"], "no", "{out}");
+}
+
+/// Hostile rootfs: /proc a symlink to "/" (proc would be mounted over the
+/// rootfs root, or wherever the image points), and directories owned by
+/// another user with no permissions.
+#[test]
+fn hostile_rootfs_ownership_and_proc_symlink() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new("xhostile");
+    let b = env.bundle("b");
+    std::fs::remove_dir_all(b.rootfs().join("proc")).unwrap();
+    std::os::unix::fs::symlink("/", b.rootfs().join("proc")).unwrap();
+    let id = env.id("c");
+    env.run(&b, &id).assert_fails_with(&["/proc", "symlink"]);
+    env.assert_no_leaks(&id);
+    // Directories owned by someone else, mode 000: root in the container
+    // still sets up, and nothing changes owner on the host.
+    let mut b = env.bundle("b2");
+    for d in ["dev", "tmp", "etc"] {
+        let p = b.rootfs().join(d);
+        std::os::unix::fs::chown(&p, Some(4242), Some(4242)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o0)).unwrap();
+    }
+    let out = env.sh(&mut b, "cat /proc/self/status | grep -c ^Cap");
+    assert_eq!(out.trim(), "5");
+    let meta = std::fs::metadata(b.rootfs().join("etc")).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (4242, 0));
+}
+
+/// CVE-2019-5736 with CAP_SYS_PTRACE in the container: non-dumpable no
+/// longer hides init's exe, so the attacker holds it; what it holds is the
+/// read-only re-exec of carte, and reopening it for writing fails.
+#[test]
+fn cve_2019_5736_with_cap_sys_ptrace() {
+    let env = TestEnv::new("x5736ptrace");
+    let bin = carte_copy(&env);
+    let before = std::fs::read(&bin).unwrap();
+    let mut b = bundle(&env, "b");
+    b.set_args(&["sleep", "6"]);
+    let caps = json!([
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_PTRACE"
+    ]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = caps.clone();
+    }
+    b.write();
+    let id = env.id("c");
+    with(&env, &bin, &["create", "--bundle", b.path(), &id]).assert_ok();
+    with(
+        &env,
+        &bin,
+        &[
+            "exec",
+            "-d",
+            &id,
+            "/bin/evil",
+            "watch",
+            "3",
+            "/tmp/evil.log",
+            "nothing",
+        ],
+    )
+    .assert_ok();
+    std::thread::sleep(Duration::from_millis(700));
+    with(&env, &bin, &["start", &id]).assert_ok();
+    let log = attacker_log(&b.rootfs().join("tmp/evil.log"), Duration::from_secs(15));
+    assert_not_escaped(&log, &bin, &before);
+    // It held init's exe and the reopen for writing failed: EROFS (30)
+    // from the read-only mount, or EPERM/EACCES for a sealed copy.
+    assert!(log.lines().any(|l| l.starts_with("exe 1 ")), "{log}");
+    assert!(log.lines().any(|l| l.starts_with("open-failed ")), "{log}");
+    with(&env, &bin, &["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
