@@ -2,14 +2,21 @@
 //! binary through /proc/<pid>/exe of a carte process, nor run it through an
 //! image whose program is `#!/proc/self/exe`, and then write to it.
 //!
-//! The verbs whose processes enter a container (create, run, exec) re-exec
-//! carte once, before they do anything else, from a path that cannot be
-//! written: a detached read-only bind mount of the binary (open_tree +
-//! mount_setattr; no copy, the page cache is shared), or where that is
-//! refused, a sealed memfd copy. Every process they fork then has an exe
-//! that opens read-only (EROFS) or not at all for writing (F_SEAL_WRITE).
-//! A carte already on a read-only mount skips the re-exec. The other verbs
-//! never fork into a container and keep the fast path.
+//! Every carte process a container can see (init until its execve, an exec
+//! child until its own) is non-dumpable, so opening its /proc/<pid>/exe
+//! takes CAP_SYS_PTRACE in the user namespace that owns its memory: the
+//! host's, since carte was exec'd there. A container process can have that
+//! only when the container has no user namespace and CAP_SYS_PTRACE in its
+//! bounding set, or when it is another container's, sharing a PID
+//! namespace joined by path. Only then (`needed_for`, recorded in
+//! state.json for `exec`, which also sets it when it grants the capability)
+//! does create, run or exec re-exec carte once, before it forks, from a path
+//! that cannot be written: a detached read-only bind mount of the binary
+//! (open_tree + mount_setattr; no copy, the page cache is shared), or where
+//! that is refused, a sealed memfd copy. Every process it forks then has an
+//! exe that opens read-only (EROFS) or not at all for writing
+//! (F_SEAL_WRITE). A carte already on a read-only mount never re-execs, and
+//! the common container costs nothing.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -42,6 +49,32 @@ fn is_sealed(exe: &File) -> bool {
     // SAFETY: fcntl on a valid fd; a non-memfd answers EINVAL.
     let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
     seals >= 0 && seals & SEALS == SEALS
+}
+
+/// Whether carte's processes for a container with this config must run
+/// from the read-only binary (see the module comment).
+pub fn needed_for(spec: &oci_spec::runtime::Spec) -> bool {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let namespaces = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    let shares_pid_ns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_some());
+    let has_userns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    shares_pid_ns || (!has_userns && grants_ptrace(spec.process().as_ref()))
+}
+
+/// Whether a process may ever hold CAP_SYS_PTRACE: it is in its bounding set.
+pub fn grants_ptrace(process: Option<&oci_spec::runtime::Process>) -> bool {
+    process
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::SysPtrace))
 }
 
 /// Returns if carte already runs from a sealed copy; otherwise makes one

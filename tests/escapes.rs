@@ -621,3 +621,45 @@ fn cve_2019_5736_with_cap_sys_ptrace() {
     with(&env, &bin, &["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// The common container pays nothing for CVE-2019-5736: without
+/// CAP_SYS_PTRACE non-dumpable is enough, so init runs the binary itself;
+/// with it, init runs from the read-only re-exec.
+#[test]
+fn cve_2019_5736_re_exec_only_where_needed() {
+    let env = TestEnv::new("x5736cost");
+    let bin = std::fs::canonicalize(carte_bin()).unwrap();
+    let exe_of_init = |id: &str| {
+        let state = env.state(id).unwrap();
+        let pid = state["pid"].as_i64().unwrap();
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap()
+    };
+    let mut plain = bundle(&env, "plain");
+    plain.set_args(&["sleep", "100"]);
+    plain.write();
+    let id = env.id("plain");
+    env.carte(&["create", "--bundle", plain.path(), &id])
+        .assert_ok();
+    assert_eq!(exe_of_init(&id), bin, "a plain create re-exec'd");
+    // An exec that grants CAP_SYS_PTRACE: later execs must be sealed.
+    let out = env.carte(&["exec", "--cap", "CAP_SYS_PTRACE", &id, "true"]);
+    out.assert_ok();
+    let saved = std::fs::read_to_string(env.root.join(&id).join("state.json")).unwrap();
+    assert!(saved.contains("\"sealedBinary\":true"), "{saved}");
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+
+    let mut traced = bundle(&env, "traced");
+    traced.set_args(&["sleep", "100"]);
+    let caps = json!(["CAP_KILL", "CAP_SYS_PTRACE"]);
+    for set in ["bounding", "effective", "permitted"] {
+        traced.config["process"]["capabilities"][set] = caps.clone();
+    }
+    traced.write();
+    let id = env.id("traced");
+    env.carte(&["create", "--bundle", traced.path(), &id])
+        .assert_ok();
+    assert_ne!(exe_of_init(&id), bin, "CAP_SYS_PTRACE without the re-exec");
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}

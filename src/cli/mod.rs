@@ -205,16 +205,6 @@ pub(crate) fn output(text: &str) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Only the verbs that put a process into a container pay for the copy.
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run { .. } | Command::Exec(_)
-    ) {
-        if let Err(e) = crate::cloned_binary::ensure() {
-            eprintln!("carte: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
     let format = match cli.log_format {
         LogFormat::Text => logging::Format::Text,
         LogFormat::Json => logging::Format::Json,

@@ -75,6 +75,11 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         reason: e.to_string(),
     })?;
     check_terminal(spec, &opts, &bundle.config_path())?;
+    // Before anything is made: the re-exec starts this create over.
+    let sealed_binary = crate::cloned_binary::needed_for(spec);
+    if sealed_binary {
+        crate::cloned_binary::ensure()?;
+    }
     let seccomp = linux
         .seccomp()
         .as_ref()
@@ -158,6 +163,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         started: false,
         seccomp: linux.seccomp().clone(),
         resources: linux.resources().clone(),
+        sealed_binary,
     };
     let args = InitArgs {
         id,

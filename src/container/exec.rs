@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::Process;
 
-use super::state::{write_atomic, Status};
-use super::{io_err, Container, ContainerError};
+use super::state::{write_atomic, State, Status};
+use super::{io_err, Container, ContainerError, Lock};
 use crate::cgroups::Cgroup;
 use crate::process::exec::{spawn, ExecArgs};
 
@@ -62,6 +62,17 @@ impl Container {
             .as_ref()
             .map(crate::seccomp::compile)
             .transpose()?;
+        // CVE-2019-5736: see cloned_binary.rs. A process that may hold
+        // CAP_SYS_PTRACE could open the exe of later exec children: from
+        // now on they run from the read-only binary.
+        if self.state.sealed_binary {
+            crate::cloned_binary::ensure()?;
+        } else if crate::cloned_binary::grants_ptrace(Some(&opts.process)) {
+            let _lock = Lock::acquire(&self.dir).map_err(io_err("lock", &self.dir))?;
+            let mut state = State::load(&self.dir)?;
+            state.sealed_binary = true;
+            state.save(&self.dir)?;
+        }
         let mut cgroup = Cgroup::open(&self.state.cgroup_path)?;
         let args = ExecArgs {
             init_pid: self.state.pid,

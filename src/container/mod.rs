@@ -46,6 +46,8 @@ pub enum ContainerError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
+    ClonedBinary(#[from] crate::cloned_binary::ClonedBinaryError),
     #[error("{0}")]
     Usage(String),
     #[error("{what} {path}: {}", crate::sys::reason(.source))]

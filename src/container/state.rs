@@ -69,6 +69,10 @@ pub struct State {
     /// folded in, so the record stays true after the bundle changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<LinuxResources>,
+    /// carte's processes for this container run from the read-only binary
+    /// (CVE-2019-5736; see cloned_binary.rs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed_binary: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
