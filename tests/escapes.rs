@@ -527,9 +527,29 @@ fn cve_2024_21626_no_fd_and_no_host_cwd() {
 /// default config denies every device) keeps it closed.
 #[test]
 fn host_disk_node_in_the_image_is_denied() {
+    // The image ships a node for a host block device. A scratch loop device
+    // stands in for the host's disk: the defence is the same, and were it
+    // ever to fail, the write lands in a temp file, not on the machine's disk.
     let env = TestEnv::new("xdisk");
+    let backing = env.dir.join("disk.img");
+    std::fs::write(&backing, vec![0u8; 1 << 20]).unwrap();
+    let losetup = std::process::Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&backing)
+        .output()
+        .unwrap();
+    assert!(losetup.status.success(), "{losetup:?}");
+    let loop_dev = String::from_utf8(losetup.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let detach = || {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &loop_dev])
+            .status();
+    };
+    let dev = std::fs::metadata(&loop_dev).unwrap().rdev();
     let mut b = env.bundle("b");
-    let dev = std::fs::metadata("/").unwrap().dev();
     let node = b.rootfs().join("hostdisk");
     let cpath = std::ffi::CString::new(node.to_str().unwrap()).unwrap();
     // SAFETY: mknod on a path this test owns.
@@ -540,10 +560,16 @@ fn host_disk_node_in_the_image_is_denied() {
     let out = env.sh(
         &mut b,
         "head -c 512 /hostdisk > /dev/null 2>&1 && echo read=yes || echo read=no; \
-         (echo x > /hostdisk) 2>/dev/null && echo write=yes || echo write=no",
+         (echo escaped > /hostdisk) 2>/dev/null && echo write=yes || echo write=no",
     );
+    detach();
     assert_eq!(kv(&out)["read"], "no", "{out}");
     assert_eq!(kv(&out)["write"], "no", "{out}");
+    let disk = std::fs::read(&backing).unwrap();
+    assert!(
+        !disk.starts_with(b"escaped"),
+        "the container wrote the device"
+    );
 }
 
 /// Hostile rootfs: /proc a symlink to "/" (proc would be mounted over the
