@@ -56,11 +56,14 @@ pub struct ExecArgs {
 
 pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let container = Container::load(root, &args.id)?;
-    let process = build_process(&container, args)?;
+    let mut process = build_process(&container, args)?;
     let terminal = process.terminal().unwrap_or(false);
     let own_pty = terminal && args.console_socket.is_none();
     if own_pty && args.detach {
         bail!("--tty with --detach needs --console-socket");
+    }
+    if own_pty {
+        foreground::take_terminal_size(&mut process);
     }
     let pty_socket = if own_pty {
         Some(std::os::unix::net::UnixStream::pair()?)

@@ -11,8 +11,13 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitC
     // With process.terminal and no console socket, carte holds the pty itself.
     let mut own_pty = false;
     if !detach && args.console_socket.is_none() {
-        let bundle = crate::config::load(&args.bundle)?;
+        let mut bundle = crate::config::load(&args.bundle)?;
         own_pty = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+        if own_pty {
+            if let Some(process) = bundle.spec.process_mut() {
+                foreground::take_terminal_size(process);
+            }
+        }
         opts.loaded = Some(bundle);
     }
     let pty_socket = if own_pty {

@@ -50,6 +50,20 @@ fn reap(init: Pid) -> Option<i32> {
     }
 }
 
+/// Gives the process the size of carte's own terminal from the start: its
+/// pty is made at that size, before the process can ask (the wait loop
+/// only follows later changes).
+pub fn take_terminal_size(process: &mut oci_spec::runtime::Process) {
+    if let Some((rows, cols)) = tty::get_size(0) {
+        let size = oci_spec::runtime::BoxBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build()
+            .expect("both fields set");
+        process.set_console_size(Some(size));
+    }
+}
+
 /// Waits for init to exit, forwarding signals and copying pty data.
 pub fn wait(init_pid: i32, sigfd: SignalFd, pty: Option<OwnedFd>) -> i32 {
     let init = Pid::from_raw(init_pid);
