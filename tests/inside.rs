@@ -434,10 +434,7 @@ fn joins_a_namespace_by_path() {
 
 #[test]
 fn terminal_through_the_console_socket() {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    use std::io::{IoSliceMut, Read};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-    use std::os::unix::net::UnixListener;
+    use std::io::Read;
 
     let env = TestEnv::new("console");
     let mut b = env.bundle("b");
@@ -446,7 +443,7 @@ fn terminal_through_the_console_socket() {
     b.set_args(&["sh", "-c", "tty; stty size; sleep 0.2"]);
     b.write();
     let sock_path = env.dir.join("console.sock");
-    let listener = UnixListener::bind(&sock_path).unwrap();
+    let console = console_socket(&sock_path);
     let id = env.id("c");
     let mut child = env.spawn(&[
         "create",
@@ -456,27 +453,7 @@ fn terminal_through_the_console_socket() {
         sock_path.to_str().unwrap(),
         &id,
     ]);
-    let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("a pty master over SCM_RIGHTS");
-    // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
-    let master = unsafe { OwnedFd::from_raw_fd(fd) };
+    let master = console.join().unwrap();
     assert!(child.wait().unwrap().success());
     env.carte(&["start", &id]).assert_ok();
     let mut out = Vec::new();
