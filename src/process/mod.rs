@@ -73,6 +73,8 @@ pub fn spawn(
     on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
+    let self_join = cgroup.self_join()?;
+    let child_joins = !self_join.is_empty();
     crate::logging::debug("forking the intermediate process");
     // SAFETY: carte is single-threaded here, so the child may run any code;
     // it never returns from this call (intermediate::run ends in _exit).
@@ -80,7 +82,7 @@ pub fn spawn(
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end)
+                intermediate::run(args, &child_end, self_join)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
@@ -90,10 +92,12 @@ pub fn spawn(
         }
         ForkResult::Parent { child } => {
             drop(child_end);
+            drop(self_join);
             let mut init_pid = None;
             let result = drive(
                 args,
                 cgroup,
+                child_joins,
                 &parent_end,
                 child,
                 &mut init_pid,
@@ -115,6 +119,7 @@ pub fn spawn(
 fn drive(
     args: &InitArgs,
     cgroup: &mut Cgroup,
+    child_joins: bool,
     chan: &Channel,
     intermediate: Pid,
     init_pid: &mut Option<i32>,
@@ -122,7 +127,9 @@ fn drive(
     on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    cgroup.add(intermediate.as_raw())?;
+    if !child_joins {
+        cgroup.add(intermediate.as_raw())?;
+    }
     if let Some(resources) = linux.resources() {
         cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
     }
