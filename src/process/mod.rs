@@ -94,16 +94,22 @@ pub fn spawn(
             drop(child_end);
             drop(self_join);
             let mut init_pid = None;
-            let result = drive(
-                args,
-                cgroup,
-                child_joins,
-                &parent_end,
-                child,
-                &mut init_pid,
-                create_runtime_hooks,
-                on_listener,
-            );
+            // On v2 (nothing to join by itself) the child is moved from here.
+            let joined = match child_joins {
+                true => Ok(()),
+                false => cgroup.add(child.as_raw()).map_err(ProcessError::from),
+            };
+            let result = joined.and_then(|()| {
+                drive(
+                    args,
+                    cgroup,
+                    &parent_end,
+                    child,
+                    &mut init_pid,
+                    create_runtime_hooks,
+                    on_listener,
+                )
+            });
             if result.is_err() {
                 if let Some(pid) = init_pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -119,7 +125,6 @@ pub fn spawn(
 fn drive(
     args: &InitArgs,
     cgroup: &mut Cgroup,
-    child_joins: bool,
     chan: &Channel,
     intermediate: Pid,
     init_pid: &mut Option<i32>,
@@ -127,9 +132,6 @@ fn drive(
     on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    if !child_joins {
-        cgroup.add(intermediate.as_raw())?;
-    }
     if let Some(resources) = linux.resources() {
         cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
     }
