@@ -140,15 +140,17 @@ impl Container {
         // be: the cgroup cannot go while they live.
         cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
         cgroups::destroy(&self.state.cgroup_path)?;
-        if let Some(list) = self.state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+        // A container whose create was killed before init was ready never
+        // existed for its hooks.
+        let hooks = self.state.hooks.as_ref().filter(|_| self.state.pid != 0);
+        if let Some(list) = hooks.and_then(|h| h.poststop().clone()) {
             hooks::run_logged(
                 "poststop",
                 &list,
                 &self.state.oci(Status::Stopped).to_string(),
             );
         }
-        std::fs::remove_dir_all(&self.dir).map_err(io_err("remove state dir", &self.dir))?;
-        Ok(())
+        remove_state_dir(&self.dir)
     }
 
     /// Freezes (pause) or thaws (resume) the container.
@@ -190,4 +192,29 @@ impl Container {
             let _ = sys::pidfd_wait(fd.as_fd(), 10_000);
         }
     }
+}
+
+/// Removes the state dir with state.json last, so a delete killed half-way
+/// leaves either a whole record or none (and `delete --force` clears a dir
+/// without one).
+fn remove_state_dir(dir: &Path) -> Result<(), ContainerError> {
+    for entry in std::fs::read_dir(dir)
+        .map_err(io_err("remove state dir", dir))?
+        .flatten()
+    {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+        } else if entry.file_name() != super::state::STATE_FILE {
+            std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        }
+    }
+    let state = dir.join(super::state::STATE_FILE);
+    match std::fs::remove_file(&state) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err("remove", &state)(e))
+        }
+        _ => {}
+    }
+    std::fs::remove_dir(dir).map_err(io_err("remove state dir", dir))
 }

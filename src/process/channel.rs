@@ -25,8 +25,12 @@ pub enum Message {
     /// parent -> init: hooks done; payload is the state JSON for the
     /// container's own hooks.
     HooksDone(String),
-    /// init -> parent: everything is set up; init now waits on exec.fifo.
+    /// init -> parent: everything is set up; init waits for Created.
     Ready,
+    /// parent -> init: state.json is written, the container exists; init
+    /// may outlive the parent now and waits on exec.fifo. Until then, end
+    /// of file on the pipe (a killed `create`) makes init exit.
+    Created,
     /// init or an exec'd process -> parent: the seccomp notify listener
     /// comes with this message (SCM_RIGHTS), for the agent.
     SeccompFd,
@@ -56,6 +60,7 @@ impl Message {
             Message::CreateRuntimeHooks => b'H',
             Message::HooksDone(_) => b'h',
             Message::Ready => b'R',
+            Message::Created => b'C',
             Message::SeccompFd => b'F',
             Message::SeccompDone => b'f',
             Message::Error(_) => b'E',
@@ -96,6 +101,7 @@ impl Message {
             b'm' => bare(Message::MapsDone),
             b'H' => bare(Message::CreateRuntimeHooks),
             b'R' => bare(Message::Ready),
+            b'C' => bare(Message::Created),
             b'F' => bare(Message::SeccompFd),
             b'f' => bare(Message::SeccompDone),
             b'P' => {
@@ -212,6 +218,7 @@ mod tests {
             Message::CreateRuntimeHooks,
             Message::HooksDone("{\"id\":\"x\"}".into()),
             Message::Ready,
+            Message::Created,
             Message::SeccompFd,
             Message::SeccompDone,
             Message::Error("exec \"/bin/nosuch\": no such file or directory".into()),

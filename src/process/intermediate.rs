@@ -12,16 +12,21 @@ use crate::namespaces::{self, Plan};
 use crate::sys;
 use std::os::fd::AsRawFd;
 
-pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
+pub(super) fn run(args: &InitArgs, chan: &Channel, parent: nix::unistd::Pid) -> ! {
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.fifo.as_raw_fd()];
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
     sys::close_fds_except(&keep);
     // If `carte create` dies, so does the intermediate: nothing is left
     // half-built. (Init's own parent is the intermediate, which exits
-    // normally; init notices a dead parent on the pipe instead.)
+    // normally; init notices a dead `create` by the pipe's end of file.)
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // The parent may have died before the prctl: then nobody will signal us.
+    if nix::unistd::getppid() != parent {
+        // SAFETY: _exit ends the child without touching the parent's state.
+        unsafe { libc::_exit(1) }
+    }
     if let Err(msg) = enter_namespaces(args, chan) {
         let _ = chan.send(&Message::Error(msg));
         // SAFETY: _exit ends the child without touching the parent's state.

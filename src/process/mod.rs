@@ -62,7 +62,27 @@ pub struct InitArgs<'a> {
 /// pid and the listener, passes it to the agent.
 pub type OnListener<'a> = dyn FnMut(i32, OwnedFd) -> Result<(), String> + 'a;
 
-/// Starts the container's init and returns its pid once it is Ready.
+/// A Ready init that still depends on this `create`: it exits when the
+/// pipe closes, unless `created` was sent first.
+pub struct Spawned {
+    pub pid: i32,
+    chan: Channel,
+}
+
+impl Spawned {
+    /// Tells init the container is recorded (state.json is written): from
+    /// now on it outlives this process and waits for `start`.
+    pub fn created(self) -> Result<(), ProcessError> {
+        self.chan.send(&Message::Created).map_err(|e| match e {
+            ChannelError::Closed => {
+                ProcessError::Child("container init exited right after it was ready".into())
+            }
+            e => e.into(),
+        })
+    }
+}
+
+/// Starts the container's init and returns it once it is Ready.
 /// `create_runtime_hooks(init_pid)` runs the prestart and createRuntime hooks
 /// and returns the state JSON that init hands to the container's own hooks;
 /// `on_listener` passes a seccomp notify listener to the agent.
@@ -71,8 +91,9 @@ pub fn spawn(
     cgroup: &mut Cgroup,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
-) -> Result<i32, ProcessError> {
+) -> Result<Spawned, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
+    let parent_pid = nix::unistd::getpid();
     crate::logging::debug("forking the intermediate process");
     // SAFETY: carte is single-threaded here, so the child may run any code;
     // it never returns from this call (intermediate::run ends in _exit).
@@ -80,7 +101,7 @@ pub fn spawn(
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end)
+                intermediate::run(args, &child_end, parent_pid)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
@@ -107,7 +128,10 @@ pub fn spawn(
                 let _ = kill(child, Signal::SIGKILL);
             }
             let _ = waitpid(child, None);
-            result
+            result.map(|pid| Spawned {
+                pid,
+                chan: parent_end,
+            })
         }
     }
 }
