@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -253,4 +254,113 @@ fn crash_consistency() {
         }
     }
     eprintln!("outcomes: {outcomes:?}");
+}
+
+/// clone3(2)'s arguments, up to set_tid (CLONE_ARGS_SIZE_VER1).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+}
+
+/// Starts `sleep 30` as process `pid` (clone3 with set_tid): the stranger
+/// that takes a dead container's pid.
+fn stranger_with_pid(pid: i32) -> std::io::Result<i32> {
+    use std::ffi::CString;
+    let path = CString::new("/bin/sleep").unwrap();
+    let arg1 = CString::new("30").unwrap();
+    let argv = [path.as_ptr(), arg1.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null::<libc::c_char>()];
+    let tid = [pid];
+    let args = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: tid.as_ptr() as u64,
+        set_tid_size: 1,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM is a fork; the child only calls
+    // execve and _exit (async-signal-safe) with memory prepared before.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if rc == 0 {
+        // SAFETY: see above.
+        unsafe {
+            libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            libc::_exit(127);
+        }
+    }
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(rc as i32)
+}
+
+fn exited(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: waitpid on our own child, WNOHANG.
+    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) == pid }
+}
+
+#[test]
+fn reused_pid_is_not_the_container() {
+    let env = TestEnv::new("pidreuse");
+    let mut b = env.bundle("b");
+    b.set_args(&["true"]).write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    let state = env.state(&id).unwrap();
+    let pid = state["pid"].as_i64().unwrap() as i32;
+    env.carte(&["start", &id]).assert_ok();
+    // The process ends and is reaped (by whoever inherited it).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "pid {pid} never went away");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stranger = stranger_with_pid(pid).expect("clone3 with the container's pid");
+    assert_eq!(stranger, pid);
+    let stopped = |what: &str| {
+        let state = env.state(&id).expect("state");
+        assert_eq!(state["status"], "stopped", "{what}: {state}");
+        assert_eq!(state["pid"], 0, "{what}");
+        env.carte(&["kill", &id, "KILL"])
+            .assert_fails_with(&["kill", &id, "stopped"]);
+        env.carte(&["kill", "--all", &id, "KILL"]).assert_ok();
+        env.carte(&["pause", &id]).assert_fails_with(&["stopped"]);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!exited(stranger), "{what}: carte signalled the stranger");
+    };
+    stopped("reused pid");
+    // A pid reused within the same clock tick (10 ms) has the same start
+    // time: carte must still tell the stranger by its cgroup.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let start_time: u64 = after_comm.split(' ').nth(19).unwrap().parse().unwrap();
+    let path = env.root.join(&id).join("state.json");
+    let mut saved: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    saved["pidStartTime"] = start_time.into();
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+    stopped("reused pid with the same start time");
+    // SAFETY: kill and reap our own child.
+    unsafe {
+        libc::kill(stranger, libc::SIGKILL);
+        libc::waitpid(stranger, std::ptr::null_mut(), 0);
+    }
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
 }

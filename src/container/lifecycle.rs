@@ -111,15 +111,28 @@ impl Container {
                 status,
             });
         }
-        // SAFETY: kill(2) with plain integers; the pid was checked alive with
-        // its start time just above.
-        if unsafe { libc::kill(self.state.pid, signal) } != 0 {
-            return Err(io_err(
-                "signal init",
-                Path::new(&format!("/proc/{}", self.state.pid)),
-            )(std::io::Error::last_os_error()));
+        // Through a pidfd taken before the check: if the pid is reused
+        // meanwhile, the check fails or the signal goes nowhere, never to
+        // the process that took the pid.
+        let proc_path = format!("/proc/{}", self.state.pid);
+        let stopped = || ContainerError::WrongState {
+            op: "kill",
+            id: self.id().into(),
+            status: Status::Stopped,
+        };
+        let pidfd = match sys::pidfd_open(self.state.pid) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(stopped()),
+            Err(e) => return Err(io_err("signal init", Path::new(&proc_path))(e)),
+        };
+        if !self.state.alive() {
+            return Err(stopped());
         }
-        Ok(())
+        match sys::pidfd_send_signal(pidfd.as_fd(), signal) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(stopped()),
+            Err(e) => Err(io_err("signal init", Path::new(&proc_path))(e)),
+        }
     }
 
     /// Removes a stopped container; with `force`, kills a live one first.

@@ -158,8 +158,12 @@ impl State {
         v
     }
 
+    /// Init is alive: the saved pid has the saved start time and sits in
+    /// the container's cgroup (a reused pid is a stranger).
     pub fn alive(&self) -> bool {
-        self.pid > 0 && sys::process_alive(self.pid, self.pid_start_time)
+        self.pid > 0
+            && sys::process_alive(self.pid, self.pid_start_time)
+            && sys::process_in_cgroup(self.pid, &self.cgroup_path)
     }
 }
 
