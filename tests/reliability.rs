@@ -364,3 +364,98 @@ fn reused_pid_is_not_the_container() {
     env.carte(&["delete", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// Waits for `child` up to `limit`; kills it and fails if it hangs.
+fn wait_within(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} hung for {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn concurrent_verbs_on_one_container() {
+    const TRIALS: usize = 50;
+    let env = TestEnv::new("race");
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "1000"]).write();
+    let mut rng = Rng::new("concurrent_verbs_on_one_container");
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for i in 0..TRIALS {
+        let id = env.id(&format!("r{i}"));
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_ok();
+        let r = rng.next();
+        let signal = if r & 1 == 0 { "KILL" } else { "TERM" };
+        let delete: &[&str] = if r & 2 == 0 {
+            &["delete", &id]
+        } else {
+            &["delete", "--force", &id]
+        };
+        let calls: [&[&str]; 6] = [
+            &["start", &id],
+            &["kill", &id, signal],
+            delete,
+            &["state", &id],
+            &["pause", &id],
+            &["list", "--format", "json"],
+        ];
+        let mut running = Vec::new();
+        for (n, args) in calls.iter().enumerate() {
+            let out = env.dir.join(format!("race-{i}-{n}.out"));
+            let err = env.dir.join(format!("race-{i}-{n}.err"));
+            let child = env
+                .command(args)
+                .stdin(Stdio::null())
+                .stdout(std::fs::File::create(&out).unwrap())
+                .stderr(std::fs::File::create(&err).unwrap())
+                .spawn()
+                .unwrap();
+            running.push((args, child, out, err));
+        }
+        for (args, mut child, out, err) in running {
+            let what = format!("trial {i}: {args:?}");
+            let status = wait_within(&mut child, Duration::from_secs(20), &what);
+            let stdout = std::fs::read_to_string(&out).unwrap();
+            let stderr = std::fs::read_to_string(&err).unwrap();
+            let verb = args[0];
+            if status.success() {
+                *counts.entry(format!("{verb} ok")).or_default() += 1;
+                if verb == "state" || verb == "list" {
+                    let v: Value = serde_json::from_str(&stdout)
+                        .unwrap_or_else(|e| panic!("{what}: bad JSON ({e}): {stdout:?}"));
+                    if verb == "state" {
+                        let s = v["status"].as_str().unwrap_or_default();
+                        assert!(
+                            ["creating", "created", "running", "paused", "stopped"].contains(&s),
+                            "{what}: status {s:?}"
+                        );
+                    }
+                }
+                assert!(stderr.is_empty() || verb == "delete", "{what}: {stderr}");
+            } else {
+                *counts.entry(format!("{verb} refused")).or_default() += 1;
+                let lines: Vec<&str> = stderr.lines().collect();
+                assert!(
+                    lines.len() == 1 && lines[0].starts_with("carte: "),
+                    "{what}: not one clean error line: {stderr:?}"
+                );
+                assert!(!stderr.contains("panick"), "{what}: {stderr}");
+            }
+        }
+        // Whatever happened, the state tells the truth about it.
+        assert_truth(&env, &id, &format!("trial {i}"));
+        let out = env.carte(&["delete", "--force", &id]);
+        assert!(out.ok(), "trial {i}: delete --force: {}", out.stderr);
+        env.assert_no_leaks(&id);
+    }
+    eprintln!("outcomes: {counts:?}");
+}
