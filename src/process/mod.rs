@@ -146,11 +146,22 @@ fn drive(
     on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    cgroup.add(intermediate.as_raw())?;
-    if let Some(resources) = linux.resources() {
-        cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
+    let started = (|| -> Result<(), ProcessError> {
+        cgroup.add(intermediate.as_raw())?;
+        if let Some(resources) = linux.resources() {
+            cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
+        }
+        chan.send(&Message::Start)?;
+        Ok(())
+    })();
+    if let Err(e) = started {
+        // The intermediate may have failed (a namespace path that does not
+        // exist) and exited first: its cause is queued on the pipe.
+        return Err(match chan.pending() {
+            Some(Message::Error(text)) => ProcessError::Child(text),
+            _ => e,
+        });
     }
-    chan.send(&Message::Start)?;
     loop {
         let (msg, fd) = match chan.recv_with_fd() {
             Ok((msg, fd)) => (Ok(msg), fd),
