@@ -24,7 +24,7 @@ pub enum ContainerError {
     NotFound(String),
     #[error("container {0} already exists")]
     Exists(String),
-    #[error("invalid container id {id:?}: {reason}")]
+    #[error("invalid container id {}: {reason}", shorten(.id))]
     InvalidId { id: String, reason: &'static str },
     #[error("cannot {op} container {id}: it is {status}")]
     WrongState {
@@ -58,6 +58,14 @@ pub enum ContainerError {
     },
 }
 
+/// An id as an error shows it: quoted, cut after 64 characters.
+fn shorten(id: &str) -> String {
+    match id.char_indices().nth(64) {
+        Some((end, _)) => format!("{:?}... ({} bytes)", &id[..end], id.len()),
+        None => format!("{id:?}"),
+    }
+}
+
 pub(crate) fn io_err(
     what: &'static str,
     path: &Path,
@@ -81,8 +89,9 @@ pub fn validate_id(id: &str) -> Result<(), ContainerError> {
     if id == "." || id == ".." {
         return invalid("it is a relative path");
     }
-    if id.len() > 1024 {
-        return invalid("it is longer than 1024 bytes");
+    // It names the state dir and the cgroup: one file name each.
+    if id.len() > 255 {
+        return invalid("it is longer than 255 bytes");
     }
     if !id
         .bytes()
@@ -250,6 +259,11 @@ mod tests {
         for bad in ["", ".", "..", "../x", "a/b", "a b", "a\0b", "é"] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
-        assert!(validate_id(&"x".repeat(1025)).is_err());
+        assert!(validate_id(&"x".repeat(255)).is_ok());
+        assert!(validate_id(&"x".repeat(256)).is_err());
+        assert_eq!(
+            shorten(&"x".repeat(1000)).len(),
+            66 + " (1000 bytes)".len() + 3
+        );
     }
 }
