@@ -459,3 +459,444 @@ fn concurrent_verbs_on_one_container() {
     }
     eprintln!("outcomes: {counts:?}");
 }
+
+/// What a hostile bundle must give: one error line holding these words,
+/// or a run whose output holds this text.
+enum Expect {
+    Fails(&'static [&'static str]),
+    Prints(&'static str),
+}
+
+/// (name, how to make the bundle hostile, what must come of it). Cases in
+/// tests/failures.rs are not repeated here.
+type Hostile = (&'static str, fn(&mut Bundle), Expect);
+
+fn raw_config(b: &mut Bundle, text: &[u8]) {
+    // Keep `write` from overwriting it: the case writes the file itself.
+    b.config = Value::Null;
+    std::fs::write(b.dir.join("config.json"), text).unwrap();
+}
+
+fn push_mount(b: &mut Bundle, mount: Value) {
+    b.config["mounts"].as_array_mut().unwrap().push(mount);
+}
+
+fn sh(b: &mut Bundle, script: &str) {
+    b.set_args(&["sh", "-c", script]);
+}
+
+/// A scratch path on the host, unique to this test process.
+fn host_scratch(name: &str) -> String {
+    format!("/tmp/carte-hostile-{}-{name}", std::process::id())
+}
+
+const CGROUP_MOUNT: fn() -> Value =
+    || serde_json::json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"});
+
+const HOSTILE: &[Hostile] = &[
+    (
+        "empty config.json",
+        |b| raw_config(b, b""),
+        Expect::Fails(&["config.json", "EOF"]),
+    ),
+    (
+        "config.json is an array",
+        |b| raw_config(b, b"[1, 2]"),
+        Expect::Fails(&["config.json", "invalid type"]),
+    ),
+    (
+        "garbage after the object",
+        |b| {
+            let text = serde_json::to_vec(&b.config).unwrap();
+            raw_config(b, &[&text[..], b" }{ garbage"].concat());
+        },
+        Expect::Fails(&["config.json", "trailing characters"]),
+    ),
+    (
+        "not UTF-8",
+        |b| {
+            let text = serde_json::to_string(&b.config).unwrap();
+            let text = text.replace("carte-test", "carte-\u{1}").into_bytes();
+            let text: Vec<u8> = text
+                .iter()
+                .map(|&c| if c == 1 { 0xff } else { c })
+                .collect();
+            raw_config(b, &text);
+        },
+        Expect::Fails(&["config.json", "hostname"]),
+    ),
+    (
+        "mounts is an object",
+        |b| b.config["mounts"] = serde_json::json!({}),
+        Expect::Fails(&["config.json", "mounts", "invalid type"]),
+    ),
+    (
+        "memory limit is a string",
+        |b| b.config["linux"]["resources"]["memory"] = serde_json::json!({"limit": "1G"}),
+        Expect::Fails(&[
+            "config.json",
+            "linux.resources.memory.limit",
+            "invalid type",
+        ]),
+    ),
+    (
+        "args are numbers",
+        |b| b.config["process"]["args"] = serde_json::json!([1, 2]),
+        Expect::Fails(&["config.json", "process.args[0]", "invalid type"]),
+    ),
+    (
+        "memory limit past u64",
+        |b| {
+            b.config["linux"]["resources"]["memory"] = serde_json::json!({"limit": 424242});
+            let text = serde_json::to_string(&b.config).unwrap();
+            raw_config(b, text.replace("424242", "18446744073709551616").as_bytes());
+        },
+        Expect::Fails(&["config.json", "linux.resources.memory.limit"]),
+    ),
+    (
+        "rlimit of 1e400",
+        |b| {
+            let text = serde_json::to_string(&b.config).unwrap();
+            raw_config(
+                b,
+                text.replace("\"hard\":1024", "\"hard\":1e400").as_bytes(),
+            );
+        },
+        Expect::Fails(&["config.json", "process.rlimits[0].hard", "out of range"]),
+    ),
+    (
+        "cpu shares of 1e400",
+        |b| {
+            b.config["linux"]["resources"]["cpu"] = serde_json::json!({"shares": 424242});
+            let text = serde_json::to_string(&b.config).unwrap();
+            raw_config(b, text.replace("424242", "1e400").as_bytes());
+        },
+        Expect::Fails(&["config.json", "linux.resources.cpu.shares", "out of range"]),
+    ),
+    (
+        "gid of 2^32",
+        |b| b.config["process"]["user"]["gid"] = 4294967296u64.into(),
+        Expect::Fails(&["config.json", "process.user.gid", "u32"]),
+    ),
+    (
+        "oomScoreAdj of 5000",
+        |b| b.config["process"]["oomScoreAdj"] = 5000.into(),
+        Expect::Fails(&["config.json", "process.oomScoreAdj", "-1000..1000"]),
+    ),
+    (
+        "uid mapping past 2^32",
+        |b| {
+            let linux = &mut b.config["linux"];
+            linux["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "user"}));
+            linux["uidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 4294967295u64}]);
+            linux["gidMappings"] =
+                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        },
+        Expect::Fails(&["config.json", "linux.uidMappings[0]", "largest id"]),
+    ),
+    (
+        "memory limit of -5",
+        |b| b.config["linux"]["resources"]["memory"] = serde_json::json!({"limit": -5}),
+        Expect::Fails(&[
+            "config.json",
+            "linux.resources.memory.limit",
+            "-1 (unlimited)",
+        ]),
+    ),
+    (
+        "relative cgroupsPath with ..",
+        |b| b.config["linux"]["cgroupsPath"] = "../../../etc".into(),
+        Expect::Fails(&["config.json", "linux.cgroupsPath", ".."]),
+    ),
+    (
+        "absolute cgroupsPath with ..",
+        |b| b.config["linux"]["cgroupsPath"] = "/carte/../../x".into(),
+        Expect::Fails(&["config.json", "linux.cgroupsPath", ".."]),
+    ),
+    (
+        "hostname of 100 bytes",
+        |b| b.config["hostname"] = "h".repeat(100).into(),
+        Expect::Fails(&["config.json", "hostname", "64"]),
+    ),
+    (
+        "hostname with a NUL",
+        |b| b.config["hostname"] = "a\u{0}b".into(),
+        Expect::Fails(&["config.json", "hostname", "NUL"]),
+    ),
+    (
+        "env with a NUL",
+        |b| {
+            b.config["process"]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push("A=b\u{0}c".into());
+        },
+        Expect::Fails(&["config.json", "process.env[2]", "NUL"]),
+    ),
+    (
+        "a 1 MB env var",
+        |b| {
+            let big = format!("BIG={}", "x".repeat(1 << 20));
+            b.config["process"]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(big.into());
+        },
+        Expect::Fails(&["config.json", "process.env[2]", "131071"]),
+    ),
+    (
+        "rootfs is a dangling symlink",
+        |b| {
+            std::os::unix::fs::symlink("/nonexistent-rootfs", b.dir.join("dangling")).unwrap();
+            b.config["root"]["path"] = "dangling".into();
+        },
+        Expect::Fails(&["config.json", "root.path", "no such file or directory"]),
+    ),
+    (
+        "rootfs is /dev/null",
+        |b| b.config["root"]["path"] = "/dev/null".into(),
+        Expect::Fails(&["config.json", "root.path", "not a directory"]),
+    ),
+    (
+        "namespace path that does not exist",
+        |b| {
+            b.config["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "cgroup", "path": "/nonexistent/ns"}));
+        },
+        Expect::Fails(&["/nonexistent/ns", "no such file or directory"]),
+    ),
+    (
+        "pids limit of -5 is unlimited",
+        |b| {
+            b.config["linux"]["resources"]["pids"] = serde_json::json!({"limit": -5});
+            push_mount(b, CGROUP_MOUNT());
+            sh(b, "echo pids=$(cat /sys/fs/cgroup/pids/pids.max)");
+        },
+        Expect::Prints("pids=max"),
+    ),
+    (
+        "cpu quota of -5 and memory limit of -1 are unlimited",
+        |b| {
+            b.config["linux"]["resources"]["cpu"] =
+                serde_json::json!({"quota": -5, "period": 100000});
+            b.config["linux"]["resources"]["memory"] = serde_json::json!({"limit": -1});
+            push_mount(b, CGROUP_MOUNT());
+            sh(b, "echo $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes)");
+        },
+        Expect::Prints("-1 9223372036854771712"),
+    ),
+    (
+        "mount destination with .. stays in the rootfs",
+        |b| {
+            let dest = format!("/../../../..{}", host_scratch("dotdot"));
+            push_mount(
+                b,
+                serde_json::json!({"destination": dest, "type": "tmpfs", "source": "tmpfs"}),
+            );
+            sh(
+                b,
+                &format!(
+                    "grep -c ' {} ' /proc/self/mountinfo",
+                    host_scratch("dotdot")
+                ),
+            );
+        },
+        Expect::Prints("1\n"),
+    ),
+    (
+        "absolute symlink out of the rootfs under a mount",
+        |b| {
+            std::fs::create_dir_all(host_scratch("target")).unwrap();
+            std::os::unix::fs::symlink(host_scratch("target"), b.rootfs().join("evil")).unwrap();
+            push_mount(
+                b,
+                serde_json::json!({"destination": "/evil/inner", "type": "tmpfs", "source": "tmpfs"}),
+            );
+        },
+        // Resolved in the rootfs, where the target does not exist.
+        Expect::Fails(&["mounts[6]", "/evil/inner", "no such file or directory"]),
+    ),
+    (
+        "device and masked paths with ..",
+        |b| {
+            b.config["linux"]["devices"] = serde_json::json!([{"path": "/dev/../../../tmp/hostile-null", "type": "c", "major": 1, "minor": 3}]);
+            b.config["linux"]["maskedPaths"] = serde_json::json!(["/../../../etc/passwd"]);
+            sh(
+                b,
+                "test -c /tmp/hostile-null && echo passwd=$(wc -c < /etc/passwd)",
+            );
+        },
+        Expect::Prints("passwd=0"),
+    ),
+    (
+        "root.path through ..",
+        |b| {
+            let name = b.dir.file_name().unwrap().to_str().unwrap().to_string();
+            b.config["root"]["path"] = format!("../{name}/rootfs").into();
+            sh(b, "echo ran");
+        },
+        Expect::Prints("ran"),
+    ),
+    (
+        "10 000 bind mounts",
+        |b| {
+            std::fs::create_dir_all(b.dir.join("src")).unwrap();
+            let source = b.dir.join("src").display().to_string();
+            for i in 0..10_000 {
+                push_mount(
+                    b,
+                    serde_json::json!({"destination": format!("/m/{i}"), "type": "bind", "source": source, "options": ["bind"]}),
+                );
+            }
+            sh(b, "grep -c ' /m/' /proc/self/mountinfo");
+        },
+        Expect::Prints("10000"),
+    ),
+    (
+        "300 kB annotation reaches the hooks whole",
+        |b| {
+            b.config["annotations"] = serde_json::json!({"big": "x".repeat(300_000)});
+            let out = b.dir.join("hook-state.json").display().to_string();
+            let hook = serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {out}")]});
+            b.config["hooks"] = serde_json::json!({"createContainer": [hook]});
+            sh(b, "echo ran");
+        },
+        Expect::Prints("ran"),
+    ),
+];
+
+/// Runs carte, failing the test if it takes longer than `limit`.
+fn carte_within(env: &TestEnv, args: &[&str], limit: Duration) -> Out {
+    let out_path = env.dir.join("hostile.out");
+    let err_path = env.dir.join("hostile.err");
+    let mut child = env
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_within(&mut child, limit, &format!("{args:?}"));
+    Out {
+        status,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn hostile_bundles() {
+    let env = TestEnv::new("hostile");
+    for (i, (name, make, expect)) in HOSTILE.iter().enumerate() {
+        let mut b = env.bundle(&format!("b{i}"));
+        make(&mut b);
+        if !b.config.is_null() {
+            b.write();
+        }
+        let id = env.id(&format!("h{i}"));
+        let t = Instant::now();
+        let out = carte_within(
+            &env,
+            &["run", "--bundle", b.path(), &id],
+            Duration::from_secs(60),
+        );
+        eprintln!("{name} ({:?}): {}", t.elapsed(), out.stderr.trim());
+        match expect {
+            Expect::Fails(words) => {
+                out.assert_fails_with(words);
+            }
+            Expect::Prints(text) => {
+                assert!(out.ok(), "{name}: {}", out.stderr);
+                assert!(
+                    out.stdout.contains(text),
+                    "{name}: printed {:?}",
+                    out.stdout
+                );
+            }
+        }
+        env.assert_no_leaks(&id);
+    }
+    // What the cases with paths out of the rootfs must not have touched.
+    assert!(!Path::new(&host_scratch("dotdot")).exists());
+    assert!(!Path::new(&host_scratch("target")).join("inner").exists());
+    assert!(!Path::new("/tmp/hostile-null").exists());
+    let _ = std::fs::remove_dir_all(host_scratch("target"));
+    let hook_state = env
+        .dir
+        .join(format!("b{}", HOSTILE.len() - 1))
+        .join("hook-state.json");
+    let state: Value = serde_json::from_slice(&std::fs::read(hook_state).unwrap())
+        .expect("the hook got whole JSON");
+    assert_eq!(state["annotations"]["big"].as_str().unwrap().len(), 300_000);
+}
+
+#[test]
+fn hostile_ids() {
+    let env = TestEnv::new("hostile-ids");
+    let b = env.bundle("b");
+    let long = "i".repeat(1000);
+    let cases: [(&str, &[&str]); 5] = [
+        (
+            &long,
+            &["invalid container id", "1000 bytes", "longer than 255"],
+        ),
+        ("a/b", &["invalid container id", "\"a/b\"", "allowed"]),
+        ("..", &["invalid container id", "relative path"]),
+        ("../escape", &["invalid container id", "allowed"]),
+        ("a\nb", &["invalid container id", "allowed"]),
+    ];
+    for (id, words) in cases {
+        for args in [
+            &["create", "--bundle", b.path(), id][..],
+            &["state", id],
+            &["kill", id, "KILL"],
+            &["delete", "--force", id],
+        ] {
+            carte_within(&env, args, Duration::from_secs(10)).assert_fails_with(words);
+        }
+    }
+    assert!(!env.dir.join("escape").exists());
+    let left: Vec<_> = std::fs::read_dir(&env.root)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "state dirs left: {left:?}");
+}
+
+/// delete kills whatever is in the container's cgroup, so create refuses a
+/// cgroupsPath whose cgroup holds processes already (a service's, or "/").
+#[test]
+fn cgroup_with_strangers_is_refused() {
+    let env = TestEnv::new("foreign-cgroup");
+    let mut b = env.bundle("b");
+    let name = format!("carte-foreign-{}", std::process::id());
+    let dir = Path::new("/sys/fs/cgroup/pids").join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut stranger = Command::new("sleep").arg("30").spawn().unwrap();
+    std::fs::write(dir.join("cgroup.procs"), stranger.id().to_string()).unwrap();
+    b.config["linux"]["cgroupsPath"] = format!("/{name}").into();
+    b.write();
+    let id = env.id("c");
+    let out = carte_within(
+        &env,
+        &["create", "--bundle", b.path(), &id],
+        Duration::from_secs(10),
+    );
+    let _ = env.carte(&["delete", "--force", &id]);
+    let alive = stranger.try_wait().unwrap().is_none();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    let _ = std::fs::remove_dir(&dir);
+    out.assert_fails_with(&[
+        "config.json",
+        "linux.cgroupsPath",
+        "already holds 1 processes",
+    ]);
+    assert!(alive, "carte killed a process of a cgroup it does not own");
+    env.assert_no_leaks(&id);
+}
