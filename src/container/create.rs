@@ -93,21 +93,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             ));
         }
     }
-    // delete kills whatever is in the container's cgroup: never take one
-    // that holds processes already (cgroupsPath "/" or a service's).
-    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
-    let strangers = cgroups::pids_in(&cgroup_path);
-    if !strangers.is_empty() {
-        return Err(config::ConfigError::Invalid {
-            path: bundle.config_path().display().to_string(),
-            field: "linux.cgroupsPath".into(),
-            reason: format!(
-                "cgroup {cgroup_path} already holds {} processes",
-                strangers.len()
-            ),
-        }
-        .into());
-    }
     phases.mark("load and validate config.json, compile seccomp");
 
     std::fs::DirBuilder::new()
@@ -130,6 +115,21 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         armed: true,
     };
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
+    // delete kills whatever is in the container's cgroup: never take one
+    // that holds processes already (cgroupsPath "/" or a service's).
+    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
+    let strangers = cgroups::pids_in(&cgroup_path);
+    if !strangers.is_empty() {
+        return Err(config::ConfigError::Invalid {
+            path: bundle.config_path().display().to_string(),
+            field: "linux.cgroupsPath".into(),
+            reason: format!(
+                "cgroup {cgroup_path} already holds {} processes",
+                strangers.len()
+            ),
+        }
+        .into());
+    }
     // Recorded at once, without a pid: a create killed from here on leaves
     // a container that `state` calls stopped and `delete` removes, cgroup
     // included (it may be anywhere, by cgroupsPath).
