@@ -102,6 +102,38 @@ impl Cgroup {
         &self.path
     }
 
+    /// Creates the cgroup and, on a v1 host, opens the files through which
+    /// a process moves itself into it (`SelfJoin`). On v2 the set is empty
+    /// and the caller moves the process with `add`.
+    pub fn self_join(&mut self) -> Result<SelfJoin, CgroupError> {
+        if is_unified() {
+            return Ok(SelfJoin { files: Vec::new() });
+        }
+        let relative = self.path.trim_start_matches('/');
+        // One retry, as in `add`: a concurrent delete may remove /carte.
+        let created = cgroups_rs::fs::Cgroup::new(hierarchies::auto(), relative)
+            .or_else(|_| cgroups_rs::fs::Cgroup::new(hierarchies::auto(), relative))
+            .map_err(|e| CgroupError::Manager {
+                path: self.path.clone(),
+                reason: format!("create: {e}"),
+            })?;
+        let mut files = Vec::new();
+        for subsystem in created.subsystems() {
+            let path = subsystem.to_controller().path().join("tasks");
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|source| CgroupError::Write {
+                    field: "cgroupsPath".into(),
+                    path: path.display().to_string(),
+                    value: "0".into(),
+                    source,
+                })?;
+            files.push((path, file));
+        }
+        Ok(SelfJoin { files })
+    }
+
     /// Moves `pid` into the cgroup, creating it on first use.
     pub fn add(&mut self, pid: i32) -> Result<(), CgroupError> {
         let pid = CgroupPid::from(pid as u64);
@@ -177,6 +209,38 @@ impl Cgroup {
 
     pub fn destroy(&self) -> Result<(), CgroupError> {
         destroy(&self.path)
+    }
+}
+
+/// The v1 `tasks` files of a container's cgroup, opened by the runtime for
+/// a child to move itself. Writing "0" to `tasks` moves the calling thread
+/// without the global threadgroup lock that a pid written to cgroup.procs
+/// takes, and so without waiting for an RCU grace period (milliseconds, the
+/// largest single cost of `create` on a v1 host). The child is
+/// single-threaded, so moving its thread moves the process.
+pub struct SelfJoin {
+    files: Vec<(PathBuf, std::fs::File)>,
+}
+
+impl SelfJoin {
+    /// True on v2: the runtime must move the child itself.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Moves the calling (single-threaded) process into every hierarchy.
+    pub fn join(self) -> Result<(), String> {
+        use std::io::Write;
+        for (path, mut file) in self.files {
+            file.write_all(b"0").map_err(|e| {
+                format!(
+                    "join cgroup: write 0 to {}: {}",
+                    path.display(),
+                    crate::sys::reason(&e)
+                )
+            })?;
+        }
+        Ok(())
     }
 }
 

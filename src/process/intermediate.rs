@@ -8,11 +8,24 @@ use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, Message};
 use super::{init, InitArgs};
+use crate::cgroups::SelfJoin;
 use crate::namespaces::{self, Plan};
 use crate::sys;
 use std::os::fd::AsRawFd;
 
-pub(super) fn run(args: &InitArgs, chan: &Channel, parent: nix::unistd::Pid) -> ! {
+pub(super) fn run(
+    args: &InitArgs,
+    chan: &Channel,
+    cgroup: SelfJoin,
+    parent: nix::unistd::Pid,
+) -> ! {
+    // First, while the files are open and before any namespace: on v1 the
+    // process moves itself into the cgroup (see `SelfJoin`).
+    if let Err(msg) = cgroup.join() {
+        let _ = chan.send(&Message::Error(msg));
+        // SAFETY: _exit ends the child without touching the parent's state.
+        unsafe { libc::_exit(1) }
+    }
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.fifo.as_raw_fd()];
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
@@ -52,10 +65,10 @@ pub(super) fn run(args: &InitArgs, chan: &Channel, parent: nix::unistd::Pid) -> 
     }
 }
 
-/// Enters the namespaces while the parent joins us to the cgroup (the v1
-/// migration waits for an RCU grace period: milliseconds to overlap). Only
-/// the cgroup namespace waits for Start, as its root is the cgroup we are in
-/// when it is made.
+/// Enters the namespaces while the parent applies the cgroup's limits (and,
+/// on v2, moves us into it: that migration waits for an RCU grace period,
+/// milliseconds to overlap). Only the cgroup namespace waits for Start, as
+/// its root is the cgroup we are in when it is made.
 fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     // The caller's blocked signals must not reach the container.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);

@@ -94,6 +94,8 @@ pub fn spawn(
 ) -> Result<Spawned, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
     let parent_pid = nix::unistd::getpid();
+    let self_join = cgroup.self_join()?;
+    let child_joins = !self_join.is_empty();
     crate::logging::debug("forking the intermediate process");
     // SAFETY: carte is single-threaded here, so the child may run any code;
     // it never returns from this call (intermediate::run ends in _exit).
@@ -101,7 +103,7 @@ pub fn spawn(
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end, parent_pid)
+                intermediate::run(args, &child_end, self_join, parent_pid)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
@@ -111,10 +113,12 @@ pub fn spawn(
         }
         ForkResult::Parent { child } => {
             drop(child_end);
+            drop(self_join);
             let mut init_pid = None;
             let result = drive(
                 args,
                 cgroup,
+                child_joins,
                 &parent_end,
                 child,
                 &mut init_pid,
@@ -136,9 +140,12 @@ pub fn spawn(
     }
 }
 
+// The parent's whole side of the handshake; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn drive(
     args: &InitArgs,
     cgroup: &mut Cgroup,
+    child_joins: bool,
     chan: &Channel,
     intermediate: Pid,
     init_pid: &mut Option<i32>,
@@ -147,7 +154,9 @@ fn drive(
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
     let started = (|| -> Result<(), ProcessError> {
-        cgroup.add(intermediate.as_raw())?;
+        if !child_joins {
+            cgroup.add(intermediate.as_raw())?;
+        }
         if let Some(resources) = linux.resources() {
             cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
         }
@@ -156,7 +165,8 @@ fn drive(
     })();
     if let Err(e) = started {
         // The intermediate may have failed (a namespace path that does not
-        // exist) and exited first: its cause is queued on the pipe.
+        // exist, a cgroup it could not join) and exited first: its cause is
+        // queued on the pipe.
         return Err(match chan.pending() {
             Some(Message::Error(text)) => ProcessError::Child(text),
             _ => e,
