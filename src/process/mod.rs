@@ -177,6 +177,25 @@ fn drive(
             Ok((msg, fd)) => (Ok(msg), fd),
             Err(e) => (Err(e), None),
         };
+        let from_init = matches!(
+            msg,
+            Ok(Message::SeccompFd | Message::CreateRuntimeHooks | Message::Ready)
+        );
+        if from_init && init_pid.is_none() {
+            // Init spoke before the intermediate sent its pid (both write
+            // to the pipe; a busy machine can delay the intermediate). It
+            // sends the pid and exits at once: wait, then the pid is queued.
+            let _ = waitpid(intermediate, None);
+            match chan.pending() {
+                Some(Message::InitPid(pid)) => *init_pid = Some(pid),
+                Some(Message::Error(text)) => return Err(ProcessError::Child(text)),
+                _ => {
+                    return Err(ProcessError::Child(
+                        "the intermediate process exited without init's pid".into(),
+                    ))
+                }
+            }
+        }
         match msg {
             Ok(Message::SeccompFd) => {
                 let pid = init_pid.ok_or_else(|| {
