@@ -96,8 +96,8 @@ pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
 
 /// Parses config.json, naming the JSON path of a bad field.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
-    let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let field = err.path().to_string();
         // "?" and "." mean the JSON itself is broken, not one field.
         let field = if field == "." || field == "?" {
@@ -107,7 +107,11 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
         };
         let reason = seccomp_reason(&field, &err.into_inner().to_string());
         (field, reason)
-    })
+    })?;
+    // Text after the object is a broken file, not something to ignore.
+    de.end()
+        .map_err(|e| ("(json)".to_string(), e.to_string()))?;
+    Ok(spec)
 }
 
 /// serde words an unknown seccomp name as "unknown variant `X`, expected
@@ -159,6 +163,19 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
             "process.cwd",
             format!("{:?} is not an absolute path", process.cwd()),
         ));
+    }
+    check_exec_strings(
+        "process.args",
+        process.args().as_deref().unwrap_or_default(),
+    )?;
+    check_exec_strings("process.env", process.env().as_deref().unwrap_or_default())?;
+    if let Some(adj) = process.oom_score_adj() {
+        if !(-1000..=1000).contains(&adj) {
+            return Err(bad(
+                "process.oomScoreAdj",
+                format!("{adj} is outside -1000..1000"),
+            ));
+        }
     }
     if let Some(rlimits) = process.rlimits() {
         let mut seen = HashSet::new();
@@ -219,6 +236,57 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     }
     if maps && !has(LinuxNamespaceType::User) {
         return Err(bad("linux.uidMappings", "mappings need a user namespace"));
+    }
+    for (field, name) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
+        check_uts_name(field, name.as_deref().unwrap_or_default())?;
+    }
+    for (field, maps) in [
+        ("linux.uidMappings", linux.uid_mappings()),
+        ("linux.gidMappings", linux.gid_mappings()),
+    ] {
+        for (i, map) in maps.iter().flatten().enumerate() {
+            let end = |start: u32| u64::from(start) + u64::from(map.size());
+            if map.size() == 0 {
+                return Err(bad(
+                    format!("{field}[{i}].size"),
+                    "must be greater than zero",
+                ));
+            }
+            if end(map.host_id()) > 1 << 32 || end(map.container_id()) > 1 << 32 {
+                return Err(bad(
+                    format!("{field}[{i}]"),
+                    "the range runs past the largest id (4294967295)",
+                ));
+            }
+        }
+    }
+    if let Some(path) = linux.cgroups_path() {
+        if path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(bad(
+                "linux.cgroupsPath",
+                format!("{path:?} must not contain \"..\""),
+            ));
+        }
+    }
+    if let Some(memory) = linux.resources().as_ref().and_then(|r| r.memory().as_ref()) {
+        for (name, value) in [
+            ("limit", memory.limit()),
+            ("reservation", memory.reservation()),
+            ("swap", memory.swap()),
+        ] {
+            if value.is_some_and(|v| v < -1) {
+                return Err(bad(
+                    format!("linux.resources.memory.{name}"),
+                    format!("{} is neither -1 (unlimited) nor a size", value.unwrap()),
+                ));
+            }
+        }
     }
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
         return Err(bad(
@@ -317,6 +385,44 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         if set {
             return Err(bad(field, "not supported yet"));
         }
+    }
+    Ok(())
+}
+
+/// The kernel's limit for one argument or environment string, its NUL
+/// included (MAX_ARG_STRLEN): a longer one fails execve with E2BIG.
+const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// args and env reach execve as C strings: no NUL inside, none too long.
+fn check_exec_strings(field: &str, list: &[String]) -> Result<(), Invalid> {
+    for (i, text) in list.iter().enumerate() {
+        if text.contains('\0') {
+            return Err(bad(format!("{field}[{i}]"), "contains a NUL byte"));
+        }
+        if text.len() >= MAX_ARG_STRLEN {
+            return Err(bad(
+                format!("{field}[{i}]"),
+                format!(
+                    "{} bytes, over the kernel's limit of {} for one string",
+                    text.len(),
+                    MAX_ARG_STRLEN - 1
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// hostname and domainname: at most 64 bytes (the uts fields), no NUL.
+fn check_uts_name(field: &str, name: &str) -> Result<(), Invalid> {
+    if name.contains('\0') {
+        return Err(bad(field, "contains a NUL byte"));
+    }
+    if name.len() > 64 {
+        return Err(bad(
+            field,
+            format!("{} bytes, over the kernel's limit of 64", name.len()),
+        ));
     }
     Ok(())
 }

@@ -193,6 +193,24 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// pidfd_send_signal(2): signals the process behind `pidfd`, and no other.
+pub fn pidfd_send_signal(pidfd: BorrowedFd, signal: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments and a NULL siginfo.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Waits up to `timeout_ms` (-1: forever) for the process behind `pidfd` to exit.
 /// Returns true if it exited.
 pub fn pidfd_wait(pidfd: BorrowedFd, timeout_ms: i32) -> io::Result<bool> {
@@ -312,6 +330,27 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
     }
 }
 
+/// True if /proc/<pid>/cgroup puts `pid` in `cgroup` (or below it) in some
+/// hierarchy. The start time counts in clock ticks (10 ms): a pid reused
+/// within the same tick is told apart by this.
+pub fn process_in_cgroup(pid: i32, cgroup: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    in_cgroup(&text, cgroup)
+}
+
+/// `in_cgroup` on the text of /proc/<pid>/cgroup.
+pub fn in_cgroup(proc_cgroup: &str, cgroup: &str) -> bool {
+    let cgroup = cgroup.trim_end_matches('/');
+    proc_cgroup.lines().any(|line| {
+        line.splitn(3, ':').nth(2).is_some_and(|path| {
+            path.strip_prefix(cgroup)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,6 +361,16 @@ mod tests {
         let stat = parse_proc_stat(line).unwrap();
         assert_eq!(stat.state, 'S');
         assert_eq!(stat.start_time, 98765);
+    }
+
+    #[test]
+    fn cgroup_membership() {
+        let text = "12:pids:/carte/abc\n1:name=systemd:/user.slice\n0::/\n";
+        assert!(in_cgroup(text, "/carte/abc"));
+        assert!(in_cgroup("3:cpu:/carte/abc/init.scope\n", "/carte/abc"));
+        assert!(!in_cgroup(text, "/carte/ab"));
+        assert!(!in_cgroup(text, "/carte/abcd"));
+        assert!(!in_cgroup("", "/carte/abc"));
     }
 
     #[test]

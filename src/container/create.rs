@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::state::{write_atomic, State, Status, EXEC_FIFO};
+use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
 use super::{io_err, validate_id, Container, ContainerError, Lock};
 use crate::cgroups::{self, Cgroup};
 use crate::process::{self, InitArgs};
@@ -115,6 +115,45 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         armed: true,
     };
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
+    // delete kills whatever is in the container's cgroup: never take one
+    // that holds processes already (cgroupsPath "/" or a service's).
+    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
+    let strangers = cgroups::pids_in(&cgroup_path);
+    if !strangers.is_empty() {
+        return Err(config::ConfigError::Invalid {
+            path: bundle.config_path().display().to_string(),
+            field: "linux.cgroupsPath".into(),
+            reason: format!(
+                "cgroup {cgroup_path} already holds {} processes",
+                strangers.len()
+            ),
+        }
+        .into());
+    }
+    // Recorded at once, without a pid: a create killed from here on leaves
+    // a container that `state` calls stopped and `delete` removes, cgroup
+    // included (it may be anywhere, by cgroupsPath).
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: logging::rfc3339(SystemTime::now(), true),
+        owner: String::new(),
+        annotations: spec.annotations().clone(),
+        cgroup_path: cgroup_path.clone(),
+        hooks: spec.hooks().clone(),
+        started: false,
+        seccomp: linux.seccomp().clone(),
+        resources: linux.resources().clone(),
+        sealed_binary,
+        init_exe: std::fs::metadata("/proc/self/exe")
+            .ok()
+            .map(|m| FileId::of(&m)),
+    };
+    state.save(&dir)?;
 
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -144,27 +183,9 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let console_ref = opts.console_fd.as_ref().or(console.as_ref());
 
     phases.mark("state dir, lock and exec fifo");
-    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
     let mut cgroup = Cgroup::open(&cgroup_path)?;
     undo.cgroup = Some(cgroup_path.clone());
 
-    let mut state = State {
-        oci_version: spec.version().clone(),
-        id: id.to_string(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.path.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: logging::rfc3339(SystemTime::now(), true),
-        owner: String::new(),
-        annotations: spec.annotations().clone(),
-        cgroup_path: cgroup_path.clone(),
-        hooks: spec.hooks().clone(),
-        started: false,
-        seccomp: linux.seccomp().clone(),
-        resources: linux.resources().clone(),
-        sealed_binary,
-    };
     let args = InitArgs {
         id,
         spec,
@@ -208,7 +229,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             .map_err(|e| e.to_string())
     };
     phases.mark("open cgroup");
-    let pid = process::spawn(&args, &mut cgroup, &mut runtime_hooks, &mut on_listener)?;
+    let init = process::spawn(&args, &mut cgroup, &mut runtime_hooks, &mut on_listener)?;
+    let pid = init.pid;
     phases.mark("fork chain until init is ready");
     undo.init_pid = Some(pid);
     state.pid = pid;
@@ -222,9 +244,14 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
             .map_err(io_err("write pid file", pid_file))?;
     }
+    init.created()?;
     phases.mark("write state.json and pid file");
     undo.armed = false;
-    Ok(Container { dir, state })
+    Ok(Container {
+        dir,
+        state,
+        locked: false,
+    })
 }
 
 /// runc's rule: a terminal needs a console socket under create, and a

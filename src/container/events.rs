@@ -30,7 +30,7 @@ impl Event {
 impl Container {
     fn check_watchable(&self) -> Result<(), ContainerError> {
         let status = self.status();
-        if status == Status::Stopped {
+        if matches!(status, Status::Stopped | Status::Creating) {
             return Err(ContainerError::WrongState {
                 op: "get events of",
                 id: self.id().into(),

@@ -111,15 +111,28 @@ impl Container {
                 status,
             });
         }
-        // SAFETY: kill(2) with plain integers; the pid was checked alive with
-        // its start time just above.
-        if unsafe { libc::kill(self.state.pid, signal) } != 0 {
-            return Err(io_err(
-                "signal init",
-                Path::new(&format!("/proc/{}", self.state.pid)),
-            )(std::io::Error::last_os_error()));
+        // Through a pidfd taken before the check: if the pid is reused
+        // meanwhile, the check fails or the signal goes nowhere, never to
+        // the process that took the pid.
+        let proc_path = format!("/proc/{}", self.state.pid);
+        let stopped = || ContainerError::WrongState {
+            op: "kill",
+            id: self.id().into(),
+            status: Status::Stopped,
+        };
+        let pidfd = match sys::pidfd_open(self.state.pid) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Err(stopped()),
+            Err(e) => return Err(io_err("signal init", Path::new(&proc_path))(e)),
+        };
+        if !self.state.alive() {
+            return Err(stopped());
         }
-        Ok(())
+        match sys::pidfd_send_signal(pidfd.as_fd(), signal) {
+            Ok(()) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(stopped()),
+            Err(e) => Err(io_err("signal init", Path::new(&proc_path))(e)),
+        }
     }
 
     /// Removes a stopped container; with `force`, kills a live one first.
@@ -140,15 +153,17 @@ impl Container {
         // be: the cgroup cannot go while they live.
         cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
         cgroups::destroy(&self.state.cgroup_path)?;
-        if let Some(list) = self.state.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+        // A container whose create was killed before init was ready never
+        // existed for its hooks.
+        let hooks = self.state.hooks.as_ref().filter(|_| self.state.pid != 0);
+        if let Some(list) = hooks.and_then(|h| h.poststop().clone()) {
             hooks::run_logged(
                 "poststop",
                 &list,
                 &self.state.oci(Status::Stopped).to_string(),
             );
         }
-        std::fs::remove_dir_all(&self.dir).map_err(io_err("remove state dir", &self.dir))?;
-        Ok(())
+        remove_state_dir(&self.dir)
     }
 
     /// Freezes (pause) or thaws (resume) the container.
@@ -190,4 +205,29 @@ impl Container {
             let _ = sys::pidfd_wait(fd.as_fd(), 10_000);
         }
     }
+}
+
+/// Removes the state dir with state.json last, so a delete killed half-way
+/// leaves either a whole record or none (and `delete --force` clears a dir
+/// without one).
+fn remove_state_dir(dir: &Path) -> Result<(), ContainerError> {
+    for entry in std::fs::read_dir(dir)
+        .map_err(io_err("remove state dir", dir))?
+        .flatten()
+    {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            std::fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+        } else if entry.file_name() != super::state::STATE_FILE {
+            std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        }
+    }
+    let state = dir.join(super::state::STATE_FILE);
+    match std::fs::remove_file(&state) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io_err("remove", &state)(e))
+        }
+        _ => {}
+    }
+    std::fs::remove_dir(dir).map_err(io_err("remove state dir", dir))
 }

@@ -24,7 +24,7 @@ pub enum ContainerError {
     NotFound(String),
     #[error("container {0} already exists")]
     Exists(String),
-    #[error("invalid container id {id:?}: {reason}")]
+    #[error("invalid container id {}: {reason}", shorten(.id))]
     InvalidId { id: String, reason: &'static str },
     #[error("cannot {op} container {id}: it is {status}")]
     WrongState {
@@ -58,6 +58,14 @@ pub enum ContainerError {
     },
 }
 
+/// An id as an error shows it: quoted, cut after 64 characters.
+fn shorten(id: &str) -> String {
+    match id.char_indices().nth(64) {
+        Some((end, _)) => format!("{:?}... ({} bytes)", &id[..end], id.len()),
+        None => format!("{id:?}"),
+    }
+}
+
 pub(crate) fn io_err(
     what: &'static str,
     path: &Path,
@@ -81,8 +89,9 @@ pub fn validate_id(id: &str) -> Result<(), ContainerError> {
     if id == "." || id == ".." {
         return invalid("it is a relative path");
     }
-    if id.len() > 1024 {
-        return invalid("it is longer than 1024 bytes");
+    // It names the state dir and the cgroup: one file name each.
+    if id.len() > 255 {
+        return invalid("it is longer than 255 bytes");
     }
     if !id
         .bytes()
@@ -98,6 +107,20 @@ pub fn validate_id(id: &str) -> Result<(), ContainerError> {
 pub struct Lock(#[allow(dead_code)] File);
 
 impl Lock {
+    /// True while another open of `dir` holds the lock (a `create` that is
+    /// still running, for a state.json without a pid yet).
+    pub fn is_held(dir: &Path) -> bool {
+        let Ok(file) = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)
+        else {
+            return false;
+        };
+        // SAFETY: flock on an fd we own; it is released when `file` closes.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+    }
+
     pub fn acquire(dir: &Path) -> std::io::Result<Lock> {
         let file = File::options()
             .read(true)
@@ -114,6 +137,8 @@ impl Lock {
 pub struct Container {
     pub dir: PathBuf,
     pub state: State,
+    /// This process holds the container's lock (so no `create` is running).
+    pub locked: bool,
 }
 
 impl Container {
@@ -125,7 +150,11 @@ impl Container {
         validate_id(id)?;
         let dir = Self::dir_for(root, id);
         match State::load(&dir) {
-            Ok(state) => Ok(Container { dir, state }),
+            Ok(state) => Ok(Container {
+                dir,
+                state,
+                locked: false,
+            }),
             Err(state::StateError::Read { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
             {
@@ -147,7 +176,9 @@ impl Container {
             }
             Err(e) => return Err(io_err("lock", &dir)(e)),
         };
-        Ok((Self::load(root, id)?, lock))
+        let mut container = Self::load(root, id)?;
+        container.locked = true;
+        Ok((container, lock))
     }
 
     /// `delete --force` of a state dir with no usable state.json (a create
@@ -172,17 +203,42 @@ impl Container {
         &self.state.id
     }
 
-    /// The live status: stopped once init is gone (by pid and start time),
-    /// created while the exec fifo is still there, else running.
+    /// The live status: creating while a `create` still writes it (no pid
+    /// yet, the lock held); stopped once init is gone (by pid, start time
+    /// and cgroup); created while init still waits on the exec fifo, else
+    /// running.
     pub fn status(&self) -> Status {
-        if !self.state.alive() {
+        if self.state.pid == 0 {
+            // A create killed before init was ready left this record.
+            if !self.locked && Lock::is_held(&self.dir) {
+                Status::Creating
+            } else {
+                Status::Stopped
+            }
+        } else if !self.state.alive() {
             Status::Stopped
-        } else if !self.state.started && self.dir.join(state::EXEC_FIFO).exists() {
+        } else if !self.state.started && self.init_waits_on_fifo() {
             Status::Created
         } else if crate::cgroups::is_frozen(&self.state.cgroup_path) {
             Status::Paused
         } else {
             Status::Running
+        }
+    }
+
+    /// Init has not passed the exec fifo: the fifo is there and init is
+    /// still carte's binary, not the user's process. A `start` killed after
+    /// it released init leaves the fifo but a process that runs.
+    fn init_waits_on_fifo(&self) -> bool {
+        if !self.dir.join(state::EXEC_FIFO).exists() {
+            return false;
+        }
+        let Some(carte) = &self.state.init_exe else {
+            return true;
+        };
+        match std::fs::metadata(format!("/proc/{}/exe", self.state.pid)) {
+            Ok(exe) => state::FileId::of(&exe) == *carte,
+            Err(_) => true,
         }
     }
 
@@ -203,6 +259,11 @@ mod tests {
         for bad in ["", ".", "..", "../x", "a/b", "a b", "a\0b", "é"] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
-        assert!(validate_id(&"x".repeat(1025)).is_err());
+        assert!(validate_id(&"x".repeat(255)).is_ok());
+        assert!(validate_id(&"x".repeat(256)).is_err());
+        assert_eq!(
+            shorten(&"x".repeat(1000)).len(),
+            66 + " (1000 bytes)".len() + 3
+        );
     }
 }

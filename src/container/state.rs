@@ -73,6 +73,28 @@ pub struct State {
     /// (CVE-2019-5736; see cloned_binary.rs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sealed_binary: bool,
+    /// The binary init runs until it execs the user's process (carte's
+    /// own): while /proc/<pid>/exe is still this file, init has not been
+    /// started, whatever a killed `start` left behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_exe: Option<FileId>,
+}
+
+/// A file's identity: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub fn of(meta: &fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +158,12 @@ impl State {
         v
     }
 
+    /// Init is alive: the saved pid has the saved start time and sits in
+    /// the container's cgroup (a reused pid is a stranger).
     pub fn alive(&self) -> bool {
-        self.pid > 0 && sys::process_alive(self.pid, self.pid_start_time)
+        self.pid > 0
+            && sys::process_alive(self.pid, self.pid_start_time)
+            && sys::process_in_cgroup(self.pid, &self.cgroup_path)
     }
 }
 

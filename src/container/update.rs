@@ -13,7 +13,7 @@ impl Container {
     /// accepted, as containerd resends the whole resources object.
     pub fn update(&mut self, changes: &LinuxResources) -> Result<(), ContainerError> {
         let status = self.status();
-        if status == Status::Stopped {
+        if matches!(status, Status::Stopped | Status::Creating) {
             return Err(ContainerError::WrongState {
                 op: "update",
                 id: self.id().into(),

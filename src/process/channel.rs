@@ -7,8 +7,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::socket::{sendmsg, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 
-/// Largest packet: an error text or a state JSON.
+/// Largest packet; a longer message is cut into CONTINUED pieces.
 const MAX_PACKET: usize = 64 * 1024;
+
+/// The tag of a piece of a message longer than a packet.
+const CONTINUED: u8 = b'+';
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -25,8 +28,12 @@ pub enum Message {
     /// parent -> init: hooks done; payload is the state JSON for the
     /// container's own hooks.
     HooksDone(String),
-    /// init -> parent: everything is set up; init now waits on exec.fifo.
+    /// init -> parent: everything is set up; init waits for Created.
     Ready,
+    /// parent -> init: state.json is written, the container exists; init
+    /// may outlive the parent now and waits on exec.fifo. Until then, end
+    /// of file on the pipe (a killed `create`) makes init exit.
+    Created,
     /// init or an exec'd process -> parent: the seccomp notify listener
     /// comes with this message (SCM_RIGHTS), for the agent.
     SeccompFd,
@@ -56,6 +63,7 @@ impl Message {
             Message::CreateRuntimeHooks => b'H',
             Message::HooksDone(_) => b'h',
             Message::Ready => b'R',
+            Message::Created => b'C',
             Message::SeccompFd => b'F',
             Message::SeccompDone => b'f',
             Message::Error(_) => b'E',
@@ -67,8 +75,7 @@ impl Message {
         match self {
             Message::InitPid(pid) => out.extend_from_slice(&pid.to_le_bytes()),
             Message::HooksDone(text) | Message::Error(text) => {
-                let bytes = text.as_bytes();
-                out.extend_from_slice(&bytes[..bytes.len().min(MAX_PACKET - 1)]);
+                out.extend_from_slice(text.as_bytes())
             }
             _ => {}
         }
@@ -96,6 +103,7 @@ impl Message {
             b'm' => bare(Message::MapsDone),
             b'H' => bare(Message::CreateRuntimeHooks),
             b'R' => bare(Message::Ready),
+            b'C' => bare(Message::Created),
             b'F' => bare(Message::SeccompFd),
             b'f' => bare(Message::SeccompDone),
             b'P' => {
@@ -137,9 +145,25 @@ impl std::os::fd::AsRawFd for Channel {
 }
 
 impl Channel {
+    /// Sends `msg`; a payload longer than a packet (the state JSON with
+    /// large annotations) goes first in CONTINUED pieces.
     pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
         let bytes = msg.encode();
-        let iov = [IoSlice::new(&bytes)];
+        let (tag, mut payload) = (bytes[0], &bytes[1..]);
+        while payload.len() >= MAX_PACKET {
+            let (piece, rest) = payload.split_at(MAX_PACKET - 1);
+            let mut packet = vec![CONTINUED];
+            packet.extend_from_slice(piece);
+            self.send_packet(&packet)?;
+            payload = rest;
+        }
+        let mut packet = vec![tag];
+        packet.extend_from_slice(payload);
+        self.send_packet(&packet)
+    }
+
+    fn send_packet(&self, bytes: &[u8]) -> Result<(), ChannelError> {
+        let iov = [IoSlice::new(bytes)];
         loop {
             match sendmsg::<()>(self.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None) {
                 Ok(_) => return Ok(()),
@@ -157,14 +181,40 @@ impl Channel {
     /// Receives a message and the fd that came with it, if any.
     pub fn recv_with_fd(&self) -> Result<(Message, Option<OwnedFd>), ChannelError> {
         let mut buf = vec![0u8; MAX_PACKET];
+        // The payload of CONTINUED pieces, which the next message ends.
+        let mut head = Vec::new();
         loop {
             match crate::tty::recv_with_fd(self.fd.as_fd(), &mut buf) {
                 Ok((0, _)) => return Err(ChannelError::Closed),
-                Ok((n, fd)) => return Ok((Message::decode(&buf[..n])?, fd)),
+                Ok((n, _)) if buf[0] == CONTINUED => head.extend_from_slice(&buf[1..n]),
+                Ok((n, fd)) if head.is_empty() => return Ok((Message::decode(&buf[..n])?, fd)),
+                Ok((n, fd)) => {
+                    let mut packet = vec![buf[0]];
+                    packet.append(&mut head);
+                    packet.extend_from_slice(&buf[1..n]);
+                    return Ok((Message::decode(&packet)?, fd));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer closed without reading what we sent: the error
+                // is reported once, before what it sent us (its Error).
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => continue,
                 Err(e) => return Err(ChannelError::Io(e)),
             }
         }
+    }
+
+    /// A message already queued, without waiting for one.
+    pub fn pending(&self) -> Option<Message> {
+        let mut buf = vec![0u8; MAX_PACKET];
+        let mut recv =
+            || nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT);
+        let n = match recv() {
+            // Reported once (see recv_with_fd), before the queued message.
+            Err(nix::errno::Errno::ECONNRESET) => recv(),
+            n => n,
+        }
+        .ok()?;
+        Message::decode(&buf[..n]).ok()
     }
 
     /// Sends `msg` with `fd` attached.
@@ -212,6 +262,7 @@ mod tests {
             Message::CreateRuntimeHooks,
             Message::HooksDone("{\"id\":\"x\"}".into()),
             Message::Ready,
+            Message::Created,
             Message::SeccompFd,
             Message::SeccompDone,
             Message::Error("exec \"/bin/nosuch\": no such file or directory".into()),
@@ -236,6 +287,22 @@ mod tests {
         assert_eq!(b.recv().unwrap(), Message::InitPid(7));
         drop(a);
         assert!(matches!(b.recv(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn long_messages_come_whole() {
+        let (a, b) = pair().unwrap();
+        let text = "x".repeat(3 * MAX_PACKET + 17);
+        let sender = std::thread::spawn(move || {
+            a.send(&Message::HooksDone(text)).unwrap();
+            a.send(&Message::Ready).unwrap();
+        });
+        assert_eq!(
+            b.recv().unwrap(),
+            Message::HooksDone("x".repeat(3 * MAX_PACKET + 17))
+        );
+        assert_eq!(b.recv().unwrap(), Message::Ready);
+        sender.join().unwrap();
     }
 
     #[test]

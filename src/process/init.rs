@@ -31,7 +31,10 @@ pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
             unsafe { libc::_exit(1) }
         }
     };
-    if chan.send(&Message::Ready).is_err() {
+    // Until `create` has recorded the container in state.json, init lives
+    // only as long as `create` does: a create killed before that leaves
+    // nothing running that no state.json describes.
+    if chan.send(&Message::Ready).is_err() || chan.expect(&Message::Created).is_err() {
         // SAFETY: as above; the parent is gone, nobody will start us.
         unsafe { libc::_exit(1) }
     }
@@ -142,7 +145,12 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
     let fifo = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: writes one byte from a static buffer.
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-        return format!("write exec fifo: {}", sys::last_error());
+        let err = std::io::Error::last_os_error();
+        // EPIPE: `start` opened the fifo, then was killed before it read.
+        // It asked for the start all the same.
+        if err.raw_os_error() != Some(libc::EPIPE) {
+            return format!("write exec fifo: {}", sys::reason(&err));
+        }
     }
     if let Some(list) = args
         .spec

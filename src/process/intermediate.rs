@@ -13,7 +13,12 @@ use crate::namespaces::{self, Plan};
 use crate::sys;
 use std::os::fd::AsRawFd;
 
-pub(super) fn run(args: &InitArgs, chan: &Channel, cgroup: SelfJoin) -> ! {
+pub(super) fn run(
+    args: &InitArgs,
+    chan: &Channel,
+    cgroup: SelfJoin,
+    parent: nix::unistd::Pid,
+) -> ! {
     // First, while the files are open and before any namespace: on v1 the
     // process moves itself into the cgroup (see `SelfJoin`).
     if let Err(msg) = cgroup.join() {
@@ -27,9 +32,14 @@ pub(super) fn run(args: &InitArgs, chan: &Channel, cgroup: SelfJoin) -> ! {
     sys::close_fds_except(&keep);
     // If `carte create` dies, so does the intermediate: nothing is left
     // half-built. (Init's own parent is the intermediate, which exits
-    // normally; init notices a dead parent on the pipe instead.)
+    // normally; init notices a dead `create` by the pipe's end of file.)
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // The parent may have died before the prctl: then nobody will signal us.
+    if nix::unistd::getppid() != parent {
+        // SAFETY: _exit ends the child without touching the parent's state.
+        unsafe { libc::_exit(1) }
+    }
     if let Err(msg) = enter_namespaces(args, chan) {
         let _ = chan.send(&Message::Error(msg));
         // SAFETY: _exit ends the child without touching the parent's state.

@@ -62,7 +62,27 @@ pub struct InitArgs<'a> {
 /// pid and the listener, passes it to the agent.
 pub type OnListener<'a> = dyn FnMut(i32, OwnedFd) -> Result<(), String> + 'a;
 
-/// Starts the container's init and returns its pid once it is Ready.
+/// A Ready init that still depends on this `create`: it exits when the
+/// pipe closes, unless `created` was sent first.
+pub struct Spawned {
+    pub pid: i32,
+    chan: Channel,
+}
+
+impl Spawned {
+    /// Tells init the container is recorded (state.json is written): from
+    /// now on it outlives this process and waits for `start`.
+    pub fn created(self) -> Result<(), ProcessError> {
+        self.chan.send(&Message::Created).map_err(|e| match e {
+            ChannelError::Closed => {
+                ProcessError::Child("container init exited right after it was ready".into())
+            }
+            e => e.into(),
+        })
+    }
+}
+
+/// Starts the container's init and returns it once it is Ready.
 /// `create_runtime_hooks(init_pid)` runs the prestart and createRuntime hooks
 /// and returns the state JSON that init hands to the container's own hooks;
 /// `on_listener` passes a seccomp notify listener to the agent.
@@ -71,8 +91,9 @@ pub fn spawn(
     cgroup: &mut Cgroup,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
-) -> Result<i32, ProcessError> {
+) -> Result<Spawned, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
+    let parent_pid = nix::unistd::getpid();
     let self_join = cgroup.self_join()?;
     let child_joins = !self_join.is_empty();
     crate::logging::debug("forking the intermediate process");
@@ -82,7 +103,7 @@ pub fn spawn(
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end, self_join)
+                intermediate::run(args, &child_end, self_join, parent_pid)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
@@ -117,7 +138,10 @@ pub fn spawn(
                 let _ = kill(child, Signal::SIGKILL);
             }
             let _ = waitpid(child, None);
-            result
+            result.map(|pid| Spawned {
+                pid,
+                chan: parent_end,
+            })
         }
     }
 }
@@ -132,15 +156,46 @@ fn drive(
     on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    if let Some(resources) = linux.resources() {
-        cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
+    let started = (|| -> Result<(), ProcessError> {
+        if let Some(resources) = linux.resources() {
+            cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
+        }
+        chan.send(&Message::Start)?;
+        Ok(())
+    })();
+    if let Err(e) = started {
+        // The intermediate may have failed (a namespace path that does not
+        // exist, a cgroup it could not join) and exited first: its cause is
+        // queued on the pipe.
+        return Err(match chan.pending() {
+            Some(Message::Error(text)) => ProcessError::Child(text),
+            _ => e,
+        });
     }
-    chan.send(&Message::Start)?;
     loop {
         let (msg, fd) = match chan.recv_with_fd() {
             Ok((msg, fd)) => (Ok(msg), fd),
             Err(e) => (Err(e), None),
         };
+        let from_init = matches!(
+            msg,
+            Ok(Message::SeccompFd | Message::CreateRuntimeHooks | Message::Ready)
+        );
+        if from_init && init_pid.is_none() {
+            // Init spoke before the intermediate sent its pid (both write
+            // to the pipe; a busy machine can delay the intermediate). It
+            // sends the pid and exits at once: wait, then the pid is queued.
+            let _ = waitpid(intermediate, None);
+            match chan.pending() {
+                Some(Message::InitPid(pid)) => *init_pid = Some(pid),
+                Some(Message::Error(text)) => return Err(ProcessError::Child(text)),
+                _ => {
+                    return Err(ProcessError::Child(
+                        "the intermediate process exited without init's pid".into(),
+                    ))
+                }
+            }
+        }
         match msg {
             Ok(Message::SeccompFd) => {
                 let pid = init_pid.ok_or_else(|| {
