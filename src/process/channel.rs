@@ -67,8 +67,12 @@ impl Message {
         match self {
             Message::InitPid(pid) => out.extend_from_slice(&pid.to_le_bytes()),
             Message::HooksDone(text) | Message::Error(text) => {
-                let bytes = text.as_bytes();
-                out.extend_from_slice(&bytes[..bytes.len().min(MAX_PACKET - 1)]);
+                // Cut on a char boundary so the text still decodes as written.
+                let mut end = text.len().min(MAX_PACKET - 1);
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.extend_from_slice(&text.as_bytes()[..end]);
             }
             _ => {}
         }
@@ -227,6 +231,17 @@ mod tests {
         assert!(Message::decode(b"P\x01").is_err());
         assert!(Message::decode(b"P\0\0\0\0").is_err());
         assert!(Message::decode(b"Sx").is_err());
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary() {
+        let text = format!("x{}", "é".repeat(MAX_PACKET));
+        let packet = Message::Error(text.clone()).encode();
+        assert!(packet.len() <= MAX_PACKET);
+        let Message::Error(got) = Message::decode(&packet).unwrap() else {
+            panic!("not an error message");
+        };
+        assert!(text.starts_with(&got) && !got.contains('\u{fffd}'));
     }
 
     #[test]
