@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Hook, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hook, LinuxNamespaceType, Process, Spec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -59,17 +59,12 @@ pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
         path: shown.clone(),
         source,
     })?;
-    let spec = parse(&text).map_err(|(field, reason)| ConfigError::Parse {
-        path: shown.clone(),
-        field,
-        reason,
-    })?;
+    let spec = from_bytes(&text, &shown)?;
     let invalid = |(field, reason): (String, String)| ConfigError::Invalid {
         path: shown.clone(),
         field,
         reason,
     };
-    validate(&spec).map_err(invalid)?;
     let root = spec
         .root()
         .as_ref()
@@ -94,17 +89,60 @@ pub fn load(bundle: &Path) -> Result<Bundle, ConfigError> {
     Ok(Bundle { path, rootfs, spec })
 }
 
+/// Parses and validates the bytes of a config.json (`shown` names it in
+/// errors). No filesystem access: `load` adds the bundle's paths, and the
+/// fuzzer (conformance/fuzz) calls this with hostile bytes.
+pub fn from_bytes(text: &[u8], shown: &str) -> Result<Spec, ConfigError> {
+    let spec = parse(text).map_err(|(field, reason)| ConfigError::Parse {
+        path: shown.into(),
+        field,
+        reason,
+    })?;
+    validate(&spec).map_err(|(field, reason)| ConfigError::Invalid {
+        path: shown.into(),
+        field,
+        reason,
+    })?;
+    Ok(spec)
+}
+
+/// Parses and checks the process object of `exec --process FILE`
+/// (`shown` names the file in errors). No filesystem access.
+pub fn process_from_bytes(text: &[u8], shown: &str) -> Result<Process, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_slice(text);
+    let process: Process =
+        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
+            path: shown.into(),
+            field: json_field(err.path()),
+            reason: err.into_inner().to_string(),
+        })?;
+    check_process_args(&process).map_err(|(field, reason)| ConfigError::Invalid {
+        path: shown.into(),
+        field,
+        reason,
+    })?;
+    Ok(process)
+}
+
+/// What every process needs: a command and an absolute working directory.
+pub fn check_process_args(process: &Process) -> Result<(), Invalid> {
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(bad("args", "must not be empty"));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(bad(
+            "cwd",
+            format!("{:?} is not an absolute path", process.cwd()),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses config.json, naming the JSON path of a bad field.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let field = err.path().to_string();
-        // "?" and "." mean the JSON itself is broken, not one field.
-        let field = if field == "." || field == "?" {
-            "(json)".to_string()
-        } else {
-            field
-        };
+        let field = json_field(err.path());
         let reason = seccomp_reason(&field, &err.into_inner().to_string());
         (field, reason)
     })?;
@@ -112,6 +150,15 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;
     Ok(spec)
+}
+
+/// The JSON path of a bad field; "?" and "." mean the JSON itself is
+/// broken, not one field.
+fn json_field(path: &serde_path_to_error::Path) -> String {
+    match path.to_string() {
+        field if field == "." || field == "?" => "(json)".to_string(),
+        field => field,
+    }
 }
 
 /// serde words an unknown seccomp name as "unknown variant `X`, expected
@@ -155,15 +202,7 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         .process()
         .as_ref()
         .ok_or_else(|| bad("process", "missing"))?;
-    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err(bad("process.args", "must not be empty"));
-    }
-    if !process.cwd().is_absolute() {
-        return Err(bad(
-            "process.cwd",
-            format!("{:?} is not an absolute path", process.cwd()),
-        ));
-    }
+    check_process_args(process).map_err(|(field, reason)| (format!("process.{field}"), reason))?;
     check_exec_strings(
         "process.args",
         process.args().as_deref().unwrap_or_default(),
@@ -616,6 +655,30 @@ mod tests {
                 "unknown operator \"SCMP_CMP_ABOUT\"".into()
             )
         );
+    }
+
+    #[test]
+    fn process_file() {
+        let ok = br#"{"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#;
+        assert!(process_from_bytes(ok, "p.json").is_ok());
+        for (text, want) in [
+            (&br#"{"args": 3}"#[..], "p.json: args: invalid type"),
+            (b"{", "p.json: (json): EOF"),
+            (
+                br#"{"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#,
+                "p.json: args: must not be empty",
+            ),
+            (
+                br#"{"args": ["sh"], "cwd": "x", "user": {"uid": 0, "gid": 0}}"#,
+                "p.json: cwd: \"x\" is not an absolute path",
+            ),
+        ] {
+            let err = process_from_bytes(text, "p.json").unwrap_err().to_string();
+            assert!(
+                err.starts_with(want),
+                "{err:?} does not start with {want:?}"
+            );
+        }
     }
 
     #[test]

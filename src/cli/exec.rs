@@ -108,13 +108,10 @@ fn build_process(container: &Container, args: &ExecArgs) -> anyhow::Result<Proce
         }
         let text = std::fs::read(path)
             .map_err(|e| anyhow::anyhow!("open {}: {}", path.display(), crate::sys::reason(&e)))?;
-        let de = &mut serde_json::Deserializer::from_slice(&text);
-        let mut process: Process = serde_path_to_error::deserialize(de)
-            .map_err(|e| anyhow::anyhow!("{}: {}: {}", path.display(), e.path(), e.inner()))?;
+        let mut process = crate::config::process_from_bytes(&text, &path.display().to_string())?;
         if args.tty {
             process.set_terminal(Some(true));
         }
-        check_args(&process, &path.display().to_string())?;
         set_labels(&mut process, args);
         return Ok(process);
     }
@@ -178,7 +175,8 @@ fn build_process(container: &Container, args: &ExecArgs) -> anyhow::Result<Proce
         process.set_capabilities(Some(caps));
     }
     set_labels(&mut process, args);
-    check_args(&process, "exec")?;
+    crate::config::check_process_args(&process)
+        .map_err(|(field, reason)| anyhow::anyhow!("exec: {field}: {reason}"))?;
     Ok(process)
 }
 
@@ -190,16 +188,6 @@ fn set_labels(process: &mut Process, args: &ExecArgs) {
     if let Some(label) = &args.process_label {
         process.set_selinux_label(Some(label.clone()));
     }
-}
-
-fn check_args(process: &Process, what: &str) -> anyhow::Result<()> {
-    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
-        bail!("{what}: args: must not be empty");
-    }
-    if !process.cwd().is_absolute() {
-        bail!("{what}: cwd: {:?} is not an absolute path", process.cwd());
-    }
-    Ok(())
 }
 
 fn parse_user(user: &str) -> anyhow::Result<(u32, Option<u32>)> {

@@ -20,7 +20,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::waitpid;
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::Spec;
 
@@ -146,6 +146,25 @@ pub fn spawn(
     }
 }
 
+/// Init runs as soon as the intermediate forks it, so its first message can
+/// overtake the intermediate's InitPid on the shared pipe (seen about once
+/// in 300 creates on a busy machine). The intermediate exits right after
+/// that send: wait for the exit (leaving the zombie for the caller to reap)
+/// and the pid, or its Error, is queued in the pipe.
+fn late_init_pid(chan: &Channel, intermediate: Pid) -> Result<i32, ProcessError> {
+    while let Err(nix::errno::Errno::EINTR) = waitid(
+        Id::Pid(intermediate),
+        WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+    ) {}
+    match chan.pending() {
+        Some(Message::InitPid(pid)) => Ok(pid),
+        Some(Message::Error(text)) => Err(ProcessError::Child(text)),
+        _ => Err(ProcessError::Child(
+            "the intermediate process exited without sending init's pid".into(),
+        )),
+    }
+}
+
 fn drive(
     args: &InitArgs,
     cgroup: &mut Cgroup,
@@ -182,19 +201,7 @@ fn drive(
             Ok(Message::SeccompFd | Message::CreateRuntimeHooks | Message::Ready)
         );
         if from_init && init_pid.is_none() {
-            // Init spoke before the intermediate sent its pid (both write
-            // to the pipe; a busy machine can delay the intermediate). It
-            // sends the pid and exits at once: wait, then the pid is queued.
-            let _ = waitpid(intermediate, None);
-            match chan.pending() {
-                Some(Message::InitPid(pid)) => *init_pid = Some(pid),
-                Some(Message::Error(text)) => return Err(ProcessError::Child(text)),
-                _ => {
-                    return Err(ProcessError::Child(
-                        "the intermediate process exited without init's pid".into(),
-                    ))
-                }
-            }
+            *init_pid = Some(late_init_pid(chan, intermediate)?);
         }
         match msg {
             Ok(Message::SeccompFd) => {
@@ -237,5 +244,48 @@ fn drive(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::wait::WaitStatus;
+    use std::os::fd::AsRawFd;
+
+    /// A stand-in intermediate: after `delay_us`, sends `packet` (if any)
+    /// and exits with `code`. Only raw syscalls after fork: the test
+    /// harness has threads.
+    fn fake_intermediate(chan: &Channel, packet: Option<&[u8]>, delay_us: u32, code: i32) -> Pid {
+        // SAFETY: the child makes only async-signal-safe calls and _exits.
+        match unsafe { fork() }.unwrap() {
+            ForkResult::Child => unsafe {
+                libc::usleep(delay_us);
+                if let Some(p) = packet {
+                    libc::send(chan.as_raw_fd(), p.as_ptr().cast(), p.len(), 0);
+                }
+                libc::_exit(code)
+            },
+            ForkResult::Parent { child } => child,
+        }
+    }
+
+    #[test]
+    fn init_pid_after_init_spoke_first() {
+        let (parent, child) = channel::pair().unwrap();
+        let packet = Message::InitPid(4242).encode();
+        let pid = fake_intermediate(&child, Some(&packet), 50_000, 0);
+        assert_eq!(late_init_pid(&parent, pid).unwrap(), 4242);
+        // Left as a zombie for the caller's waitpid.
+        assert_eq!(waitpid(pid, None).unwrap(), WaitStatus::Exited(pid, 0));
+    }
+
+    #[test]
+    fn intermediate_died_without_the_pid() {
+        let (parent, child) = channel::pair().unwrap();
+        let pid = fake_intermediate(&child, None, 0, 1);
+        let err = late_init_pid(&parent, pid).unwrap_err().to_string();
+        assert!(err.contains("without sending init's pid"), "{err}");
+        waitpid(pid, None).unwrap();
     }
 }
