@@ -41,6 +41,13 @@ conformance/check-leaks.sh --snapshot "$before"
 set +e
 cargo test -q -- --test-threads=4 2>&1 | tee "$log"
 tests_rc=${PIPESTATUS[0]}
+# The fault walk: every failpoint of src/failpoint.rs set in turn, in a
+# build of its own (the feature is off in the binary above and in releases).
+echo "== fault injection"
+cargo clippy -q --features failpoints --target-dir target/failpoints --all-targets -- -D warnings 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
+cargo test -q --features failpoints --target-dir target/failpoints --test faults -- --test-threads=2 --nocapture 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 # podman (through conmon), containerd (through its runc shim) and docker
 # (through containerd) drive the same binary; each suite prints its own `N passed, M failed`.
 for suite in podman containerd docker; do

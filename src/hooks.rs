@@ -12,6 +12,8 @@ use crate::sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
     #[error("{kind} hook {path}: {reason}")]
     Failed {
         kind: &'static str,
@@ -22,6 +24,17 @@ pub enum HookError {
 
 /// Runs `hooks` in order; the first failure stops the rest.
 pub fn run(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), HookError> {
+    if !hooks.is_empty() {
+        match kind {
+            "prestart" => failpoint!("hook.prestart"),
+            "createRuntime" => failpoint!("hook.createRuntime"),
+            "createContainer" => failpoint!("hook.createContainer"),
+            "startContainer" => failpoint!("hook.startContainer"),
+            "poststart" => failpoint!("hook.poststart"),
+            "poststop" => failpoint!("hook.poststop"),
+            _ => {}
+        }
+    }
     for hook in hooks {
         run_one(hook, state_json).map_err(|reason| HookError::Failed {
             kind,

@@ -3,6 +3,10 @@
 //! The binary (src/main.rs) only parses the command line and dispatches to
 //! `cli`; everything else lives in the library so it can be tested.
 
+// First: its macro is used by the modules below.
+#[macro_use]
+pub mod failpoint;
+
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;

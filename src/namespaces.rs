@@ -2,13 +2,15 @@
 //! the parent writes, and time namespace offsets.
 
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::sched::{setns, unshare, CloneFlags};
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
     #[error("open namespace {path}: {}", crate::sys::reason(.source))]
     Open {
         path: String,
@@ -89,15 +91,30 @@ impl Plan {
     }
 }
 
-pub fn join(kind: LinuxNamespaceType, path: &PathBuf) -> Result<(), NamespaceError> {
-    let shown = || path.display().to_string();
-    let file = File::open(path).map_err(|source| NamespaceError::Open {
-        path: shown(),
+/// Opens a namespace to join. All are opened before the first is joined:
+/// once in a user namespace, the /proc/<pid>/ns files of a non-dumpable
+/// process (a created container's init) can no longer be opened.
+pub fn open(path: &Path) -> Result<File, NamespaceError> {
+    File::open(path).map_err(|source| NamespaceError::Open {
+        path: path.display().to_string(),
         source,
-    })?;
-    setns(&file, clone_flag(kind)).map_err(|source| NamespaceError::Join {
+    })
+}
+
+pub fn join(kind: LinuxNamespaceType, path: &Path, file: &File) -> Result<(), NamespaceError> {
+    match kind {
+        LinuxNamespaceType::User => failpoint!("ns.setns.user"),
+        LinuxNamespaceType::Pid => failpoint!("ns.setns.pid"),
+        LinuxNamespaceType::Network => failpoint!("ns.setns.network"),
+        LinuxNamespaceType::Ipc => failpoint!("ns.setns.ipc"),
+        LinuxNamespaceType::Uts => failpoint!("ns.setns.uts"),
+        LinuxNamespaceType::Mount => failpoint!("ns.setns.mount"),
+        LinuxNamespaceType::Cgroup => failpoint!("ns.setns.cgroup"),
+        LinuxNamespaceType::Time => failpoint!("ns.setns.time"),
+    }
+    setns(file, clone_flag(kind)).map_err(|source| NamespaceError::Join {
         kind: kind.to_string(),
-        path: shown(),
+        path: path.display().to_string(),
         source,
     })
 }
@@ -106,10 +123,34 @@ pub fn create(flags: CloneFlags) -> Result<(), NamespaceError> {
     if flags.is_empty() {
         return Ok(());
     }
+    #[cfg(feature = "failpoints")]
+    create_failpoints(flags)?;
     unshare(flags).map_err(|source| NamespaceError::Unshare {
         flags: format!("{flags:?}"),
         source,
     })
+}
+
+/// One failpoint per kind about to be unshared.
+#[cfg(feature = "failpoints")]
+fn create_failpoints(flags: CloneFlags) -> Result<(), NamespaceError> {
+    use LinuxNamespaceType::*;
+    for kind in [User, Pid, Network, Ipc, Uts, Mount, Cgroup, Time] {
+        if !flags.contains(clone_flag(kind)) {
+            continue;
+        }
+        match kind {
+            User => failpoint!("ns.unshare.user"),
+            Pid => failpoint!("ns.unshare.pid"),
+            Network => failpoint!("ns.unshare.network"),
+            Ipc => failpoint!("ns.unshare.ipc"),
+            Uts => failpoint!("ns.unshare.uts"),
+            Mount => failpoint!("ns.unshare.mount"),
+            Cgroup => failpoint!("ns.unshare.cgroup"),
+            Time => failpoint!("ns.unshare.time"),
+        }
+    }
+    Ok(())
 }
 
 /// "containerID hostID size" lines, as /proc/<pid>/uid_map wants them.
@@ -126,6 +167,7 @@ fn write_proc(path: String, data: &str) -> Result<(), NamespaceError> {
 
 /// Run by the parent for the intermediate's new user namespace.
 pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), NamespaceError> {
+    failpoint!("ns.id_maps");
     if let Some(maps) = linux.uid_mappings().as_deref().filter(|m| !m.is_empty()) {
         write_proc(format!("/proc/{pid}/uid_map"), &format_id_map(maps))?;
     }
@@ -141,6 +183,7 @@ pub fn write_time_offsets(linux: &Linux) -> Result<(), NamespaceError> {
     let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
         return Ok(());
     };
+    failpoint!("ns.time_offsets");
     let mut text = String::new();
     for (clock, off) in offsets {
         text.push_str(&format!(

@@ -114,6 +114,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         init_pid: None,
         armed: true,
     };
+    failpoint!("create.state_dir");
+    failpoint!("create.lock");
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
     // delete kills whatever is in the container's cgroup: never take one
     // that holds processes already (cgroupsPath "/" or a service's).
@@ -156,6 +158,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     state.save(&dir)?;
 
     let fifo_path = dir.join(EXEC_FIFO);
+    failpoint!("fifo.create");
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| io_err("create exec fifo", &fifo_path)(e.into()))?;
     // Past the umask: init may run as any user, even in a user namespace.
@@ -164,6 +167,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         std::os::unix::fs::PermissionsExt::from_mode(0o622),
     )
     .map_err(io_err("chmod exec fifo", &fifo_path))?;
+    failpoint!("fifo.open");
     let fifo: OwnedFd = std::fs::File::options()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
@@ -183,8 +187,9 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let console_ref = opts.console_fd.as_ref().or(console.as_ref());
 
     phases.mark("state dir, lock and exec fifo");
-    let mut cgroup = Cgroup::open(&cgroup_path)?;
     undo.cgroup = Some(cgroup_path.clone());
+    failpoint!("cgroup.create");
+    let mut cgroup = Cgroup::open(&cgroup_path)?;
 
     let args = InitArgs {
         id,

@@ -21,6 +21,7 @@ impl Container {
             });
         }
         let fifo_path = self.dir.join(EXEC_FIFO);
+        failpoint!("start.fifo");
         let fifo = std::fs::File::options()
             .read(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -83,6 +84,7 @@ impl Container {
         logging::debug("init released from exec.fifo");
         let _ = std::fs::remove_file(&fifo_path);
         self.state.started = true;
+        failpoint!("start.state");
         self.state.save(&self.dir)?;
         if wait_for_exec {
             hooks::run_logged(
@@ -147,11 +149,13 @@ impl Container {
                     status,
                 });
             }
+            failpoint!("delete.kill");
             self.kill_and_wait();
         }
         // Init is gone, but without a PID namespace its children may not
         // be: the cgroup cannot go while they live.
         cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
+        failpoint!("cgroup.destroy");
         cgroups::destroy(&self.state.cgroup_path)?;
         // A container whose create was killed before init was ready never
         // existed for its hooks.
@@ -163,6 +167,7 @@ impl Container {
                 &self.state.oci(Status::Stopped).to_string(),
             );
         }
+        failpoint!("delete.state_dir");
         remove_state_dir(&self.dir)
     }
 

@@ -20,6 +20,8 @@ pub use state::{State, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContainerError {
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
     #[error("container {0} does not exist")]
     NotFound(String),
     #[error("container {0} already exists")]

@@ -99,6 +99,8 @@ impl FileId {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
     #[error("read {path}: {}", crate::sys::reason(.source))]
     Read {
         path: String,
@@ -133,6 +135,7 @@ impl State {
     /// Writes to a temp file and renames it over state.json, so a reader sees
     /// the old state or the new one, never half of one.
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        failpoint!("state.write");
         let json = serde_json::to_vec(self).expect("state serializes");
         write_atomic(&dir.join(STATE_FILE), &json, 0o600).map_err(|source| StateError::Write {
             path: dir.join(STATE_FILE).display().to_string(),

@@ -34,6 +34,7 @@ pub(super) struct Seccomp<'a> {
 
 fn install_seccomp(seccomp: Option<&Seccomp>) -> Result<(), String> {
     let Some(s) = seccomp else { return Ok(()) };
+    failpoint!("attrs.seccomp");
     if let Some(listener) = s.filter.install().map_err(|e| e.to_string())? {
         (s.hand_off)(listener)?;
     }
@@ -58,6 +59,7 @@ pub(super) fn prepare(
     set_user_and_caps(process, in_userns)?;
     enter_cwd(process.cwd())?;
     if nnp {
+        failpoint!("attrs.no_new_privs");
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(format!("set no_new_privs: {}", sys::last_error()));
@@ -101,6 +103,7 @@ pub(super) fn exec(program: &Program, preserve_fds: u32) -> String {
 }
 
 fn set_rlimits(process: &Process) -> Result<(), String> {
+    failpoint!("attrs.rlimits");
     for rl in process.rlimits().iter().flatten() {
         let resource = rlimit_resource(rl.typ());
         let lim = libc::rlimit {
@@ -142,6 +145,7 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
     let user = process.user();
     // SAFETY: prctl with integer arguments; keeps permitted caps across setuid.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    failpoint!("attrs.caps");
     capabilities::drop_bounding(&sets).map_err(|e| e.to_string())?;
     let groups: Vec<Gid> = user
         .additional_gids()
@@ -149,6 +153,7 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
         .flatten()
         .map(|g| Gid::from_raw(*g))
         .collect();
+    failpoint!("attrs.user");
     match setgroups(&groups) {
         Ok(()) => {}
         // A joined user namespace may have setgroups denied; with no extra
@@ -176,6 +181,7 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
 /// cwd that is an fd leaked from the host shows up as "(unreachable)"
 /// (CVE-2024-21626).
 fn enter_cwd(cwd: &Path) -> Result<(), String> {
+    failpoint!("attrs.cwd");
     nix::unistd::chdir(cwd)
         .map_err(|e| format!("chdir to cwd {:?}: {}", cwd, e.desc().to_lowercase()))?;
     let now = nix::unistd::getcwd().map_err(|e| format!("getcwd: {}", sys::errno(e)))?;

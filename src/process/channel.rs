@@ -45,6 +45,8 @@ pub enum Message {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
     #[error("init pipe: {}", crate::sys::reason(.0))]
     Io(#[from] io::Error),
     #[error("init pipe: the other end closed")]
@@ -148,6 +150,18 @@ impl Channel {
     /// Sends `msg`; a payload longer than a packet (the state JSON with
     /// large annotations) goes first in CONTINUED pieces.
     pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
+        match msg {
+            Message::Start => failpoint!("pipe.send.start"),
+            Message::MapsRequest => failpoint!("pipe.send.maps_request"),
+            Message::MapsDone => failpoint!("pipe.send.maps_done"),
+            Message::InitPid(_) => failpoint!("pipe.send.init_pid"),
+            Message::CreateRuntimeHooks => failpoint!("pipe.send.create_runtime_hooks"),
+            Message::HooksDone(_) => failpoint!("pipe.send.hooks_done"),
+            Message::Ready => failpoint!("pipe.send.ready"),
+            Message::Created => failpoint!("pipe.send.created"),
+            // The seccomp hand-off needs an agent; Error is how failures travel.
+            Message::SeccompFd | Message::SeccompDone | Message::Error(_) => {}
+        }
         let bytes = msg.encode();
         let (tag, mut payload) = (bytes[0], &bytes[1..]);
         while payload.len() >= MAX_PACKET {
@@ -168,7 +182,10 @@ impl Channel {
             match sendmsg::<()>(self.fd.as_raw_fd(), &iov, &[], MsgFlags::MSG_NOSIGNAL, None) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EPIPE) => return Err(ChannelError::Closed),
+                // ECONNRESET: the other end closed with our last message unread.
+                Err(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET) => {
+                    return Err(ChannelError::Closed)
+                }
                 Err(e) => return Err(ChannelError::Io(e.into())),
             }
         }
@@ -187,12 +204,12 @@ impl Channel {
             match crate::tty::recv_with_fd(self.fd.as_fd(), &mut buf) {
                 Ok((0, _)) => return Err(ChannelError::Closed),
                 Ok((n, _)) if buf[0] == CONTINUED => head.extend_from_slice(&buf[1..n]),
-                Ok((n, fd)) if head.is_empty() => return Ok((Message::decode(&buf[..n])?, fd)),
+                Ok((n, fd)) if head.is_empty() => return received(Message::decode(&buf[..n])?, fd),
                 Ok((n, fd)) => {
                     let mut packet = vec![buf[0]];
                     packet.append(&mut head);
                     packet.extend_from_slice(&buf[1..n]);
-                    return Ok((Message::decode(&packet)?, fd));
+                    return received(Message::decode(&packet)?, fd);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // The peer closed without reading what we sent: the error
@@ -220,7 +237,7 @@ impl Channel {
     /// Sends `msg` with `fd` attached.
     pub fn send_with_fd(&self, msg: &Message, fd: BorrowedFd) -> Result<(), ChannelError> {
         crate::tty::send_fd_with(self.fd.as_fd(), &msg.encode(), fd.as_raw_fd()).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EPIPE) {
+            if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
                 ChannelError::Closed
             } else {
                 ChannelError::Io(e)
@@ -246,6 +263,22 @@ impl Channel {
             Err(e) => Err(e.to_string()),
         }
     }
+}
+
+/// The receiving side's failpoints, one per message.
+fn received(msg: Message, fd: Option<OwnedFd>) -> Result<(Message, Option<OwnedFd>), ChannelError> {
+    match msg {
+        Message::Start => failpoint!("pipe.recv.start"),
+        Message::MapsRequest => failpoint!("pipe.recv.maps_request"),
+        Message::MapsDone => failpoint!("pipe.recv.maps_done"),
+        Message::InitPid(_) => failpoint!("pipe.recv.init_pid"),
+        Message::CreateRuntimeHooks => failpoint!("pipe.recv.create_runtime_hooks"),
+        Message::HooksDone(_) => failpoint!("pipe.recv.hooks_done"),
+        Message::Ready => failpoint!("pipe.recv.ready"),
+        Message::Created => failpoint!("pipe.recv.created"),
+        Message::SeccompFd | Message::SeccompDone | Message::Error(_) => {}
+    }
+    Ok((msg, fd))
 }
 
 #[cfg(test)]

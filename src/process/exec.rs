@@ -71,12 +71,17 @@ pub fn spawn(
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     // Opened here, while /proc is the host's and init is known alive.
+    failpoint!("exec.namespaces");
     let namespaces = container_namespaces(args.init_pid).map_err(ProcessError::Child)?;
     // The procfs the process's labels are written through: the host's, which
     // no mount in the container can cover.
     let host_proc =
         crate::rootfs::open_host_proc().map_err(|e| ProcessError::Child(e.to_string()))?;
     let (parent_end, child_end) = channel::pair()?;
+    // The process is orphaned when the intermediate exits: it becomes our
+    // child, so a failed one can be reaped (below). A detached process
+    // that runs goes on to the host's init when we exit, as before.
+    crate::process::foreground::become_subreaper();
     // SAFETY: single-threaded; the child ends in exec or _exit.
     match unsafe { fork() }.map_err(ProcessError::Fork)? {
         ForkResult::Child => {
@@ -103,6 +108,14 @@ pub fn spawn(
                 let _ = kill(child, Signal::SIGKILL);
             }
             let _ = waitpid(child, None);
+            if let (Err(_), Some(pid)) = (&result, pid) {
+                // Orphaned by the intermediate, the failed process is ours
+                // now (we are its subreaper): reap it. Left to the host's
+                // init, it lingers as a zombie in the container's PID
+                // namespace, whose init cannot finish dying before it is
+                // reaped: `delete --force` took 1-2 s here after a failed exec.
+                let _ = waitpid(Pid::from_raw(pid), None);
+            }
             result
         }
     }
@@ -115,6 +128,7 @@ fn drive(
     pid: &mut Option<i32>,
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
+    failpoint!("exec.cgroup.join");
     cgroup.add(intermediate.as_raw())?;
     chan.send(&Message::Start)?;
     // The process may send its listener before the intermediate has sent
@@ -135,7 +149,7 @@ fn drive(
         }
         if let (Some(p), Some(_)) = (*pid, &listener) {
             on_listener(p, listener.take().expect("checked")).map_err(ProcessError::Child)?;
-            chan.send(&Message::SeccompDone)?;
+            super::send(chan, &Message::SeccompDone)?;
         }
         match msg {
             Ok(Message::SeccompFd) | Ok(Message::InitPid(_)) => {}
@@ -168,6 +182,7 @@ fn intermediate(
     };
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), host_proc.as_raw_fd()];
     keep.extend(namespaces.iter().map(|(_, _, f)| f.as_raw_fd()));
+    keep.extend(crate::failpoint::hits_fd());
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
     sys::close_fds_except(&keep);
@@ -183,6 +198,9 @@ fn intermediate(
     }
     let mut in_userns = false;
     for (name, flag, file) in namespaces {
+        if let Err(e) = setns_failpoint(name) {
+            fail(e)
+        }
         if let Err(e) = setns(file.as_fd(), CloneFlags::from_bits_retain(*flag)) {
             fail(format!(
                 "join {name} namespace of the container: {}",
@@ -212,10 +230,14 @@ fn intermediate(
             fail(err)
         }
         Ok(ForkResult::Parent { child }) => {
-            let code = if chan.send(&Message::InitPid(child.as_raw())).is_ok() {
-                0
-            } else {
-                1
+            let code = match chan.send(&Message::InitPid(child.as_raw())) {
+                Ok(()) => 0,
+                Err(e) => {
+                    // The process must not go on unknown to the parent.
+                    let _ = kill(child, Signal::SIGKILL);
+                    let _ = chan.send(&Message::Error(e.to_string()));
+                    1
+                }
             };
             // SAFETY: as above.
             unsafe { libc::_exit(code) }
@@ -224,12 +246,29 @@ fn intermediate(
     }
 }
 
+/// One failpoint per kind of namespace joined.
+fn setns_failpoint(name: &str) -> Result<(), String> {
+    match name {
+        "user" => failpoint!("exec.setns.user"),
+        "ipc" => failpoint!("exec.setns.ipc"),
+        "uts" => failpoint!("exec.setns.uts"),
+        "net" => failpoint!("exec.setns.network"),
+        "pid" => failpoint!("exec.setns.pid"),
+        "cgroup" => failpoint!("exec.setns.cgroup"),
+        "time" => failpoint!("exec.setns.time"),
+        "mnt" => failpoint!("exec.setns.mount"),
+        _ => {}
+    }
+    Ok(())
+}
+
 fn setup(
     args: &ExecArgs,
     in_userns: bool,
     host_proc: BorrowedFd,
     chan: &Channel,
 ) -> Result<attrs::Program, String> {
+    failpoint!("exec.process");
     if let Some(socket) = args.console_socket {
         nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
         let size = args

@@ -9,7 +9,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::attrs;
-use super::channel::{Channel, Message};
+use super::channel::{Channel, ChannelError, Message};
 use super::InitArgs;
 use crate::namespaces::Plan;
 use crate::rootfs::{self, RootfsContext};
@@ -31,12 +31,30 @@ pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
             unsafe { libc::_exit(1) }
         }
     };
+    // An injected failure of the Ready send still tells the parent why.
+    if let Err(e) = chan.send(&Message::Ready) {
+        let _ = chan.send(&Message::Error(e.to_string()));
+        // SAFETY: as above.
+        unsafe { libc::_exit(1) }
+    }
     // Until `create` has recorded the container in state.json, init lives
     // only as long as `create` does: a create killed before that leaves
     // nothing running that no state.json describes.
-    if chan.send(&Message::Ready).is_err() || chan.expect(&Message::Created).is_err() {
-        // SAFETY: as above; the parent is gone, nobody will start us.
-        unsafe { libc::_exit(1) }
+    match chan.recv() {
+        Ok(Message::Created) => {}
+        // The parent is gone: nobody will start us, nobody to tell.
+        // SAFETY: as above.
+        Err(ChannelError::Closed) => unsafe { libc::_exit(1) },
+        other => {
+            // create may have returned already: stderr is what is left.
+            let why = match other {
+                Err(e) => e.to_string(),
+                Ok(msg) => format!("init pipe: expected Created, got {msg:?}"),
+            };
+            eprintln!("carte: {why}");
+            // SAFETY: as above.
+            unsafe { libc::_exit(1) }
+        }
     }
     let err = wait_and_exec(args, ready);
     // The caller of `create` has returned by now; stderr is all that is left.
@@ -97,6 +115,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
     }
     rootfs::finalize(spec, host_proc.as_fd()).map_err(|e| s(&e))?;
     if !args.no_new_keyring {
+        failpoint!("init.keyring");
         // EACCES/ENOSYS: keyrings are off or forbidden here (as runc, not fatal).
         if let Err(e) = sys::join_session_keyring(&format!("_ses.{}", args.id)) {
             if !matches!(

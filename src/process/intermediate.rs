@@ -28,6 +28,7 @@ pub(super) fn run(
     }
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.fifo.as_raw_fd()];
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
+    keep.extend(crate::failpoint::hits_fd());
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
     sys::close_fds_except(&keep);
     // If `carte create` dies, so does the intermediate: nothing is left
@@ -49,10 +50,14 @@ pub(super) fn run(
     match unsafe { fork() } {
         Ok(ForkResult::Child) => init::run(args, chan),
         Ok(ForkResult::Parent { child }) => {
-            let code = if chan.send(&Message::InitPid(child.as_raw())).is_ok() {
-                0
-            } else {
-                1
+            let code = match chan.send(&Message::InitPid(child.as_raw())) {
+                Ok(()) => 0,
+                Err(e) => {
+                    // Init must not go on unknown to the parent.
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = chan.send(&Message::Error(e.to_string()));
+                    1
+                }
             };
             // SAFETY: as above.
             unsafe { libc::_exit(code) }
@@ -75,8 +80,13 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     let linux = args.spec.linux().as_ref().expect("validated");
     let plan = Plan::from_spec(linux);
     let mut started = false;
-    if let Some(path) = &plan.join_user {
-        namespaces::join(LinuxNamespaceType::User, path).map_err(|e| e.to_string())?;
+    let opened = |path| namespaces::open(path).map_err(|e| e.to_string());
+    let user = plan.join_user.as_deref().map(opened).transpose()?;
+    let others = (plan.join.iter())
+        .map(|(kind, path)| Ok((*kind, path, opened(path)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    if let (Some(path), Some(file)) = (&plan.join_user, &user) {
+        namespaces::join(LinuxNamespaceType::User, path, file).map_err(|e| e.to_string())?;
     } else if plan.new_user {
         namespaces::create(nix::sched::CloneFlags::CLONE_NEWUSER).map_err(|e| e.to_string())?;
         chan.send(&Message::MapsRequest)
@@ -90,8 +100,8 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .map_err(|e| format!("setresuid 0 in user namespace: {}", sys::errno(e)))?;
     }
-    for (kind, path) in &plan.join {
-        namespaces::join(*kind, path).map_err(|e| e.to_string())?;
+    for (kind, path, file) in &others {
+        namespaces::join(*kind, path, file).map_err(|e| e.to_string())?;
     }
     let cgroup_ns = namespaces::clone_flag(LinuxNamespaceType::Cgroup);
     namespaces::create(plan.create - cgroup_ns).map_err(|e| e.to_string())?;

@@ -29,6 +29,8 @@ use channel::{Channel, ChannelError, Message};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
     #[error("fork: {}", crate::sys::reason(&std::io::Error::from(*.0)))]
     Fork(nix::Error),
     #[error(transparent)]
@@ -116,10 +118,13 @@ pub fn spawn(
             drop(self_join);
             let mut init_pid = None;
             // On v2 (nothing to join by itself) the child is moved from here.
-            let joined = match child_joins {
-                true => Ok(()),
-                false => cgroup.add(child.as_raw()).map_err(ProcessError::from),
-            };
+            let joined = (|| -> Result<(), ProcessError> {
+                failpoint!("cgroup.join");
+                if !child_joins {
+                    cgroup.add(child.as_raw())?;
+                }
+                Ok(())
+            })();
             let result = joined.and_then(|()| {
                 drive(
                     args,
@@ -175,21 +180,8 @@ fn drive(
     on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    let started = (|| -> Result<(), ProcessError> {
-        if let Some(resources) = linux.resources() {
-            cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
-        }
-        chan.send(&Message::Start)?;
-        Ok(())
-    })();
-    if let Err(e) = started {
-        // The intermediate may have failed (a namespace path that does not
-        // exist, a cgroup it could not join) and exited first: its cause is
-        // queued on the pipe.
-        return Err(match chan.pending() {
-            Some(Message::Error(text)) => ProcessError::Child(text),
-            _ => e,
-        });
+    if let Err(e) = start_intermediate(args, cgroup, chan) {
+        return Err(intermediate_cause(chan, intermediate).unwrap_or(e));
     }
     loop {
         let (msg, fd) = match chan.recv_with_fd() {
@@ -212,11 +204,11 @@ fn drive(
                     ProcessError::Child("init pipe: seccomp listener message without an fd".into())
                 })?;
                 on_listener(pid, fd).map_err(ProcessError::Child)?;
-                chan.send(&Message::SeccompDone)?;
+                send(chan, &Message::SeccompDone)?;
             }
             Ok(Message::MapsRequest) => {
                 crate::namespaces::write_id_maps(intermediate.as_raw(), linux)?;
-                chan.send(&Message::MapsDone)?;
+                send(chan, &Message::MapsDone)?;
             }
             Ok(Message::InitPid(pid)) => *init_pid = Some(pid),
             Ok(Message::CreateRuntimeHooks) => {
@@ -224,7 +216,7 @@ fn drive(
                     ProcessError::Child("init asked for hooks before its pid was known".into())
                 })?;
                 let state = create_runtime_hooks(pid).map_err(ProcessError::Child)?;
-                chan.send(&Message::HooksDone(state))?;
+                send(chan, &Message::HooksDone(state))?;
             }
             Ok(Message::Ready) => {
                 return init_pid.ok_or_else(|| {
@@ -244,6 +236,55 @@ fn drive(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Applies the resources and sends Start. The intermediate makes its
+/// namespaces meanwhile, so it may already have failed.
+fn start_intermediate(
+    args: &InitArgs,
+    cgroup: &mut Cgroup,
+    chan: &Channel,
+) -> Result<(), ProcessError> {
+    let linux = args.spec.linux().as_ref().expect("validated");
+    if let Some(resources) = linux.resources() {
+        failpoint!("cgroup.apply");
+        cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
+    }
+    chan.send(&Message::Start)?;
+    Ok(())
+}
+
+/// After a failure before Start arrived: the intermediate's own error, if
+/// it sent one. Its failure comes first (its exit is what makes the cgroup
+/// join or the Start fail), so it is the cause to report. It is killed
+/// first: before Start it is the only holder of the child's end (init does
+/// not exist yet), so the reads below end on end of file, never hang.
+fn intermediate_cause(chan: &Channel, intermediate: Pid) -> Option<ProcessError> {
+    let _ = kill(intermediate, Signal::SIGKILL);
+    pending_error(chan)
+}
+
+/// The Error message queued on the pipe, read up to end of file. Only for
+/// a pipe whose other end is closed everywhere, or it would block.
+fn pending_error(chan: &Channel) -> Option<ProcessError> {
+    loop {
+        match chan.recv() {
+            Ok(Message::Error(text)) => return Some(ProcessError::Child(text)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Sends to a child; if it is gone (end of pipe: every holder of its end
+/// has closed it, so reading cannot block), reports its error instead.
+pub(crate) fn send(chan: &Channel, msg: &Message) -> Result<(), ProcessError> {
+    match chan.send(msg) {
+        Err(ChannelError::Closed) => {
+            Err(pending_error(chan).unwrap_or(ChannelError::Closed.into()))
+        }
+        other => Ok(other?),
     }
 }
 

@@ -98,6 +98,7 @@ pub fn config_devices(
     in_userns: bool,
 ) -> Result<(), RootfsError> {
     for d in devices {
+        failpoint!("rootfs.devices");
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
             LinuxDeviceType::B => libc::S_IFBLK,

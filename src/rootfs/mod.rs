@@ -23,6 +23,8 @@ use crate::sys::{fd_path, open_in_root};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
+    #[error(transparent)]
+    Injected(#[from] crate::failpoint::Injected),
     #[error("mount {what} on {dest}: {}", crate::sys::reason(.source))]
     Mount {
         what: String,
@@ -174,8 +176,10 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
     } else {
         root_prop
     };
+    failpoint!("rootfs.propagation");
     mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
         .map_err(mount_err("propagation", Path::new("/")))?;
+    failpoint!("rootfs.bind");
     mount(
         Some(ctx.rootfs),
         ctx.rootfs,
@@ -200,6 +204,7 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
             && options::parse(m.options().as_deref().unwrap_or_default()).is_bind()
     });
     if !dev_is_bind {
+        failpoint!("rootfs.dev");
         devices::default_devices(
             root.as_fd(),
             linux.devices().as_deref().unwrap_or_default(),
@@ -219,6 +224,16 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = opts.is_bind() || typ == "bind";
+    match typ {
+        _ if bind => failpoint!("rootfs.mount.bind"),
+        "proc" => failpoint!("rootfs.mount.proc"),
+        "sysfs" => failpoint!("rootfs.mount.sysfs"),
+        "tmpfs" => failpoint!("rootfs.mount.tmpfs"),
+        "devpts" => failpoint!("rootfs.mount.devpts"),
+        "mqueue" => failpoint!("rootfs.mount.mqueue"),
+        "cgroup" => failpoint!("rootfs.mount.cgroup"),
+        _ => {}
+    }
     if typ == "cgroup" && !bind {
         return mount_cgroup(root, m, &opts, ctx);
     }
@@ -515,6 +530,7 @@ fn bind_remount(
 
 /// Step 2: make the rootfs "/" and drop the host's tree.
 pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+    failpoint!("rootfs.pivot_root");
     let pivot_err = |e: nix::Error| RootfsError::Pivot {
         path: rootfs.display().to_string(),
         source: e.into(),
@@ -565,6 +581,7 @@ pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
     }
     if let Some(sysctl) = linux.sysctl() {
         for (key, value) in sysctl {
+            failpoint!("rootfs.sysctl");
             // Through init's verified procfs, not the container's /proc,
             // which a config or image mount could have covered.
             let path = PathBuf::from(format!("sys/{}", key.replace('.', "/")));
@@ -577,6 +594,7 @@ pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
         }
     }
     if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        failpoint!("rootfs.hostname");
         nix::unistd::sethostname(name).map_err(|e| RootfsError::Uts {
             what: "hostname",
             source: e.into(),
@@ -605,6 +623,7 @@ pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
         .and_then(|r| r.readonly())
         .unwrap_or(false)
     {
+        failpoint!("rootfs.readonly_root");
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags("/");
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .map_err(mount_err("readonly root", Path::new("/")))?;
@@ -613,6 +632,7 @@ pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
 }
 
 fn readonly_path(path: &str) -> Result<(), RootfsError> {
+    failpoint!("rootfs.readonly_paths");
     match mount(
         Some(path),
         path,
@@ -633,6 +653,7 @@ fn readonly_path(path: &str) -> Result<(), RootfsError> {
 }
 
 fn mask_path(path: &str) -> Result<(), RootfsError> {
+    failpoint!("rootfs.masked_paths");
     let meta = match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         other => other.map_err(path_err("stat masked path", Path::new(path)))?,
