@@ -10,8 +10,8 @@ mkdir -p "$out"
 case "$name" in
     default)
         rm -f "$out/config.json"
-        carte=${CARTE:-$here/../target/release/carte}
-        [ -x "$carte" ] || carte=$here/../target/debug/carte
+        carte=${CARTE:-$here/../target/x86_64-unknown-linux-gnu/release/carte}
+        [ -x "$carte" ] || carte=$here/../target/x86_64-unknown-linux-gnu/debug/carte
         "$carte" spec --bundle "$out"
         ;;
     hello|shell|readonly|userns)

@@ -18,7 +18,7 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 ROUNDS = 2 if QUICK else 4
 RUNS_PER_ROUND = 5 if QUICK else 15
 RUNTIMES = {
-    "carte": os.path.join(REPO, "target/release/carte"),
+    "carte": os.path.join(REPO, "target/x86_64-unknown-linux-gnu/release/carte"),
     "crun": shutil.which("crun"),
     "runc": shutil.which("runc"),
 }

@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 if [ -z "${CARTE:-}" ]; then
     cargo build --release -q || exit 1
-    CARTE=$PWD/target/release/carte
+    CARTE=$PWD/target/x86_64-unknown-linux-gnu/release/carte
 fi
 work=$(mktemp -d /tmp/carte-churn.XXXXXX)
 root=$work/root

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 checker=1
 [ "${1:-}" = --no-checker ] && checker=0
 cargo build -q || exit 1
-carte=${CARTE:-$PWD/target/debug/carte}
+carte=${CARTE:-$PWD/target/x86_64-unknown-linux-gnu/debug/carte}
 passed=0 failed=0 rc=0
 if [ "$checker" = 1 ]; then
     echo "== checker-driven conformance suite (tests/conformance.rs)"

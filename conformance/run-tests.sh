@@ -52,13 +52,13 @@ cargo test -q --features failpoints --target-dir target/failpoints --test faults
 # (through containerd) drive the same binary; each suite prints its own `N passed, M failed`.
 for suite in podman containerd docker; do
     echo "== $suite driving carte"
-    CARTE=$PWD/target/debug/carte "conformance/$suite/run.sh" 2>&1 | tee -a "$log"
+    CARTE=$PWD/target/x86_64-unknown-linux-gnu/debug/carte "conformance/$suite/run.sh" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 done
 # Concurrent create/start/kill/delete with a host leak check (a few
 # seconds; the debug build, which is already there, instead of a release build).
 echo "== churn"
-CARTE=$PWD/target/debug/carte conformance/churn.sh 40 4 2>&1 | tee -a "$log"
+CARTE=$PWD/target/x86_64-unknown-linux-gnu/debug/carte conformance/churn.sh 40 4 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 # The cgroup checks on a pure v2 and a pure v1 host: qemu VMs (TCG).
 for mode in v2 v1; do

@@ -6,7 +6,7 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-CARTE=${CARTE:-$repo/target/release/carte}
+CARTE=${CARTE:-$repo/target/x86_64-unknown-linux-gnu/release/carte}
 [ -x "$CARTE" ] || { echo "containerd suite: no carte binary at $CARTE" >&2; exit 1; }
 if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq containerd >/dev/null

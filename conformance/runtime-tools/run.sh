@@ -17,7 +17,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
-runtime=${1:-${RUNTIME:-$repo/target/debug/carte}}
+runtime=${1:-${RUNTIME:-$repo/target/x86_64-unknown-linux-gnu/debug/carte}}
 per_test_timeout=${RUNTIME_TOOLS_TIMEOUT:-60}
 cache=$repo/target/runtime-tools
 

@@ -41,6 +41,7 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitC
     } else {
         Some(foreground::catch_signals()?)
     };
+    let mut phases = crate::logging::Phases::start();
     if let Err(e) = container.start() {
         let _ = container.delete(true);
         return Err(e.into());
@@ -48,8 +49,11 @@ pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitC
     let Some(sigfd) = sigfd else {
         return Ok(ExitCode::SUCCESS);
     };
+    phases.mark("start");
     let code = foreground::wait(container.state.pid, sigfd, pty);
+    phases.mark("wait for the container's exit");
     let (container, _lock) = Container::load_locked(root, &args.id)?;
     container.delete(true)?;
+    phases.mark("delete");
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
