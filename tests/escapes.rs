@@ -689,3 +689,67 @@ fn cve_2019_5736_re_exec_only_where_needed() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// CVE-2024-45310 / CVE-2025-31133 class: maskedPaths and readonlyPaths
+/// entries with a symlink anywhere on them (the image's, here; a volume
+/// the container writes to could hold the same). carte opens each entry
+/// with no symlink allowed and mounts onto that fd; a symlink is an error
+/// naming the entry (runc follows it: docs/spec-vs-runc.md).
+#[test]
+fn masked_and_readonly_paths_refuse_symlinks() {
+    let env = TestEnv::new("xmasklink");
+    let mut b = env.bundle("b");
+    let data = b.rootfs().join("data");
+    std::fs::create_dir_all(data.join("real/hidden")).unwrap();
+    std::fs::write(data.join("real/secret"), "s3cret\n").unwrap();
+    std::fs::write(data.join("real/hidden/file"), "s3cret\n").unwrap();
+    std::os::unix::fs::symlink("real", data.join("link")).unwrap();
+    std::os::unix::fs::symlink("/", b.rootfs().join("root-link")).unwrap();
+    std::os::unix::fs::symlink("/data/real/secret", b.rootfs().join("secret-link")).unwrap();
+    let cases: [(&str, &str); 5] = [
+        ("maskedPaths", "/data/link/secret"),
+        ("maskedPaths", "/secret-link"),
+        ("maskedPaths", "/data/link/hidden"),
+        ("readonlyPaths", "/root-link"),
+        ("readonlyPaths", "/root-link/data/real"),
+    ];
+    for (n, (field, path)) in cases.iter().enumerate() {
+        b.config["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+        b.config["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
+        b.config["linux"][*field]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(path));
+        b.set_args(&["sh", "-c", "echo started > /started"]);
+        let id = env.id(&format!("c{n}"));
+        env.run(&b, &id)
+            .assert_fails_with(&[field, path, "symlink"]);
+        env.assert_no_leaks(&id);
+        assert!(!b.rootfs().join("started").exists(), "{path}: it started");
+    }
+    // The same entries without the symlinks: masked and read-only, and a
+    // missing entry skipped, as the spec allows.
+    b.config["linux"]["maskedPaths"] = json!([
+        "/proc/kcore",
+        "/data/real/secret",
+        "/data/real/hidden",
+        "/data/nonexistent"
+    ]);
+    b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/data", "/nonexistent/x"]);
+    let out = env.sh(
+        &mut b,
+        "echo secret=[$(cat /data/real/secret)]; echo hidden=[$(ls /data/real/hidden)]; \
+         touch /data/new 2>/dev/null && echo data=writable || echo data=readonly; \
+         touch /data/real/hidden/new 2>/dev/null && echo hidden_w=writable || echo hidden_w=readonly",
+    );
+    let v = kv(&out);
+    assert_eq!(v["secret"], "[]", "{out}");
+    assert_eq!(v["hidden"], "[]", "{out}");
+    assert_eq!(v["data"], "readonly", "{out}");
+    assert_eq!(v["hidden_w"], "readonly", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(data.join("real/secret")).unwrap(),
+        "s3cret\n"
+    );
+    assert!(!data.join("new").exists());
+}
