@@ -753,3 +753,186 @@ fn masked_and_readonly_paths_refuse_symlinks() {
     );
     assert!(!data.join("new").exists());
 }
+
+/// Accepts one connection on a console socket at `path` and returns the
+/// pty master it carries, or None if nobody connects within 10 s (a
+/// create that failed before its console).
+fn console_master(path: &Path) -> std::thread::JoinHandle<Option<std::os::fd::OwnedFd>> {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let conn = loop {
+            match listener.accept() {
+                Ok((conn, _)) => break conn,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => return None,
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&conn),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .ok()?;
+        let fd = msg.cmsgs().ok()?.find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })?;
+        // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
+        Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    })
+}
+
+/// "major:minor st_dev" (hex major and minor, as busybox `stat -c '%t:%T
+/// %d'` prints them) of the pty slave behind `master`, opened from the
+/// master itself.
+fn peer_of(master: &std::os::fd::OwnedFd) -> String {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: TIOCGPTPEER on a pty master returns a new fd we own.
+    let fd = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    assert!(fd >= 0, "TIOCGPTPEER: {}", std::io::Error::last_os_error());
+    // SAFETY: as above.
+    let peer = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let meta = peer.metadata().unwrap();
+    let rdev = meta.rdev();
+    format!(
+        "{:x}:{:x} {}",
+        libc::major(rdev),
+        libc::minor(rdev),
+        meta.dev()
+    )
+}
+
+/// CVE-2025-52565: with process.terminal, /dev/console is the pty slave
+/// whose master went to the console socket (same device, same devpts
+/// instance). Then the attack: /dev comes from the image, and the host
+/// keeps exchanging the image's /dev/pts (where the container's devpts is
+/// mounted) with a directory whose entries 0..31 are symlinks to a global
+/// sysctl. A runtime that binds /dev/pts/N by path onto /dev/console hands
+/// the container the sysctl, writable; carte takes the slave from the
+/// master (TIOCGPTPEER) and binds it fd to fd.
+#[test]
+fn console_is_the_real_pty() {
+    let env = TestEnv::new("xconsole");
+    let host_value = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    let _restore = Restore(host_value.clone());
+    let console_run = |b: &Bundle, id: &str, sock: &Path| {
+        let master = console_master(sock);
+        b.write();
+        let out = env.carte(&[
+            "run",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            b.path(),
+            id,
+        ]);
+        (out, master.join().unwrap())
+    };
+    let script = "stat -c '%t:%T %d' /dev/console > /tmp/console; \
+                  stat -L -c '%t:%T %d' /proc/self/fd/0 >> /tmp/console; \
+                  echo 17 > /dev/console";
+    let mut b = env.bundle("b");
+    b.config["process"]["terminal"] = json!(true);
+    b.set_args(&["sh", "-c", script]);
+    let id = env.id("plain");
+    let (out, master) = console_run(&b, &id, &env.dir.join("plain.sock"));
+    out.assert_ok();
+    let peer = peer_of(&master.expect("the pty master"));
+    let seen = std::fs::read_to_string(b.rootfs().join("tmp/console")).unwrap();
+    assert_eq!(
+        seen,
+        format!("{peer}\n{peer}\n"),
+        "/dev/console, then stdin"
+    );
+    env.assert_no_leaks(&id);
+
+    // The attack.
+    let mut b = env.bundle("a");
+    let dev = b.rootfs().join("dev");
+    let null = std::ffi::CString::new(dev.join("null").to_str().unwrap()).unwrap();
+    // SAFETY: mknod on a path this test owns.
+    assert_eq!(
+        unsafe { libc::mknod(null.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) },
+        0
+    );
+    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx")).unwrap();
+    for d in ["pts", "pts-evil"] {
+        std::fs::create_dir(dev.join(d)).unwrap();
+        // Whichever of the two is not under the devpts mount shows these.
+        std::os::unix::fs::symlink("../pts-evil/ptmx", dev.join(d).join("ptmx")).unwrap();
+        for n in 0..32 {
+            std::os::unix::fs::symlink(GLOBAL_SYSCTL, dev.join(d).join(n.to_string())).unwrap();
+        }
+    }
+    b.config["process"]["terminal"] = json!(true);
+    b.set_args(&["sh", "-c", script]);
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            *m =
+                json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]});
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let (a, b) = (
+            std::ffi::CString::new(dev.join("pts").to_str().unwrap()).unwrap(),
+            std::ffi::CString::new(dev.join("pts-evil").to_str().unwrap()).unwrap(),
+        );
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: renameat2 on two NUL-terminated paths this test owns.
+                let rc = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                swaps += (rc == 0) as u64;
+            }
+            swaps
+        })
+    };
+    let (mut started, mut refused) = (0, 0);
+    for n in 0..30 {
+        let id = env.id(&format!("a{n}"));
+        let _ = std::fs::remove_file(b.rootfs().join("tmp/console"));
+        let (out, master) = console_run(&b, &id, &env.dir.join(format!("a{n}.sock")));
+        assert_eq!(
+            std::fs::read_to_string(GLOBAL_SYSCTL).unwrap(),
+            host_value,
+            "run {n}: the container wrote the host's sysctl through /dev/console\n{out:?}"
+        );
+        if out.ok() {
+            started += 1;
+            let peer = peer_of(&master.expect("the pty master"));
+            let seen = std::fs::read_to_string(b.rootfs().join("tmp/console")).unwrap();
+            assert_eq!(seen.lines().next().unwrap(), peer, "run {n}");
+        } else {
+            refused += 1;
+            eprintln!("run {n} refused: {}", out.stderr.trim());
+        }
+        env.assert_no_leaks(&id);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    eprintln!("{started} started, {refused} refused cleanly, {swaps} exchanges");
+    assert!(swaps > 1000 && started > 0, "the race did not run");
+}

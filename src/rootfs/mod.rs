@@ -719,6 +719,63 @@ fn null_device(root: BorrowedFd) -> Result<OwnedFd, RootfsError> {
     Ok(fd)
 }
 
+/// Binds the pty slave `slave` onto /dev/console, fd to fd: the target
+/// is opened in the new root with no symlink allowed (made as an empty
+/// file if missing), and the source is the slave's own fd, so no path the
+/// container controls can redirect the bind (CVE-2025-52565).
+pub fn bind_console(slave: BorrowedFd) -> Result<(), RootfsError> {
+    let path = Path::new("/dev/console");
+    let root = open_root(Path::new("/"))?;
+    let open = || {
+        crate::sys::open_in_root_no_symlinks(root.as_fd(), Path::new("dev/console"), libc::O_PATH)
+    };
+    let symlink = || RootfsError::Symlink {
+        field: "console",
+        path: path.display().to_string(),
+    };
+    let target = match open() {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(symlink()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            let dev = crate::sys::open_in_root_no_symlinks(
+                root.as_fd(),
+                Path::new("dev"),
+                libc::O_PATH | libc::O_DIRECTORY,
+            )
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => symlink(),
+                _ => path_err("open", Path::new("/dev"))(e),
+            })?;
+            // SAFETY: dev is a valid dirfd and the name a static C string;
+            // mknodat never follows a symlink in the last component.
+            let rc = unsafe {
+                libc::mknodat(
+                    dev.as_raw_fd(),
+                    c"console".as_ptr(),
+                    libc::S_IFREG | 0o600,
+                    0,
+                )
+            };
+            if rc != 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EEXIST) {
+                    return Err(path_err("create", path)(e));
+                }
+            }
+            open().map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => symlink(),
+                _ => path_err("open", path)(e),
+            })?
+        }
+        Err(e) => return Err(path_err("open", path)(e)),
+    };
+    crate::sys::bind_fd(slave, target.as_fd()).map_err(|source| RootfsError::Mount {
+        what: "pty slave".into(),
+        dest: path.display().to_string(),
+        source,
+    })
+}
+
 /// Opens the host's /proc before pivot_root, for the exec fifo after it.
 pub fn open_host_proc() -> Result<OwnedFd, RootfsError> {
     let file = File::options()
