@@ -1,5 +1,5 @@
-//! Thin wrappers for the syscalls nix does not cover (openat2, pidfd,
-//! close_range, keyctl) and small /proc readers shared by several modules.
+//! Thin wrappers for the syscalls nix does not cover (openat2, the new
+//! mount API, pidfd, close_range, keyctl) and small /proc readers shared by several modules.
 
 use std::ffi::CString;
 use std::io;
@@ -139,27 +139,34 @@ pub fn open_proc_file(proc_root: BorrowedFd, path: &Path, flags: i32) -> io::Res
     Ok(fd)
 }
 
-/// Bind-mounts what `source` refers to onto what `target` refers to with
-/// open_tree and move_mount: no path, so no /proc and no symlink, is
-/// resolved on the way.
-pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+/// MOUNT_ATTR_RDONLY of mount_setattr(2) and fsmount(2).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+
+/// A detached copy of the mount tree at what `source` refers to
+/// (open_tree with OPEN_TREE_CLONE), with the mounts below it when
+/// `recursive`. Nothing is resolved by path.
+pub fn clone_tree(source: BorrowedFd, recursive: bool) -> io::Result<OwnedFd> {
+    let mut flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
     // SAFETY: a valid fd and a static empty path.
-    let tree = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            source.as_raw_fd(),
-            c"".as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint,
-        )
-    };
+    let tree =
+        unsafe { libc::syscall(libc::SYS_open_tree, source.as_raw_fd(), c"".as_ptr(), flags) };
     if tree < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the kernel just returned this fd to us.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    Ok(unsafe { OwnedFd::from_raw_fd(tree as RawFd) })
+}
+
+/// Attaches the detached mount `tree` (from clone_tree or new_tmpfs) on
+/// what `target` refers to, fd to fd (move_mount with both EMPTY_PATHs).
+pub fn move_mount_to(tree: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
     // SAFETY: valid fds and static empty paths.
     let rc = unsafe {
         libc::syscall(
@@ -175,6 +182,108 @@ pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Bind-mounts what `source` refers to onto what `target` refers to with
+/// open_tree and move_mount: no path, so no /proc and no symlink, is
+/// resolved on the way.
+pub fn bind_fd(source: BorrowedFd, target: BorrowedFd) -> io::Result<()> {
+    let tree = clone_tree(source, false)?;
+    move_mount_to(tree.as_fd(), target)
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on the mount `target` refers to (and every mount below
+/// it when `recursive`): sets `set`, clears `clr` (MOUNT_ATTR_* bits).
+pub fn mount_setattr(target: BorrowedFd, set: u64, clr: u64, recursive: bool) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: attr and the empty path outlive the call; size matches the struct.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A new tmpfs, detached (fsopen, fsconfig, fsmount), with `options` as
+/// key/value mount options and the mount attributes `attrs`
+/// (MOUNT_ATTR_*). Attach it with move_mount_to.
+pub fn new_tmpfs(options: &[(&str, &str)], attrs: u64) -> io::Result<OwnedFd> {
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    // SAFETY: a static NUL-terminated name and integer flags.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 1 as libc::c_uint) };
+    if fs < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    for (key, value) in options {
+        let key = CString::new(*key).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let value =
+            CString::new(*value).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: a valid fs context fd; key and value outlive the call.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    // SAFETY: a valid fs context fd, no key or value for CMD_CREATE.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a valid, created fs context fd and integer flags.
+    let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attrs) };
+    if mnt < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
 }
 
 /// The path through which a mount syscall reaches what `fd` refers to.

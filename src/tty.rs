@@ -23,26 +23,36 @@ fn err(what: &'static str) -> impl FnOnce(nix::Error) -> TtyError {
     }
 }
 
-/// In init, after pivot_root: opens a pty in the container's devpts, sends
-/// the master to the console socket and makes the slave the controlling
-/// terminal and stdio.
-pub fn setup_console(socket: BorrowedFd, size: Option<(u16, u16)>) -> Result<(), TtyError> {
+/// In init (after pivot_root) and in an exec'd process: opens a pty in the
+/// container's devpts, sends the master to the console socket and makes
+/// the slave the controlling terminal and stdio. The slave comes from the
+/// master itself (TIOCGPTPEER), never from a /dev/pts/N path a container
+/// process could have swapped for a symlink (CVE-2025-52565). Returns the
+/// slave (close-on-exec), for init to bind onto /dev/console.
+pub fn setup_console(socket: BorrowedFd, size: Option<(u16, u16)>) -> Result<OwnedFd, TtyError> {
     use nix::fcntl::OFlag;
-    use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+    use nix::pty::{grantpt, posix_openpt, unlockpt};
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(err("open /dev/ptmx"))?;
     grantpt(&master).map_err(err("grantpt"))?;
     unlockpt(&master).map_err(err("unlockpt"))?;
-    let name = ptsname_r(&master).map_err(err("ptsname"))?;
-    let slave = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags_noctty()
-        .open(&name)
-        .map_err(|source| TtyError::Io {
-            what: "open pty slave",
-            source,
-        })?;
+    // SAFETY: TIOCGPTPEER on a pty master fd takes open flags and returns a
+    // new fd for its slave, which we own from here.
+    let slave = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 {
+        return Err(TtyError::Io {
+            what: "open pty slave (TIOCGPTPEER)",
+            source: io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     if let Some((rows, cols)) = size {
         set_size(slave.as_raw_fd(), rows, cols);
     }
@@ -67,18 +77,7 @@ pub fn setup_console(socket: BorrowedFd, size: Option<(u16, u16)>) -> Result<(),
             source: io::Error::last_os_error(),
         });
     }
-    Ok(())
-}
-
-trait NoCtty {
-    fn custom_flags_noctty(&mut self) -> &mut Self;
-}
-
-impl NoCtty for std::fs::OpenOptions {
-    fn custom_flags_noctty(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
-    }
+    Ok(slave)
 }
 
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) {

@@ -455,67 +455,113 @@ fn sysctl_writes_cannot_be_redirected() {
     );
 }
 
-/// CVE-2024-21626: no carte fd reaches the process (create+start, run and
-/// exec), and a cwd of /proc/self/fd/N never leaves the container.
+/// What `evil fds` or `evil cwd` printed shows no way to the host: no
+/// leaked fd, no "host-reached" line, and a cwd inside the root.
+#[track_caller]
+fn assert_no_host_fd_or_cwd(what: &str, out: &str) {
+    assert!(!out.contains("host-reached"), "{what}: escaped\n{out}");
+    let v = kv(out);
+    if let Some(leaked) = v.get("leaked") {
+        assert_eq!(leaked, "0", "{what}: fds leaked\n{out}");
+    }
+    if let Some(cwd) = v.get("cwd") {
+        assert!(
+            cwd.starts_with('/') && !cwd.contains("unreachable"),
+            "{what}: cwd outside the root\n{out}"
+        );
+    }
+}
+
+/// Polls for a file the container writes, and returns it.
+#[track_caller]
+fn read_when_there(path: &Path) -> String {
+    wait_for(path);
+    std::thread::sleep(Duration::from_millis(100));
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// CVE-2024-21626: no carte fd reaches the process, looked at from inside
+/// (/proc/self/fd, each fd tried as a way to a host file) under
+/// create+start, run, run -d, exec and exec -d; and a cwd of
+/// /proc/self/fd/N (N = 3..10: where a leaked fd would be) under
+/// create+start, run and exec never leaves the container.
 #[test]
 fn cve_2024_21626_no_fd_and_no_host_cwd() {
     let env = TestEnv::new("x21626");
+    let (_secret, secret) = host_secret(&env);
     let mut b = bundle(&env, "b");
-    // create + start: init's stdout is create's.
-    b.set_args(&["sh", "-c", "ls /proc/self/fd | wc -l > /tmp/fds"]);
+    let fds_to = |file: &str| format!("exec /bin/evil fds {secret} > {file}");
+    // create + start
+    b.set_args(&["sh", "-c", &fds_to("/tmp/fds-create")]);
     b.write();
     let id = env.id("cs");
     env.carte(&["create", "--bundle", b.path(), &id])
         .assert_ok();
     env.carte(&["start", &id]).assert_ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !b.rootfs().join("tmp/fds").exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(
-        std::fs::read_to_string(b.rootfs().join("tmp/fds"))
-            .unwrap()
-            .trim(),
-        "4",
-        "stdio and ls's own directory fd only"
-    );
+    let out = read_when_there(&b.rootfs().join("tmp/fds-create"));
+    assert_no_host_fd_or_cwd("create+start", &out);
+    assert!(out.contains("leaked=0"), "{out}");
     env.carte(&["delete", "--force", &id]).assert_ok();
-    // exec
-    b.set_args(&["sleep", "100"]);
-    b.write();
+    // run, in the foreground
+    b.set_args(&["/bin/evil", "fds", &secret]);
     let id = env.id("run");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    assert_no_host_fd_or_cwd("run", &out.stdout);
+    assert!(out.stdout.contains("leaked=0"), "{out:?}");
+    // run -d, exec, exec -d
+    let script = format!("/bin/evil fds {secret} > /tmp/fds-run-d; exec sleep 100");
+    b.set_args(&["sh", "-c", &script]);
+    b.write();
+    let id = env.id("rund");
     env.carte(&["run", "-d", "--bundle", b.path(), &id])
         .assert_ok();
-    let out = env.carte(&["exec", &id, "sh", "-c", "ls /proc/self/fd | wc -l"]);
-    assert_eq!(out.stdout.trim(), "4", "exec: {out:?}");
+    let out = read_when_there(&b.rootfs().join("tmp/fds-run-d"));
+    assert_no_host_fd_or_cwd("run -d", &out);
+    assert!(out.contains("leaked=0"), "{out}");
+    let out = env.carte(&["exec", &id, "/bin/evil", "fds", &secret]);
+    out.assert_ok();
+    assert_no_host_fd_or_cwd("exec", &out.stdout);
+    assert!(out.stdout.contains("leaked=0"), "{out:?}");
+    env.carte(&["exec", "-d", &id, "sh", "-c", &fds_to("/tmp/fds-exec-d")])
+        .assert_ok();
+    let out = read_when_there(&b.rootfs().join("tmp/fds-exec-d"));
+    assert_no_host_fd_or_cwd("exec -d", &out);
+    assert!(out.contains("leaked=0"), "{out}");
+    // exec --cwd /proc/self/fd/N
     for n in 3..=10 {
         let cwd = format!("/proc/self/fd/{n}");
-        let out = env.carte(&["exec", "--cwd", &cwd, &id, "/bin/evil", "cwd"]);
+        let out = env.carte(&["exec", "--cwd", &cwd, &id, "/bin/evil", "cwd", &secret]);
         if out.ok() {
-            let v = kv(&out.stdout);
-            assert!(
-                v["cwd"].starts_with('/') && !v["cwd"].contains("unreachable"),
-                "exec cwd {cwd}: {out:?}"
-            );
+            assert_no_host_fd_or_cwd(&format!("exec cwd {cwd}"), &out.stdout);
         } else {
             out.assert_fails_with(&["cwd"]);
         }
     }
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
-    // create with process.cwd /proc/self/fd/N
+    // process.cwd /proc/self/fd/N, under run and under create+start
     for n in 3..=10 {
         b.config["process"]["cwd"] = json!(format!("/proc/self/fd/{n}"));
-        b.set_args(&["/bin/evil", "cwd"]);
+        b.set_args(&["/bin/evil", "cwd", &secret]);
         let id = env.id(&format!("cwd{n}"));
         let out = env.run(&b, &id);
         if out.ok() {
-            let v = kv(&out.stdout);
-            assert!(
-                v["cwd"].starts_with('/') && !v["cwd"].contains("unreachable"),
-                "cwd {n}: {out:?}"
-            );
+            assert_no_host_fd_or_cwd(&format!("run cwd {n}"), &out.stdout);
+        } else {
+            out.assert_fails_with(&["cwd"]);
+        }
+        env.assert_no_leaks(&id);
+        let file = format!("/tmp/cwd-create-{n}");
+        b.set_args(&["sh", "-c", &format!("exec /bin/evil cwd {secret} > {file}")]);
+        b.write();
+        let id = env.id(&format!("cwdc{n}"));
+        let out = env.carte(&["create", "--bundle", b.path(), &id]);
+        if out.ok() {
+            env.carte(&["start", &id]).assert_ok();
+            let seen = read_when_there(&b.rootfs().join(file.trim_start_matches('/')));
+            assert_no_host_fd_or_cwd(&format!("create+start cwd {n}"), &seen);
+            env.carte(&["delete", "--force", &id]).assert_ok();
         } else {
             out.assert_fails_with(&["cwd"]);
         }
@@ -688,4 +734,409 @@ fn cve_2019_5736_re_exec_only_where_needed() {
     assert_ne!(exe_of_init(&id), bin, "CAP_SYS_PTRACE without the re-exec");
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
+}
+
+/// CVE-2024-45310 / CVE-2025-31133 class: maskedPaths and readonlyPaths
+/// entries with a symlink anywhere on them (the image's, here; a volume
+/// the container writes to could hold the same). carte opens each entry
+/// with no symlink allowed and mounts onto that fd; a symlink is an error
+/// naming the entry (runc follows it: docs/spec-vs-runc.md).
+#[test]
+fn masked_and_readonly_paths_refuse_symlinks() {
+    let env = TestEnv::new("xmasklink");
+    let mut b = env.bundle("b");
+    let data = b.rootfs().join("data");
+    std::fs::create_dir_all(data.join("real/hidden")).unwrap();
+    std::fs::write(data.join("real/secret"), "s3cret\n").unwrap();
+    std::fs::write(data.join("real/hidden/file"), "s3cret\n").unwrap();
+    std::os::unix::fs::symlink("real", data.join("link")).unwrap();
+    std::os::unix::fs::symlink("/", b.rootfs().join("root-link")).unwrap();
+    std::os::unix::fs::symlink("/data/real/secret", b.rootfs().join("secret-link")).unwrap();
+    let cases: [(&str, &str); 5] = [
+        ("maskedPaths", "/data/link/secret"),
+        ("maskedPaths", "/secret-link"),
+        ("maskedPaths", "/data/link/hidden"),
+        ("readonlyPaths", "/root-link"),
+        ("readonlyPaths", "/root-link/data/real"),
+    ];
+    for (n, (field, path)) in cases.iter().enumerate() {
+        b.config["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+        b.config["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
+        b.config["linux"][*field]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(path));
+        b.set_args(&["sh", "-c", "echo started > /started"]);
+        let id = env.id(&format!("c{n}"));
+        env.run(&b, &id)
+            .assert_fails_with(&[field, path, "symlink"]);
+        env.assert_no_leaks(&id);
+        assert!(!b.rootfs().join("started").exists(), "{path}: it started");
+    }
+    // The same entries without the symlinks: masked and read-only, and a
+    // missing entry skipped, as the spec allows.
+    b.config["linux"]["maskedPaths"] = json!([
+        "/proc/kcore",
+        "/data/real/secret",
+        "/data/real/hidden",
+        "/data/nonexistent"
+    ]);
+    b.config["linux"]["readonlyPaths"] = json!(["/proc/sys", "/data", "/nonexistent/x"]);
+    let out = env.sh(
+        &mut b,
+        "echo secret=[$(cat /data/real/secret)]; echo hidden=[$(ls /data/real/hidden)]; \
+         touch /data/new 2>/dev/null && echo data=writable || echo data=readonly; \
+         touch /data/real/hidden/new 2>/dev/null && echo hidden_w=writable || echo hidden_w=readonly",
+    );
+    let v = kv(&out);
+    assert_eq!(v["secret"], "[]", "{out}");
+    assert_eq!(v["hidden"], "[]", "{out}");
+    assert_eq!(v["data"], "readonly", "{out}");
+    assert_eq!(v["hidden_w"], "readonly", "{out}");
+    assert_eq!(
+        std::fs::read_to_string(data.join("real/secret")).unwrap(),
+        "s3cret\n"
+    );
+    assert!(!data.join("new").exists());
+}
+
+/// Accepts one connection on a console socket at `path` and returns the
+/// pty master it carries, or None if nobody connects within 10 s (a
+/// create that failed before its console).
+fn console_master(path: &Path) -> std::thread::JoinHandle<Option<std::os::fd::OwnedFd>> {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let conn = loop {
+            match listener.accept() {
+                Ok((conn, _)) => break conn,
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                Err(_) => return None,
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 256];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let msg = nix::sys::socket::recvmsg::<()>(
+            std::os::fd::AsRawFd::as_raw_fd(&conn),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .ok()?;
+        let fd = msg.cmsgs().ok()?.find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })?;
+        // SAFETY: the fd was just received over SCM_RIGHTS and is ours.
+        Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+    })
+}
+
+/// "major:minor st_dev" (hex major and minor, as busybox `stat -c '%t:%T
+/// %d'` prints them) of the pty slave behind `master`, opened from the
+/// master itself.
+fn peer_of(master: &std::os::fd::OwnedFd) -> String {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: TIOCGPTPEER on a pty master returns a new fd we own.
+    let fd = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    assert!(fd >= 0, "TIOCGPTPEER: {}", std::io::Error::last_os_error());
+    // SAFETY: as above.
+    let peer = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let meta = peer.metadata().unwrap();
+    let rdev = meta.rdev();
+    format!(
+        "{:x}:{:x} {}",
+        libc::major(rdev),
+        libc::minor(rdev),
+        meta.dev()
+    )
+}
+
+/// CVE-2025-52565: with process.terminal, /dev/console is the pty slave
+/// whose master went to the console socket (same device, same devpts
+/// instance). Then the attack: /dev comes from the image, and the host
+/// keeps exchanging the image's /dev/pts (where the container's devpts is
+/// mounted) with a directory whose entries 0..31 are symlinks to a global
+/// sysctl. A runtime that binds /dev/pts/N by path onto /dev/console hands
+/// the container the sysctl, writable; carte takes the slave from the
+/// master (TIOCGPTPEER) and binds it fd to fd.
+#[test]
+fn console_is_the_real_pty() {
+    let env = TestEnv::new("xconsole");
+    let host_value = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
+    let _restore = Restore(host_value.clone());
+    let console_run = |b: &Bundle, id: &str, sock: &Path| {
+        let master = console_master(sock);
+        b.write();
+        let out = env.carte(&[
+            "run",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            b.path(),
+            id,
+        ]);
+        (out, master.join().unwrap())
+    };
+    let script = "stat -c '%t:%T %d' /dev/console > /tmp/console; \
+                  stat -L -c '%t:%T %d' /proc/self/fd/0 >> /tmp/console; \
+                  echo 17 > /dev/console";
+    let mut b = env.bundle("b");
+    b.config["process"]["terminal"] = json!(true);
+    b.set_args(&["sh", "-c", script]);
+    let id = env.id("plain");
+    let (out, master) = console_run(&b, &id, &env.dir.join("plain.sock"));
+    out.assert_ok();
+    let peer = peer_of(&master.expect("the pty master"));
+    let seen = std::fs::read_to_string(b.rootfs().join("tmp/console")).unwrap();
+    assert_eq!(
+        seen,
+        format!("{peer}\n{peer}\n"),
+        "/dev/console, then stdin"
+    );
+    env.assert_no_leaks(&id);
+
+    // The attack.
+    let mut b = env.bundle("a");
+    let dev = b.rootfs().join("dev");
+    let null = std::ffi::CString::new(dev.join("null").to_str().unwrap()).unwrap();
+    // SAFETY: mknod on a path this test owns.
+    assert_eq!(
+        unsafe { libc::mknod(null.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 3)) },
+        0
+    );
+    std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx")).unwrap();
+    for d in ["pts", "pts-evil"] {
+        std::fs::create_dir(dev.join(d)).unwrap();
+        // Whichever of the two is not under the devpts mount shows these.
+        std::os::unix::fs::symlink("../pts-evil/ptmx", dev.join(d).join("ptmx")).unwrap();
+        for n in 0..32 {
+            std::os::unix::fs::symlink(GLOBAL_SYSCTL, dev.join(d).join(n.to_string())).unwrap();
+        }
+    }
+    b.config["process"]["terminal"] = json!(true);
+    b.set_args(&["sh", "-c", script]);
+    for m in b.config["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            *m =
+                json!({"destination": "/dev", "type": "bind", "source": dev, "options": ["rbind"]});
+        }
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let stop = stop.clone();
+        let (a, b) = (
+            std::ffi::CString::new(dev.join("pts").to_str().unwrap()).unwrap(),
+            std::ffi::CString::new(dev.join("pts-evil").to_str().unwrap()).unwrap(),
+        );
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: renameat2 on two NUL-terminated paths this test owns.
+                let rc = unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        b.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+                swaps += (rc == 0) as u64;
+            }
+            swaps
+        })
+    };
+    let (mut started, mut refused) = (0, 0);
+    for n in 0..30 {
+        let id = env.id(&format!("a{n}"));
+        let _ = std::fs::remove_file(b.rootfs().join("tmp/console"));
+        let (out, master) = console_run(&b, &id, &env.dir.join(format!("a{n}.sock")));
+        assert_eq!(
+            std::fs::read_to_string(GLOBAL_SYSCTL).unwrap(),
+            host_value,
+            "run {n}: the container wrote the host's sysctl through /dev/console\n{out:?}"
+        );
+        if out.ok() {
+            started += 1;
+            let peer = peer_of(&master.expect("the pty master"));
+            let seen = std::fs::read_to_string(b.rootfs().join("tmp/console")).unwrap();
+            assert_eq!(seen.lines().next().unwrap(), peer, "run {n}");
+        } else {
+            refused += 1;
+            eprintln!("run {n} refused: {}", out.stderr.trim());
+        }
+        env.assert_no_leaks(&id);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    eprintln!("{started} started, {refused} refused cleanly, {swaps} exchanges");
+    assert!(swaps > 1000 && started > 0, "the race did not run");
+}
+
+/// Waits up to 10 s for `path` to exist.
+#[track_caller]
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// CVE-2024-45310 / CVE-2025-31133 class, raced: container A shares a
+/// volume (a host directory) with container B and keeps exchanging, in
+/// it, B's readonlyPaths directory `ro` and maskedPaths directory `m` with
+/// symlinks to B's /etc while B sets up. A runtime that resolves those
+/// paths more than once, or follows the symlink, puts the read-only mount
+/// or the mask on /etc and leaves the host directories writable and
+/// readable: B's process then writes into the host's `ro` and reads the
+/// secret in `m`. carte opens each once, with no symlink allowed, and
+/// mounts onto that fd: it refuses (the symlink was there) or protects
+/// the real directory.
+#[test]
+fn readonly_paths_swapped_mid_way() {
+    let env = TestEnv::new("xroswap");
+    let vol = env.dir.join("vol");
+    for d in ["ro", "m"] {
+        std::fs::create_dir_all(vol.join(d)).unwrap();
+        std::os::unix::fs::symlink("/etc", vol.join(format!("{d}-link"))).unwrap();
+    }
+    std::fs::write(vol.join("m/secret"), "s3cret\n").unwrap();
+    let volume =
+        json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind"]});
+    let mut a = bundle(&env, "a");
+    a.set_args(&["/bin/evil", "swap", "/vol", "ro", "m"]);
+    a.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(volume.clone());
+    a.write();
+    let ida = env.id("a");
+    env.carte(&["run", "-d", "--bundle", a.path(), &ida])
+        .assert_ok();
+    wait_for(&vol.join("idle"));
+    std::fs::write(vol.join("go"), "").unwrap();
+
+    let mut b = env.bundle("b");
+    b.config["mounts"].as_array_mut().unwrap().push(volume);
+    b.config["linux"]["readonlyPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/vol/ro"));
+    b.config["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/vol/m"));
+    // While A still swaps, /vol/ro is the real directory about half the
+    // time: a write or read that gets through shows on the host.
+    b.set_args(&[
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 300 ]; do echo pwned > /vol/ro/pwned 2>/dev/null; \
+         cat /vol/m/secret 2>/dev/null; i=$((i+1)); done; echo finished",
+    ]);
+    let (mut started, mut refused) = (0, 0);
+    for n in 0..30 {
+        let id = env.id(&format!("b{n}"));
+        let out = env.run(&b, &id);
+        if out.ok() {
+            started += 1;
+            assert!(out.stdout.contains("finished"), "run {n}: {out:?}");
+            assert!(
+                !out.stdout.contains("s3cret"),
+                "run {n}: B read the masked host directory"
+            );
+        } else {
+            refused += 1;
+            out.assert_fails_with(&["/vol/", "symlink"]);
+        }
+        env.assert_no_leaks(&id);
+    }
+    std::fs::remove_file(vol.join("go")).unwrap();
+    wait_for(&vol.join("idle"));
+    env.carte(&["delete", "--force", &ida]).assert_ok();
+    env.assert_no_leaks(&ida);
+    eprintln!("{started} started, {refused} refused cleanly");
+    assert!(vol.join("ro").is_dir() && vol.join("m").is_dir());
+    assert!(
+        !vol.join("ro/pwned").exists(),
+        "B wrote into the host's read-only directory"
+    );
+    assert!(started > 0, "the race never let B start");
+}
+
+/// CVE-2023-27561 / CVE-2019-16884 class: /proc in the container is not
+/// procfs, so a runtime that writes sysctls (or LSM labels) through the
+/// container's /proc writes into whatever the image put there. Here the
+/// fake's `sys/net/ipv4/ip_forward` is a hard link to a host file: once
+/// bound over the real proc by a config mount, once as the image's own
+/// /proc with no proc mount at all. carte writes through its verified
+/// procfs handle only: the host file stays as it was, and the sysctl lands
+/// in the container's network namespace.
+#[test]
+fn fake_procfs_is_never_written() {
+    let env = TestEnv::new("xfakeproc");
+    let host_file = env.dir.join("host-file");
+    std::fs::write(&host_file, "host only\n").unwrap();
+    let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let fake = |b: &Bundle, dir: &str| {
+        let ipv4 = b.rootfs().join(dir).join("sys/net/ipv4");
+        std::fs::create_dir_all(&ipv4).unwrap();
+        std::fs::hard_link(&host_file, ipv4.join("ip_forward")).unwrap();
+    };
+    let check = |b: &mut Bundle, id: &str| {
+        b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        b.set_args(&["sleep", "100"]);
+        b.write();
+        let out = env.carte(&["run", "-d", "--bundle", b.path(), id]);
+        assert_eq!(
+            std::fs::read_to_string(&host_file).unwrap(),
+            "host only\n",
+            "the sysctl went into the fake procfs, a host file"
+        );
+        out.assert_ok();
+        let pid = env.state(id).unwrap()["pid"].as_i64().unwrap();
+        let real = Command::new("nsenter")
+            .arg(format!("--net=/proc/{pid}/ns/net"))
+            .args(["cat", "/proc/sys/net/ipv4/ip_forward"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&real.stdout), "1\n", "{real:?}");
+        env.carte(&["delete", "--force", id]).assert_ok();
+        env.assert_no_leaks(id);
+    };
+    // A config mount lays the image's fake over the real /proc.
+    let mut b = env.bundle("over");
+    fake(&b, "fakeproc");
+    let source = b.rootfs().join("fakeproc");
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/proc", "type": "bind", "source": source, "options": ["rbind"]}),
+    );
+    check(&mut b, &env.id("over"));
+    // No proc mount: /proc is the image's own directory.
+    let mut b = env.bundle("image");
+    fake(&b, "proc");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "proc");
+    check(&mut b, &env.id("image"));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward
+    );
 }

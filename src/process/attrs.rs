@@ -184,9 +184,16 @@ fn enter_cwd(cwd: &Path) -> Result<(), String> {
     failpoint!("attrs.cwd");
     nix::unistd::chdir(cwd)
         .map_err(|e| format!("chdir to cwd {:?}: {}", cwd, e.desc().to_lowercase()))?;
-    let now = nix::unistd::getcwd().map_err(|e| format!("getcwd: {}", sys::errno(e)))?;
+    let outside = || format!("cwd {cwd:?} is outside the container's root");
+    // glibc's getcwd gives ENOENT for a directory outside the root (the
+    // kernel's "(unreachable)" prefix): a host fd's directory
+    // (CVE-2024-21626).
+    let now = match nix::unistd::getcwd() {
+        Err(nix::Error::ENOENT) => return Err(outside()),
+        other => other.map_err(|e| format!("getcwd: {}", sys::errno(e)))?,
+    };
     if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
-        return Err(format!("cwd {cwd:?} is outside the container's root"));
+        return Err(outside());
     }
     Ok(())
 }

@@ -111,7 +111,8 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
         let size = process
             .console_size()
             .map(|b| (b.height() as u16, b.width() as u16));
-        tty::setup_console(socket.as_fd(), size).map_err(|e| s(&e))?;
+        let slave = tty::setup_console(socket.as_fd(), size).map_err(|e| s(&e))?;
+        rootfs::bind_console(slave.as_fd()).map_err(|e| s(&e))?;
     }
     rootfs::finalize(spec, host_proc.as_fd()).map_err(|e| s(&e))?;
     if !args.no_new_keyring {

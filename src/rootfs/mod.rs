@@ -41,6 +41,8 @@ pub enum RootfsError {
     Entry { index: usize, reason: String },
     #[error("pivot_root to {path}: {}", crate::sys::reason(.source))]
     Pivot { path: String, source: io::Error },
+    #[error("{field} {path}: a symlink is on the path, and carte follows none there")]
+    Symlink { field: &'static str, path: String },
     #[error("set sysctl {key}: {}", crate::sys::reason(.source))]
     Sysctl { key: String, source: io::Error },
     #[error("set {what}: {}", crate::sys::reason(.source))]
@@ -307,13 +309,13 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
         mounted
     };
     if opts.attr_set != 0 || opts.attr_clr != 0 {
-        mount_setattr(&target, opts.attr_set, opts.attr_clr).map_err(|source| {
-            RootfsError::Mount {
+        crate::sys::mount_setattr(target.as_fd(), opts.attr_set, opts.attr_clr, true).map_err(
+            |source| RootfsError::Mount {
                 what: "recursive attributes".into(),
                 dest: dest.display().to_string(),
                 source,
-            }
-        })?;
+            },
+        )?;
     }
     for prop in &opts.propagation {
         mount(
@@ -356,39 +358,6 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
         if !kind.is_symlink() {
             std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
         }
-    }
-    Ok(())
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
-
-fn mount_setattr(target: &OwnedFd, set: u64, clr: u64) -> io::Result<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    let empty = c"";
-    // SAFETY: attr and the empty path outlive the call; size matches the struct.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            target.as_raw_fd(),
-            empty.as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -611,11 +580,17 @@ pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
         }
     }
     // After sysctl, since /proc/sys is usually among the readonly paths.
+    // Both lists are applied fd to fd inside the new root: each path is
+    // opened once, with no symlink allowed anywhere on it, and the mount
+    // goes onto that fd (CVE-2025-31133, CVE-2024-45310 class).
+    let root = open_root(Path::new("/"))?;
+    let label = crate::lsm::mount_label(linux.mount_label().as_deref());
     for path in linux.readonly_paths().iter().flatten() {
-        readonly_path(path)?;
+        readonly_path(root.as_fd(), path)?;
     }
+    let mut null = None;
     for path in linux.masked_paths().iter().flatten() {
-        mask_path(path)?;
+        mask_path(root.as_fd(), path, &mut null, label)?;
     }
     if spec
         .root()
@@ -631,82 +606,174 @@ pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn readonly_path(path: &str) -> Result<(), RootfsError> {
-    failpoint!("rootfs.readonly_paths");
-    match mount(
-        Some(path),
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    ) {
-        Err(nix::Error::ENOENT) => return Ok(()),
-        other => other.map_err(mount_err("readonly bind", Path::new(path)))?,
+/// Opens a maskedPaths or readonlyPaths entry inside `root` as O_PATH,
+/// refusing a symlink anywhere on the way (runc follows them; see
+/// docs/spec-vs-runc.md). None when it does not exist: the spec lets
+/// such entries be skipped.
+fn open_listed_path(
+    root: BorrowedFd,
+    field: &'static str,
+    path: &str,
+) -> Result<Option<OwnedFd>, RootfsError> {
+    match crate::sys::open_in_root_no_symlinks(root, &inner(Path::new(path)), libc::O_PATH) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(RootfsError::Symlink {
+            field,
+            path: path.to_string(),
+        }),
+        Err(source) => Err(RootfsError::Path {
+            op: field,
+            path: path.to_string(),
+            source,
+        }),
     }
-    let flags = MsFlags::MS_BIND
-        | MsFlags::MS_REMOUNT
-        | MsFlags::MS_RDONLY
-        | MsFlags::MS_REC
-        | locked_flags(path);
-    mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
-        .map_err(mount_err("readonly remount", Path::new(path)))
 }
 
-fn mask_path(path: &str) -> Result<(), RootfsError> {
+/// A read-only recursive bind of `path` over itself: its tree is cloned
+/// through its fd, made read-only while still detached, and moved back
+/// onto the same fd, so no second lookup can land elsewhere.
+fn readonly_path(root: BorrowedFd, path: &str) -> Result<(), RootfsError> {
+    failpoint!("rootfs.readonly_paths");
+    let Some(target) = open_listed_path(root, "readonlyPaths", path)? else {
+        return Ok(());
+    };
+    let err = |what: &str| {
+        let what = what.to_string();
+        move |source| RootfsError::Mount {
+            what,
+            dest: path.to_string(),
+            source,
+        }
+    };
+    let tree = crate::sys::clone_tree(target.as_fd(), true).map_err(err("readonly bind"))?;
+    crate::sys::mount_setattr(tree.as_fd(), crate::sys::MOUNT_ATTR_RDONLY, 0, true)
+        .map_err(err("readonly attribute"))?;
+    crate::sys::move_mount_to(tree.as_fd(), target.as_fd()).map_err(err("readonly bind"))
+}
+
+/// Masks `path`: the verified /dev/null over a file, a new empty
+/// read-only tmpfs over a directory, each moved onto the path's fd.
+/// `null` caches the /dev/null fd across entries.
+fn mask_path(
+    root: BorrowedFd,
+    path: &str,
+    null: &mut Option<OwnedFd>,
+    label: Option<&str>,
+) -> Result<(), RootfsError> {
     failpoint!("rootfs.masked_paths");
-    let meta = match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        other => other.map_err(path_err("stat masked path", Path::new(path)))?,
+    let Some(target) = open_listed_path(root, "maskedPaths", path)? else {
+        return Ok(());
     };
-    let result = if meta.is_dir() {
-        mount(
-            Some("tmpfs"),
-            path,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            Some("size=0,mode=0"),
-        )
-    } else {
-        // Bound fd to fd: neither /dev/null nor the masked path is resolved
-        // again (CVE-2025-31133).
-        let null = null_device()?;
-        let root = open_root(Path::new("/"))?;
-        let target = open_in_root(
-            root.as_fd(),
-            &inner(Path::new(path)),
-            libc::O_PATH | libc::O_NOFOLLOW,
-            0,
-        )
-        .map_err(path_err("open masked path", Path::new(path)))?;
-        return crate::sys::bind_fd(null.as_fd(), target.as_fd()).map_err(|source| {
-            RootfsError::Mount {
-                what: "mask".into(),
-                dest: path.to_string(),
-                source,
-            }
-        });
+    let is_dir = File::from(
+        target
+            .try_clone()
+            .map_err(path_err("stat masked path", Path::new(path)))?,
+    )
+    .metadata()
+    .map_err(path_err("stat masked path", Path::new(path)))?
+    .is_dir();
+    let err = |source| RootfsError::Mount {
+        what: "mask".into(),
+        dest: path.to_string(),
+        source,
     };
-    result.map_err(mount_err("mask", Path::new(path)))
+    if is_dir {
+        let mut options = vec![("size", "0"), ("mode", "0")];
+        options.extend(label.map(|l| ("context", l)));
+        let tmpfs = crate::sys::new_tmpfs(&options, crate::sys::MOUNT_ATTR_RDONLY).map_err(err)?;
+        return crate::sys::move_mount_to(tmpfs.as_fd(), target.as_fd()).map_err(err);
+    }
+    // Bound fd to fd: neither /dev/null nor the masked path is resolved
+    // again (CVE-2025-31133).
+    let null = match null {
+        Some(fd) => fd,
+        None => null.insert(null_device(root)?),
+    };
+    crate::sys::bind_fd(null.as_fd(), target.as_fd()).map_err(err)
 }
 
-/// The container's /dev/null, checked to be the null device (a character
-/// device 1:3) and not, say, a symlink or bind mount of a host file that
-/// masking would then expose over /proc (CVE-2025-31133).
-fn null_device() -> Result<OwnedFd, RootfsError> {
+/// The container's /dev/null, opened with no symlink on the way and
+/// checked to be the null device (a character device 1:3), not, say, a
+/// symlink or bind mount of a host file that masking would then expose
+/// over /proc (CVE-2025-31133).
+fn null_device(root: BorrowedFd) -> Result<OwnedFd, RootfsError> {
     let path = Path::new("/dev/null");
-    let file = File::options()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(path_err("open", path))?;
+    let fd = match crate::sys::open_in_root_no_symlinks(root, &inner(path), libc::O_PATH) {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(path_err("check", path)(io::Error::other(
+                "not the null device (a symlink is on the way)",
+            )))
+        }
+        other => other.map_err(path_err("open", path))?,
+    };
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let meta = file.metadata().map_err(path_err("stat", path))?;
+    let meta = File::from(fd.try_clone().map_err(path_err("open", path))?)
+        .metadata()
+        .map_err(path_err("stat", path))?;
     if !meta.file_type().is_char_device() || meta.rdev() != libc::makedev(1, 3) {
         return Err(path_err("check", path)(io::Error::other(
             "not the null device (character device 1:3)",
         )));
     }
-    Ok(file.into())
+    Ok(fd)
+}
+
+/// Binds the pty slave `slave` onto /dev/console, fd to fd: the target
+/// is opened in the new root with no symlink allowed (made as an empty
+/// file if missing), and the source is the slave's own fd, so no path the
+/// container controls can redirect the bind (CVE-2025-52565).
+pub fn bind_console(slave: BorrowedFd) -> Result<(), RootfsError> {
+    let path = Path::new("/dev/console");
+    let root = open_root(Path::new("/"))?;
+    let open = || {
+        crate::sys::open_in_root_no_symlinks(root.as_fd(), Path::new("dev/console"), libc::O_PATH)
+    };
+    let symlink = || RootfsError::Symlink {
+        field: "console",
+        path: path.display().to_string(),
+    };
+    let target = match open() {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(symlink()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            let dev = crate::sys::open_in_root_no_symlinks(
+                root.as_fd(),
+                Path::new("dev"),
+                libc::O_PATH | libc::O_DIRECTORY,
+            )
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => symlink(),
+                _ => path_err("open", Path::new("/dev"))(e),
+            })?;
+            // SAFETY: dev is a valid dirfd and the name a static C string;
+            // mknodat never follows a symlink in the last component.
+            let rc = unsafe {
+                libc::mknodat(
+                    dev.as_raw_fd(),
+                    c"console".as_ptr(),
+                    libc::S_IFREG | 0o600,
+                    0,
+                )
+            };
+            if rc != 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EEXIST) {
+                    return Err(path_err("create", path)(e));
+                }
+            }
+            open().map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => symlink(),
+                _ => path_err("open", path)(e),
+            })?
+        }
+        Err(e) => return Err(path_err("open", path)(e)),
+    };
+    crate::sys::bind_fd(slave, target.as_fd()).map_err(|source| RootfsError::Mount {
+        what: "pty slave".into(),
+        dest: path.display().to_string(),
+        source,
+    })
 }
 
 /// Opens the host's /proc before pivot_root, for the exec fifo after it.

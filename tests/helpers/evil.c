@@ -13,7 +13,21 @@
  *       ERRNO", "host-reached PATH"; "done" at the end.
  *   evil keyring     prints "session=ID" and "desc=DESCRIPTION" of the
  *                    session keyring (keyctl, no keyutils needed)
- *   evil cwd         prints "cwd=PATH" (getcwd) and "root=..." of "/"'s inode
+ *   evil cwd [HOSTFILE]
+ *                    prints "cwd=PATH" (getcwd); with HOSTFILE, climbs from
+ *                    the cwd with "../" and prints "host-reached PATH" if
+ *                    HOSTFILE opens that way (a cwd outside the root)
+ *   evil fds HOSTFILE
+ *                    for every fd above 2 (but its own /proc/self/fd
+ *                    handle) prints "fd=N TARGET", tries N/HOSTFILE,
+ *                    N/../../../HOSTFILE and N/1/root/HOSTFILE, prints
+ *                    "host-reached ..." for each that opens, then
+ *                    "leaked=COUNT"
+ *   evil swap DIR NAME...
+ *                    while DIR/go exists, exchanges DIR/NAME with
+ *                    DIR/NAME-link (renameat2 RENAME_EXCHANGE, so NAME
+ *                    always exists) for each NAME; otherwise puts each NAME
+ *                    back and keeps DIR/idle; ends when DIR/stop exists
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -158,6 +172,72 @@ static int watch(double seconds, const char *hostfile) {
     return 0;
 }
 
+static int fds(const char *hostfile) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return 3;
+    int own = dirfd(d), leaked = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int n = atoi(e->d_name);
+        if (e->d_name[0] == '.' || n <= 2 || n == own) continue;
+        char link[64], target[512] = "?";
+        snprintf(link, sizeof link, "/proc/self/fd/%d", n);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len >= 0) target[len] = 0;
+        printf("fd=%d %s\n", n, target);
+        leaked++;
+        char up[4096] = "";
+        for (int i = 0; i < 32; i++) strcat(up, "../");
+        strcat(up, hostfile);
+        char viaproc[4096];
+        snprintf(viaproc, sizeof viaproc, "1/root/%s", hostfile);
+        const char *ways[] = {hostfile, up, viaproc};
+        for (int w = 0; w < 3; w++) {
+            int fd = openat(n, ways[w], O_RDONLY);
+            if (fd >= 0) {
+                printf("host-reached fd %d %s\n", n, ways[w]);
+                close(fd);
+            }
+        }
+    }
+    closedir(d);
+    printf("leaked=%d\n", leaked);
+    return 0;
+}
+
+static int exists(const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static int swap(const char *dir, int n, char **names) {
+    int odd[64] = {0};
+    if (n > 64) n = 64;
+    char a[64][4096], b[64][4096], idle[4096];
+    for (int i = 0; i < n; i++) {
+        snprintf(a[i], sizeof a[i], "%s/%s", dir, names[i]);
+        snprintf(b[i], sizeof b[i], "%s/%s-link", dir, names[i]);
+    }
+    snprintf(idle, sizeof idle, "%s/idle", dir);
+    while (!exists(dir, "stop")) {
+        if (exists(dir, "go")) {
+            unlink(idle);
+            for (int k = 0; k < 100; k++)
+                for (int i = 0; i < n; i++)
+                    if (syscall(SYS_renameat2, AT_FDCWD, a[i], AT_FDCWD, b[i], 2) == 0)
+                        odd[i] ^= 1;
+            continue;
+        }
+        for (int i = 0; i < n; i++)
+            if (odd[i] && syscall(SYS_renameat2, AT_FDCWD, a[i], AT_FDCWD, b[i], 2) == 0)
+                odd[i] = 0;
+        close(open(idle, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        usleep(2000);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 5 && !strcmp(argv[1], "watch")) {
         logf = fopen(argv[3], "a");
@@ -176,7 +256,16 @@ int main(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "cwd")) {
         char buf[4096];
         printf("cwd=%s\n", getcwd(buf, sizeof buf) ? buf : "(error)");
+        if (argc >= 3) {
+            char path[4096] = "";
+            for (int i = 0; i < 32; i++) strcat(path, "../");
+            strcat(path, argv[2]);
+            int fd = open(path, O_RDONLY);
+            if (fd >= 0) printf("host-reached %s\n", path);
+        }
         return 0;
     }
+    if (argc >= 3 && !strcmp(argv[1], "fds")) return fds(argv[2]);
+    if (argc >= 4 && !strcmp(argv[1], "swap")) return swap(argv[2], argc - 3, argv + 3);
     return 2;
 }
