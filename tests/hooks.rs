@@ -82,9 +82,9 @@ fn every_kind_runs_once_in_order_with_its_state() {
         ]
     );
     let expect = [
-        ("prestart", "creating", false),
-        ("createRuntime", "creating", false),
-        ("createContainer", "creating", true),
+        ("prestart", "created", false),
+        ("createRuntime", "created", false),
+        ("createContainer", "created", true),
         ("startContainer", "created", true),
         ("poststart", "running", false),
         ("poststop", "stopped", false),
