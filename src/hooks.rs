@@ -24,6 +24,29 @@ pub enum HookError {
 
 /// Runs `hooks` in order; the first failure stops the rest.
 pub fn run(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), HookError> {
+    injection(kind, hooks)?;
+    for hook in hooks {
+        run_one(hook, state_json).map_err(|reason| failed(kind, hook, reason))?;
+    }
+    Ok(())
+}
+
+/// Runs hooks whose failure must not stop the lifecycle (poststart,
+/// poststop): each failure is logged as a warning and the remaining hooks
+/// still run, "as if the hook had succeeded" (config.md).
+pub fn run_logged(kind: &'static str, hooks: &[Hook], state_json: &str) {
+    if let Err(e) = injection(kind, hooks) {
+        crate::logging::warn(&e.to_string());
+        return;
+    }
+    for hook in hooks {
+        if let Err(reason) = run_one(hook, state_json) {
+            crate::logging::warn(&failed(kind, hook, reason).to_string());
+        }
+    }
+}
+
+fn injection(kind: &'static str, hooks: &[Hook]) -> Result<(), HookError> {
     if !hooks.is_empty() {
         match kind {
             "prestart" => failpoint!("hook.prestart"),
@@ -35,21 +58,14 @@ pub fn run(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), H
             _ => {}
         }
     }
-    for hook in hooks {
-        run_one(hook, state_json).map_err(|reason| HookError::Failed {
-            kind,
-            path: hook.path().display().to_string(),
-            reason,
-        })?;
-    }
     Ok(())
 }
 
-/// Runs hooks whose failure must not stop the lifecycle (poststart,
-/// poststop): failures are logged as warnings.
-pub fn run_logged(kind: &'static str, hooks: &[Hook], state_json: &str) {
-    if let Err(e) = run(kind, hooks, state_json) {
-        crate::logging::warn(&e.to_string());
+fn failed(kind: &'static str, hook: &Hook, reason: String) -> HookError {
+    HookError::Failed {
+        kind,
+        path: hook.path().display().to_string(),
+        reason,
     }
 }
 

@@ -374,8 +374,45 @@ pub fn cloexec_from(first: u32) -> io::Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // A seccomp filter that does not know close_range (runtime-tools'
+        // default profile answers EPERM, others ENOSYS), a kernel before
+        // 5.9 (ENOSYS) or before 5.11 (EINVAL: no CLOSE_RANGE_CLOEXEC).
+        Some(libc::ENOSYS | libc::EPERM | libc::EINVAL) => cloexec_each(first),
+        _ => Err(err),
+    }
+}
+
+/// cloexec_from without close_range: fcntl on every fd number the process
+/// may hold. Not /proc/self/fd: in the container that is the image's (or
+/// no) /proc, which could hide an fd of carte's.
+fn cloexec_each(first: u32) -> io::Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    // Everything else was closed after fork, so carte's fds are the lowest
+    // free numbers, far below either limit; the loop stops at the larger
+    // one, and at most at the kernel's default fs.nr_open (not read from
+    // /proc, for the same reason as above).
+    let top = lim.rlim_cur.max(lim.rlim_max).clamp(1024, 1 << 20);
+    for fd in u64::from(first)..top {
+        let fd = fd as RawFd;
+        // SAFETY: fcntl on an integer fd; an unused number gives EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 || flags & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        // SAFETY: as above; only the close-on-exec flag is set.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
 }
@@ -458,6 +495,48 @@ pub fn in_cgroup(proc_cgroup: &str, cgroup: &str) -> bool {
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         })
     })
+}
+
+/// Whether the working directory lies under the process's root: walking
+/// ".." from it must end where ".." no longer moves, and that must be "/".
+/// A directory outside the root (a host fd given as process.cwd,
+/// CVE-2024-21626) ends at the top of another tree. Unlike getcwd's
+/// "(unreachable)" prefix this needs no getcwd, which a seccomp profile may
+/// deny, and compares inodes, not names.
+pub fn cwd_under_root() -> io::Result<bool> {
+    let open_dir = |dir: RawFd, name: &[u8]| -> io::Result<OwnedFd> {
+        let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: name outlives the call; the flags open no file for I/O.
+        let fd = unsafe {
+            libc::openat(
+                dir,
+                name.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: openat just returned this fd and nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    let id = |fd: &OwnedFd| -> io::Result<(u64, u64)> {
+        let st = nix::sys::stat::fstat(fd).map_err(io::Error::from)?;
+        Ok((st.st_dev, st.st_ino))
+    };
+    let root = id(&open_dir(libc::AT_FDCWD, b"/")?)?;
+    let mut dir = open_dir(libc::AT_FDCWD, b".")?;
+    let mut here = id(&dir)?;
+    // PATH_MAX bounds the depth of any directory a path can name.
+    for _ in 0..libc::PATH_MAX {
+        let parent = open_dir(dir.as_raw_fd(), b"..")?;
+        let up = id(&parent)?;
+        if up == here {
+            return Ok(here == root);
+        }
+        (dir, here) = (parent, up);
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -82,9 +82,9 @@ fn every_kind_runs_once_in_order_with_its_state() {
         ]
     );
     let expect = [
-        ("prestart", "creating", false),
-        ("createRuntime", "creating", false),
-        ("createContainer", "creating", true),
+        ("prestart", "created", false),
+        ("createRuntime", "created", false),
+        ("createContainer", "created", true),
         ("startContainer", "created", true),
         ("poststart", "running", false),
         ("poststop", "stopped", false),
@@ -155,15 +155,34 @@ fn failing_hooks() {
         .assert_fails_with(&["prestart", "/bin/false"]);
     env.assert_no_leaks(&id);
 
-    // Failing poststart and poststop hooks are logged; start and delete go on.
-    b.config["hooks"] =
-        json!({"poststart": [{"path": "/bin/false"}], "poststop": [{"path": "/bin/false"}]});
+    // Failing poststart and poststop hooks are logged; the hooks after them,
+    // start and delete go on.
+    let log = env.dir.join("post.log");
+    let after = |kind: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {kind} >> {}", log.display())]});
+    b.config["hooks"] = json!({
+        "poststart": [{"path": "/bin/false"}, after("poststart")],
+        "poststop": [{"path": "/bin/false"}, after("poststop")]
+    });
     b.write();
     let id = env.id("post");
     env.carte(&["create", "--bundle", b.path(), &id])
         .assert_ok();
-    env.carte(&["start", &id]).assert_ok();
+    let start = env.carte(&["start", &id]);
+    start.assert_ok();
+    assert!(
+        start.stderr.contains("poststart hook /bin/false"),
+        "{start:?}"
+    );
     assert_eq!(env.status(&id).as_deref(), Some("running"));
-    env.carte(&["delete", "--force", &id]).assert_ok();
+    let delete = env.carte(&["delete", "--force", &id]);
+    delete.assert_ok();
+    assert!(
+        delete.stderr.contains("poststop hook /bin/false"),
+        "{delete:?}"
+    );
     env.assert_no_leaks(&id);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        "poststart\npoststop\n"
+    );
 }

@@ -541,6 +541,23 @@ fn propagation_of_root_and_mounts() {
     assert!(!optional("/m-private").starts_with("shared:"), "{out}");
 }
 
+/// rootfsPropagation "unbindable" (and "runbindable"): the rootfs is still
+/// bound onto itself while the host's / is made a slave, and the new root
+/// ends up unbindable.
+#[test]
+fn unbindable_root() {
+    let env = TestEnv::new("unbind");
+    for prop in ["unbindable", "runbindable"] {
+        let mut b = env.bundle(prop);
+        b.config["linux"]["rootfsPropagation"] = json!(prop);
+        let out = env.sh(
+            &mut b,
+            "grep -E '^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ' /proc/self/mountinfo",
+        );
+        assert!(out.contains(" unbindable "), "{prop}: {out}");
+    }
+}
+
 #[test]
 fn cgroup_mount_and_namespace() {
     let env = TestEnv::new("cgmount");

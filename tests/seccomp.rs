@@ -319,6 +319,37 @@ fn without_no_new_privs_and_with_flags() {
     assert_eq!(v["NoNewPrivs"], "0");
 }
 
+/// A profile that does not know close_range or getcwd (runtime-tools'
+/// default one answers EPERM to both): the container still starts, with
+/// none of carte's fds, and its cwd is still checked to be inside the root.
+#[test]
+fn a_profile_denying_close_range_and_getcwd() {
+    let env = TestEnv::new("sc-closerange");
+    for (errno, nnp) in [(1, false), (38, true)] {
+        let mut b = bundle(
+            &env,
+            deny(
+                &["close_range", "getcwd"],
+                "SCMP_ACT_ERRNO",
+                json!({ "errnoRet": errno }),
+            ),
+        );
+        // Without no_new_privs the filter goes in before the cwd check and
+        // the fd sweep; with it, just before both.
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        b.config["process"]["cwd"] = json!("/tmp");
+        let (code, out) = run_sh(&env, &mut b, "ls /proc/self/fd | wc -l; sc raw 436 3 3 0");
+        assert_eq!(code, Some(0), "errno {errno}: {out}");
+        let mut lines = out.lines();
+        assert_eq!(
+            lines.next().map(str::trim),
+            Some("4"),
+            "errno {errno}: stdio and ls's own directory fd only: {out}"
+        );
+        assert!(out.contains(&format!("errno={errno}")), "{out}");
+    }
+}
+
 #[test]
 fn exec_gets_the_containers_filter() {
     let env = TestEnv::new("sc-exec");

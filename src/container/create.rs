@@ -203,10 +203,14 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         cgroup_path: &cgroup_path,
         seccomp: seccomp.as_ref(),
     };
+    // The hooks of lifecycle steps 3 to 5 run once the environment of step 2
+    // exists: the spec's `created` ("after step 2 in the lifecycle ... has
+    // neither exited nor executed the user-specified program"); it was also
+    // `created` for prestart when spec 1.0 ran it at start.
     let mut runtime_hooks = |pid: i32| -> Result<String, String> {
-        let mut creating = state.clone();
-        creating.pid = pid;
-        let json = creating.oci(Status::Creating).to_string();
+        let mut created = state.clone();
+        created.pid = pid;
+        let json = created.oci(Status::Created).to_string();
         if let Some(h) = spec.hooks() {
             hooks::run(
                 "prestart",

@@ -178,24 +178,18 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
 }
 
 /// chdir to process.cwd and make sure it really is inside the new root: a
-/// cwd that is an fd leaked from the host shows up as "(unreachable)"
-/// (CVE-2024-21626).
+/// cwd that is an fd leaked from the host lies outside it (CVE-2024-21626).
+/// Checked by inode, not getcwd, which the container's seccomp profile may
+/// already deny.
 fn enter_cwd(cwd: &Path) -> Result<(), String> {
     failpoint!("attrs.cwd");
     nix::unistd::chdir(cwd)
         .map_err(|e| format!("chdir to cwd {:?}: {}", cwd, e.desc().to_lowercase()))?;
-    let outside = || format!("cwd {cwd:?} is outside the container's root");
-    // glibc's getcwd gives ENOENT for a directory outside the root (the
-    // kernel's "(unreachable)" prefix): a host fd's directory
-    // (CVE-2024-21626).
-    let now = match nix::unistd::getcwd() {
-        Err(nix::Error::ENOENT) => return Err(outside()),
-        other => other.map_err(|e| format!("getcwd: {}", sys::errno(e)))?,
-    };
-    if !now.is_absolute() || now.as_os_str().as_bytes().starts_with(b"(unreachable)") {
-        return Err(outside());
+    match sys::cwd_under_root() {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!("cwd {cwd:?} is outside the container's root")),
+        Err(e) => Err(format!("check cwd {cwd:?}: {}", sys::reason(&e))),
     }
-    Ok(())
 }
 
 /// Finds the program as execvp would, with the container's PATH, so a

@@ -178,12 +178,10 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        // The container is created now; start is what let init get here.
-        let state =
-            ready
-                .state_json
-                .replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
-        if let Err(e) = hooks::run("startContainer", list, &state) {
+        // The same `created` state as prestart's: start is what let init
+        // get here, and the user's program has not run yet.
+        let state = &ready.state_json;
+        if let Err(e) = hooks::run("startContainer", list, state) {
             return e.to_string();
         }
     }

@@ -172,8 +172,10 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
         .map(|p| options::parse(&[p.to_string()]).propagation)
         .and_then(|p| p.first().copied())
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    // Never let a mount made for the container reach the host.
-    let first = if root_prop.contains(MsFlags::MS_SHARED) {
+    // Never let a mount made for the container reach the host; and an
+    // unbindable / could not give the rootfs bind below (EINVAL). finalize
+    // sets rootfsPropagation itself on the new root.
+    let first = if root_prop.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) {
         MsFlags::MS_SLAVE | MsFlags::MS_REC
     } else {
         root_prop
@@ -538,16 +540,10 @@ pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
-/// Step 3, inside the new root: propagation, sysctls, hostname,
-/// domainname, readonly and masked paths, and a readonly root last.
+/// Step 3, inside the new root: sysctls, hostname, domainname, readonly
+/// and masked paths, rootfsPropagation, and a readonly root last.
 pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
     let linux = spec.linux().as_ref().expect("validated");
-    if let Some(prop) = linux.rootfs_propagation().as_deref() {
-        for flag in options::parse(&[prop.to_string()]).propagation {
-            mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
-                .map_err(mount_err("rootfsPropagation", Path::new("/")))?;
-        }
-    }
     if let Some(sysctl) = linux.sysctl() {
         for (key, value) in sysctl {
             failpoint!("rootfs.sysctl");
@@ -591,6 +587,14 @@ pub fn finalize(spec: &Spec, proc_root: BorrowedFd) -> Result<(), RootfsError> {
     let mut null = None;
     for path in linux.masked_paths().iter().flatten() {
         mask_path(root.as_fd(), path, &mut null, label)?;
+    }
+    // After the readonly and masked paths, which bind mounts inside the
+    // root: an (r)unbindable root would refuse them.
+    if let Some(prop) = linux.rootfs_propagation().as_deref() {
+        for flag in options::parse(&[prop.to_string()]).propagation {
+            mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+                .map_err(mount_err("rootfsPropagation", Path::new("/")))?;
+        }
     }
     if spec
         .root()
