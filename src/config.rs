@@ -373,6 +373,19 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
                 "idmapped mounts are not supported yet",
             ));
         }
+        // Unknown options are filesystem data, which the mount itself
+        // refuses; these two would fail there with a bare EINVAL.
+        if let Some(opt) = mount
+            .options()
+            .iter()
+            .flatten()
+            .find(|o| *o == "idmap" || *o == "ridmap")
+        {
+            return Err(bad(
+                format!("mounts[{i}].options"),
+                format!("{opt}: idmapped mounts are not supported yet"),
+            ));
+        }
     }
     if let Some(hooks) = spec.hooks() {
         let kinds: [(&str, &Option<Vec<Hook>>); 6] = [
@@ -571,6 +584,19 @@ mod tests {
         v["linux"]["gidMappings"] =
             serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
         assert_eq!(check(&v), Ok(()));
+    }
+
+    #[test]
+    fn idmapped_mounts_are_refused_by_name() {
+        let mut v = base();
+        v["mounts"] = serde_json::json!([{"destination": "/m", "type": "bind", "source": "/tmp",
+            "options": ["rbind", "ridmap"]}]);
+        let (field, reason) = check(&v).unwrap_err();
+        assert_eq!(field, "mounts[0].options");
+        assert!(reason.contains("ridmap"), "{reason}");
+        v["mounts"] = serde_json::json!([{"destination": "/m", "type": "bind", "source": "/tmp",
+            "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]);
+        assert_eq!(check(&v).unwrap_err().0, "mounts[0].uidMappings");
     }
 
     #[test]

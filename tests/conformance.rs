@@ -238,8 +238,46 @@ fn mounts_options_and_propagation() {
         json!({"destination": "/t/unbindable", "source": &host,
                "options": ["bind", "runbindable"]}),
         json!({"destination": "/t/dirty/../clean", "type": "tmpfs", "source": "tmpfs"}),
+        // A relative destination is taken from "/" (config.md, Mounts).
+        json!({"destination": "t/relative", "type": "tmpfs", "source": "tmpfs"}),
+        json!({"destination": "/t/nosym", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosymfollow", "nodiratime"]}),
+        // The recursive options, through mount_setattr.
+        json!({"destination": "/t/rec", "type": "bind", "source": &host,
+               "options": ["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnoatime",
+                           "rnosymfollow", "rnodiratime"]}),
+        json!({"destination": "/t/rstrict", "type": "bind", "source": &host,
+               "options": ["rbind", "rnoatime", "rstrictatime"]}),
+        json!({"destination": "/t/rrelatime", "type": "bind", "source": &host,
+               "options": ["rbind", "rnoatime", "ratime"]}),
     ]);
     check(&env, &b, "c");
+}
+
+/// Mount options carte refuses by name rather than with the kernel's
+/// EINVAL: the idmapped mounts it does not support.
+#[test]
+fn idmapped_mounts_are_refused_clearly() {
+    let env = TestEnv::new("cf-idmap");
+    let host = env.dir.join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    let mut b = env.bundle("b");
+    mounts(&mut b).push(json!({"destination": "/m", "type": "bind", "source": &host,
+        "options": ["rbind", "idmap"]}));
+    b.write();
+    let id = env.id("opt");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_fails_with(&["mounts[", "idmap", "not supported"]);
+    env.assert_no_leaks(&id);
+    let m = mounts(&mut b).last_mut().unwrap();
+    m["options"] = json!(["rbind"]);
+    m["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    m["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.write();
+    let id = env.id("map");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_fails_with(&["uidMappings", "not supported"]);
+    env.assert_no_leaks(&id);
 }
 
 /// linux.devices of each type, with mode and owner.
@@ -258,6 +296,38 @@ fn devices() {
         {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
     ]);
     check(&env, &b, "c");
+}
+
+/// linux.devices over a file already in the rootfs: the same device is
+/// fine, anything else fails create (config-linux.md, Devices).
+#[test]
+fn devices_over_existing_files() {
+    let env = TestEnv::new("cf-devexist");
+    let mut b = checker_bundle(&env, "b");
+    let node = b.rootfs().join("cf-null");
+    let rc = Command::new("mknod")
+        .arg(&node)
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(rc.success());
+    b.config["linux"]["devices"] =
+        json!([{"path": "/cf-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o600}]);
+    check(&env, &b, "same");
+    for (name, make) in [
+        ("file", &["touch"][..]),
+        ("other", &["mknod", "c", "1", "5"][..]),
+    ] {
+        let _ = std::fs::remove_file(&node);
+        let mut cmd = Command::new(make[0]);
+        cmd.arg(&node).args(&make[1..]);
+        assert!(cmd.status().unwrap().success());
+        b.write();
+        let id = env.id(name);
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_fails_with(&["/cf-null", "not the requested device"]);
+        env.assert_no_leaks(&id);
+    }
 }
 
 /// Namespaced sysctls, masked and readonly paths of several kinds.

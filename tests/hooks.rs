@@ -166,4 +166,35 @@ fn failing_hooks() {
     assert_eq!(env.status(&id).as_deref(), Some("running"));
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
+
+    // A failing startContainer hook fails start (runtime.md, lifecycle
+    // step 7): the user's process never runs, and the container stops.
+    b.set_args(&["sh", "-c", "echo ran > /ran; exec sleep 1000"]);
+    b.config["hooks"] = json!({
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}],
+        "poststart": [{"path": "/bin/true"}]
+    });
+    b.write();
+    let id = env.id("startc");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id])
+        .assert_fails_with(&["startContainer", "/bin/sh"]);
+    env.wait_status(&id, "stopped");
+    assert!(!b.rootfs().join("ran").exists(), "the process ran");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+
+    // The same without poststart hooks: start still waits for the verdict.
+    b.config["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]});
+    b.write();
+    let id = env.id("startc2");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id])
+        .assert_fails_with(&["startContainer"]);
+    env.wait_status(&id, "stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
 }

@@ -113,16 +113,47 @@ pub fn check(c: &Value, t: &mut Tap) {
             );
         }
         let has = |o: &str| e.opts.iter().any(|x| x == o);
+        // The atime options set one mode: only the last one counts.
+        const ATIME: [&str; 11] = [
+            "atime",
+            "noatime",
+            "relatime",
+            "norelatime",
+            "strictatime",
+            "nostrictatime",
+            "rnoatime",
+            "ratime",
+            "rrelatime",
+            "rnorelatime",
+            "rstrictatime",
+        ];
+        let last_atime = opts
+            .iter()
+            .rposition(|o| ATIME.contains(o) || *o == "rnostrictatime");
         let mut bad = Vec::new();
-        for o in &opts {
+        for (k, o) in opts.iter().enumerate() {
+            if (ATIME.contains(o) || *o == "rnostrictatime") && Some(k) != last_atime {
+                continue;
+            }
+            // The recursive options ("rro", ...) are checked on the mount
+            // itself, as their plain forms.
             let ok = match *o {
-                "ro" => has("ro"),
-                "rw" => has("rw"),
-                "nosuid" | "nodev" | "noexec" | "noatime" | "nodiratime" | "relatime" => has(o),
-                "suid" => !has("nosuid"),
-                "dev" => !has("nodev"),
-                "exec" => !has("noexec"),
-                "strictatime" => !has("noatime") && !has("relatime"),
+                "ro" | "rro" => has("ro"),
+                "rw" | "rrw" => has("rw"),
+                "nosuid" | "nodev" | "noexec" | "noatime" | "nodiratime" | "relatime"
+                | "nosymfollow" => has(o),
+                "rnosuid" | "rnodev" | "rnoexec" | "rnoatime" | "rnodiratime" | "rrelatime"
+                | "rnosymfollow" => has(&o[1..]),
+                "suid" | "rsuid" => !has("nosuid"),
+                "dev" | "rdev" => !has("nodev"),
+                "exec" | "rexec" => !has("noexec"),
+                "atime" => !has("noatime"),
+                "diratime" | "rdiratime" => !has("nodiratime"),
+                "symfollow" | "rsymfollow" => !has("nosymfollow"),
+                "ratime" | "rnostrictatime" => has("relatime"),
+                "strictatime" | "rstrictatime" | "rnorelatime" => {
+                    !has("noatime") && !has("relatime")
+                }
                 "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
                 | "unbindable" | "runbindable" => propagation(e) == o.trim_start_matches('r'),
                 _ => true,
