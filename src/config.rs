@@ -195,6 +195,14 @@ fn bad(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
 
 /// The checks the runtime-spec asks of a runtime before it creates anything.
 pub fn validate(spec: &Spec) -> Result<(), Invalid> {
+    check_oci_version(spec.version())?;
+    if spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(""))
+    {
+        return Err(bad("annotations", "a key is empty"));
+    }
     if spec.root().is_none() {
         return Err(bad("root", "missing"));
     }
@@ -413,6 +421,19 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
             }
         }
     }
+    for (field, paths) in [
+        ("linux.maskedPaths", linux.masked_paths()),
+        ("linux.readonlyPaths", linux.readonly_paths()),
+    ] {
+        for (i, path) in paths.iter().flatten().enumerate() {
+            if !path.starts_with('/') {
+                return Err(bad(
+                    format!("{field}[{i}]"),
+                    format!("{path:?} is not an absolute path"),
+                ));
+            }
+        }
+    }
     if let Some(seccomp) = linux.seccomp() {
         crate::seccomp::validate(seccomp)?;
     }
@@ -437,6 +458,41 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         if set {
             return Err(bad(field, "not supported yet"));
         }
+    }
+    Ok(())
+}
+
+/// ociVersion is SemVer 2.0.0 (MAJOR.MINOR.PATCH, then -pre-release and
+/// +build); carte reads the 1.x series, which is compatible within itself.
+fn check_oci_version(version: &str) -> Result<(), Invalid> {
+    let bad_version = || bad("ociVersion", format!("{version:?} is not a SemVer version"));
+    let (rest, build) = match version.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let ident_ok =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let numeric_ok = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 || !parts.iter().all(|p| numeric_ok(p)) {
+        return Err(bad_version());
+    }
+    for ids in [pre, build].into_iter().flatten() {
+        if !ids.split('.').all(ident_ok) {
+            return Err(bad_version());
+        }
+    }
+    if parts[0] != "1" {
+        return Err(bad(
+            "ociVersion",
+            format!("{version}: carte supports the 1.x runtime-spec"),
+        ));
     }
     Ok(())
 }
@@ -584,6 +640,20 @@ mod tests {
         v["linux"]["gidMappings"] =
             serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
         assert_eq!(check(&v), Ok(()));
+    }
+
+    #[test]
+    fn oci_version_is_semver_of_the_1_series() {
+        for ok in ["1.0.0", "1.2.0", "1.0.2-dev", "1.3.0-rc.1+build.5"] {
+            assert_eq!(check_oci_version(ok), Ok(()), "{ok}");
+        }
+        for bad_v in ["1.0", "v1.0.0", "1.02.0", "1.0.0-", "1.0.0+", "", "x.y.z"] {
+            assert!(
+                check_oci_version(bad_v).unwrap_err().1.contains("SemVer"),
+                "{bad_v}"
+            );
+        }
+        assert!(check_oci_version("2.0.0").unwrap_err().1.contains("1.x"));
     }
 
     #[test]

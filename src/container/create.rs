@@ -1,10 +1,12 @@
 //! `create`: the state dir, the exec fifo, the cgroup, then the fork chain.
 //! Until create returns, a guard undoes whatever was made if any step fails.
 
+use std::cell::RefCell;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
@@ -29,11 +31,18 @@ pub struct CreateOptions {
 }
 
 /// Undoes a failed create: kills init, removes the cgroup and the state dir.
+/// Once the create-time hooks have begun, the poststop hooks follow: a
+/// failing prestart, createRuntime or createContainer hook stops the
+/// container and goes on at lifecycle step 12 (runtime.md), whose step 13
+/// runs them.
 struct Undo {
     dir: PathBuf,
     cgroup: Option<String>,
     init_pid: Option<i32>,
     armed: bool,
+    poststop: Vec<oci_spec::runtime::Hook>,
+    /// The state given to the create-time hooks, set when they begin.
+    hooks_began: Rc<RefCell<Option<String>>>,
 }
 
 impl Drop for Undo {
@@ -52,6 +61,10 @@ impl Drop for Undo {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(json) = self.hooks_began.borrow().as_deref() {
+            let stopped = json.replacen("\"status\":\"creating\"", "\"status\":\"stopped\"", 1);
+            hooks::run_logged("poststop", &self.poststop, &stopped);
+        }
     }
 }
 
@@ -113,6 +126,12 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         cgroup: None,
         init_pid: None,
         armed: true,
+        poststop: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .unwrap_or_default(),
+        hooks_began: Rc::new(RefCell::new(None)),
     };
     failpoint!("create.state_dir");
     failpoint!("create.lock");
@@ -203,10 +222,12 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         cgroup_path: &cgroup_path,
         seccomp: seccomp.as_ref(),
     };
+    let hooks_began = Rc::clone(&undo.hooks_began);
     let mut runtime_hooks = |pid: i32| -> Result<String, String> {
         let mut creating = state.clone();
         creating.pid = pid;
         let json = creating.oci(Status::Creating).to_string();
+        *hooks_began.borrow_mut() = Some(json.clone());
         if let Some(h) = spec.hooks() {
             hooks::run(
                 "prestart",
