@@ -141,7 +141,7 @@ pub fn check_process_args(process: &Process) -> Result<(), Invalid> {
 /// Parses config.json, naming the JSON path of a bad field.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let mut spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let field = json_field(err.path());
         let reason = seccomp_reason(&field, &err.into_inner().to_string());
         (field, reason)
@@ -149,7 +149,32 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     // Text after the object is a broken file, not something to ignore.
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;
+    forget_pids_without_limit(&mut spec, text);
     Ok(spec)
+}
+
+/// oci-spec reads "pids": {} (limit is OPTIONAL) as a limit of 0, which is
+/// a real limit: without a limit in the text, there is no pids object.
+fn forget_pids_without_limit(spec: &mut Spec, text: &[u8]) {
+    let zero = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.pids().as_ref())
+        .is_some_and(|p| p.limit() == 0);
+    if !zero {
+        return;
+    }
+    let raw: serde_json::Value = serde_json::from_slice(text).unwrap_or_default();
+    if raw.pointer("/linux/resources/pids/limit").is_some() {
+        return;
+    }
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(mut resources) = linux.resources().clone() {
+            resources.set_pids(None);
+            linux.set_resources(Some(resources));
+        }
+    }
 }
 
 /// The JSON path of a bad field; "?" and "." mean the JSON itself is
@@ -654,6 +679,34 @@ mod tests {
             );
         }
         assert!(check_oci_version("2.0.0").unwrap_err().1.contains("1.x"));
+    }
+
+    #[test]
+    fn pids_without_a_limit_is_no_pids_object() {
+        let mut v = base();
+        v["linux"]["resources"] = serde_json::json!({"pids": {}});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        assert!(spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .pids()
+            .is_none());
+        v["linux"]["resources"] = serde_json::json!({"pids": {"limit": 0}});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        let pids = spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .pids()
+            .unwrap();
+        assert_eq!(pids.limit(), 0);
     }
 
     #[test]

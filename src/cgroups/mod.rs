@@ -164,6 +164,11 @@ impl Cgroup {
         resources::apply(self, &resources)
     }
 
+    /// pids.max 0, for a config whose pids limit is 0.
+    pub fn forbid_new_tasks(&self) -> Result<(), CgroupError> {
+        resources::no_new_tasks(&self.path)
+    }
+
     /// Applies the fields of `changes` to the live cgroup (`update`).
     /// Device rules are not in it: the caller refuses to change them.
     pub fn update(&mut self, changes: &LinuxResources) -> Result<(), CgroupError> {

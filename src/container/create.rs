@@ -259,6 +259,14 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let pid = init.pid;
     phases.mark("fork chain until init is ready");
     undo.init_pid = Some(pid);
+    let no_new_tasks = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.pids().as_ref())
+        .is_some_and(|p| p.limit() == 0);
+    if no_new_tasks {
+        cgroup.forbid_new_tasks()?;
+    }
     state.pid = pid;
     state.pid_start_time = sys::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| {
         ContainerError::Process(process::ProcessError::Child(
