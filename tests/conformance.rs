@@ -875,3 +875,34 @@ fn every_operation_needs_an_id_and_create_a_bundle() {
     env.carte_cmd(cmd).assert_fails_with(&["config.json"]);
     env.assert_no_leaks(&id);
 }
+
+/// A capability carte cannot grant (here: run with CAP_SYS_MODULE out of
+/// its own bounding set) is left out with a warning, not a failure
+/// (config.md, Linux Process).
+#[test]
+fn capabilities_that_cannot_be_granted_are_a_warning() {
+    let env = TestEnv::new("cf-capwarn");
+    let mut b = env.bundle("b");
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    let set = json!(["CAP_KILL", "CAP_SYS_MODULE"]);
+    b.config["process"]["capabilities"] =
+        json!({"bounding": set, "permitted": set, "effective": set, "inheritable": set});
+    b.set_args(&["sh", "-c", "grep CapBnd /proc/self/status"]);
+    b.write();
+    let id = env.id("c");
+    let inner = env.command(&["run", "--bundle", b.path(), &id]);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--bounding-set", "-sys_module", "--"])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let out = env.carte_cmd(cmd);
+    out.assert_ok();
+    assert!(
+        out.stderr.contains("CAP_SYS_MODULE") && out.stderr.contains("cannot be granted"),
+        "no warning: {out:?}"
+    );
+    let bnd = out.stdout.split_whitespace().nth(1).unwrap_or_default();
+    let mask = u64::from_str_radix(bnd, 16).unwrap();
+    assert_eq!(mask, 1 << 5, "CapBnd {bnd} (only CAP_KILL, 5)");
+    env.assert_no_leaks(&id);
+}

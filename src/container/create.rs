@@ -77,7 +77,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     };
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref().expect("validated");
-    crate::capabilities::resolve(
+    let caps = crate::capabilities::resolve(
         spec.process()
             .as_ref()
             .and_then(|p| p.capabilities().as_ref()),
@@ -87,6 +87,13 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         field: "process.capabilities".into(),
         reason: e.to_string(),
     })?;
+    if !caps.left_out.is_empty() {
+        let names: Vec<String> = caps.left_out.iter().map(|c| c.to_string()).collect();
+        logging::warn(&format!(
+            "process.capabilities: {} cannot be granted here (not in carte's own bounding set): left out",
+            names.join(", ")
+        ));
+    }
     check_terminal(spec, &opts, &bundle.config_path())?;
     // Before anything is made: the re-exec starts this create over.
     let sealed_binary = crate::cloned_binary::needed_for(spec);
@@ -267,6 +274,9 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     if no_new_tasks {
         cgroup.forbid_new_tasks()?;
     }
+    if let Some((uid, gid)) = cgroup_owner(spec, cgroups::is_unified()) {
+        cgroups::delegate(&cgroup_path, uid, gid)?;
+    }
     state.pid = pid;
     state.pid_start_time = sys::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| {
         ContainerError::Process(process::ProcessError::Child(
@@ -286,6 +296,47 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         state,
         locked: false,
     })
+}
+
+/// The host uid and gid the container's cgroup goes to, when the spec says
+/// it should change hands: cgroup v2 (delegation is not safe on v1), a new
+/// user and a new cgroup namespace, and a read-write cgroup mount at
+/// /sys/fs/cgroup (config-linux.md, Cgroup ownership).
+fn cgroup_owner(spec: &oci_spec::runtime::Spec, unified: bool) -> Option<(u32, u32)> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    if !unified {
+        return None;
+    }
+    let linux = spec.linux().as_ref()?;
+    let new = |t: T| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    if !new(T::User) || !new(T::Cgroup) {
+        return None;
+    }
+    let rw_cgroup_mount = spec.mounts().iter().flatten().any(|m| {
+        m.source().as_deref() == Some(Path::new("cgroup"))
+            && m.destination() == Path::new("/sys/fs/cgroup")
+            && !m.options().iter().flatten().any(|o| o == "ro")
+    });
+    if !rw_cgroup_mount {
+        return None;
+    }
+    let user = spec.process().as_ref()?.user();
+    let host = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
+        maps.iter().flatten().find_map(|m| {
+            let off = id.checked_sub(m.container_id())?;
+            (off < m.size()).then(|| m.host_id() + off)
+        })
+    };
+    Some((
+        host(linux.uid_mappings(), user.uid())?,
+        host(linux.gid_mappings(), user.gid())?,
+    ))
 }
 
 /// runc's rule: a terminal needs a console socket under create, and a
@@ -312,4 +363,60 @@ fn check_terminal(
         reason: reason.into(),
     }
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(userns: bool, cgroupns: bool, ro: bool) -> oci_spec::runtime::Spec {
+        let mut ns = vec![serde_json::json!({"type": "mount"})];
+        if userns {
+            ns.push(serde_json::json!({"type": "user"}));
+        }
+        if cgroupns {
+            ns.push(serde_json::json!({"type": "cgroup"}));
+        }
+        let opts = if ro {
+            vec!["nosuid", "ro"]
+        } else {
+            vec!["nosuid"]
+        };
+        let v = serde_json::json!({
+            "ociVersion": "1.2.0", "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 5, "gid": 7}},
+            "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": opts}],
+            "linux": {"namespaces": ns,
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}]}
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// config-linux.md, Cgroup ownership: only on v2, with a new user and
+    /// cgroup namespace and a read-write cgroup mount; to the host ids of
+    /// process.user.
+    #[test]
+    fn cgroup_owner_follows_the_spec_rules() {
+        assert_eq!(
+            cgroup_owner(&spec(true, true, false), true),
+            Some((100005, 200007))
+        );
+        assert_eq!(cgroup_owner(&spec(true, true, false), false), None, "v1");
+        assert_eq!(
+            cgroup_owner(&spec(true, false, false), true),
+            None,
+            "no cgroupns"
+        );
+        assert_eq!(
+            cgroup_owner(&spec(false, true, false), true),
+            None,
+            "no userns"
+        );
+        assert_eq!(
+            cgroup_owner(&spec(true, true, true), true),
+            None,
+            "ro mount"
+        );
+    }
 }
