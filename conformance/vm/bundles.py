@@ -46,3 +46,69 @@ bundle("oom-v1", ["sh", "-c", "dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 2
 bundle("forkbomb", ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 5 & done; echo done"],
        resources={"pids": {"limit": 8}})
 bundle("abspath", ["sleep", "1000"], cgroups_path="/mypod/abs")
+
+
+# carte-checker bundles: the checker (/carte-checker in the rootfs) checks
+# the container against its own config.json, bound at /carte-config.json.
+# The host's namespace inodes are filled in by the test script (@ns-TYPE@).
+NAMESPACES = ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"]
+
+
+def checker_bundle(name, change):
+    c = copy.deepcopy(base)
+    c["root"] = {"path": "/rootfs", "readonly": True}
+    c["process"]["terminal"] = False
+    c["process"]["args"] = ["/carte-checker", "/carte-config.json"]
+    c["mounts"].append({"destination": "/carte-config.json", "type": "bind",
+                        "source": f"/bundles/{name}/config.json",
+                        "options": ["bind", "ro", "nosuid", "nodev"]})
+    c["annotations"] = {f"org.carte.checker.host-ns.{t}": f"@ns-{t}@" for t in NAMESPACES}
+    c["annotations"]["org.carte.checker.host-rootfs-propagation"] = "private"
+    change(c)
+    os.makedirs(os.path.join(out, name))
+    with open(os.path.join(out, name, "config.json"), "w") as f:
+        json.dump(c, f, indent=1)
+
+
+def cgroup_ns_and_mount(c, ro=True):
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "cgroup"]
+    c["linux"]["namespaces"].append({"type": "cgroup"})
+    c["mounts"] = [m for m in c["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    opts = ["nosuid", "noexec", "nodev", "relatime"] + (["ro"] if ro else [])
+    c["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup",
+                        "source": "cgroup", "options": opts})
+
+
+def limits(c):
+    cgroup_ns_and_mount(c)
+    c["linux"]["resources"] = {
+        "devices": [{"allow": False, "access": "rwm"}],
+        "memory": {"limit": 64 * MIB, "reservation": 32 * MIB},
+        "pids": {"limit": 64},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+    }
+
+
+def pids_zero(c):
+    cgroup_ns_and_mount(c)
+    c["linux"]["resources"] = {"pids": {"limit": 0}}
+
+
+def userns_delegated(c):
+    # A new user and cgroup namespace with a read-write cgroup mount: the
+    # container's cgroup is handed to its root (config-linux.md, Cgroup
+    # ownership). The process sleeps so the test can look at it.
+    cgroup_ns_and_mount(c, ro=False)
+    c["linux"]["namespaces"].append({"type": "user"})
+    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    c["process"]["args"] = ["sleep", "1000"]
+
+
+checker_bundle("chk-default", lambda c: None)
+checker_bundle("chk-limits", limits)
+checker_bundle("chk-pids0", pids_zero)
+checker_bundle("delegated", userns_delegated)
+bundle("unified", ["sleep", "1000"], resources={
+    "unified": {"pids.max": "42", "memory.high": "50331648", "io.weight": "default 70"}})
+bundle("unified-bad", ["true"], resources={"unified": {"nosuch.max": "1"}})
