@@ -89,7 +89,7 @@ for t in pid network mount ipc uts user cgroup time; do
     ino=$(stat -L -c %i /proc/self/ns/$n)
     for b in /bundles/chk-*; do sed -i "s/@ns-$t@/$ino/" $b/config.json; done
 done
-for b in chk-default chk-limits chk-pids0; do
+for b in chk-default chk-mounts chk-process chk-devices chk-timens chk-limits chk-pids0; do
     out=$($C run -b /bundles/$b $b </dev/null 2>&1)
     total=$(echo "$out" | grep -c '^ok ')
     bad=$(echo "$out" | grep '^not ok')
