@@ -41,6 +41,9 @@ conformance/check-leaks.sh --snapshot "$before"
 set +e
 cargo test -q -- --test-threads=4 2>&1 | tee "$log"
 tests_rc=${PIPESTATUS[0]}
+# docs/conformance.md has one row per MUST and SHOULD of the spec.
+echo "== conformance table"
+conformance/spec-rows.sh || tests_rc=1
 # The fault walk: every failpoint of src/failpoint.rs set in turn, in a
 # build of its own (the feature is off in the binary above and in releases).
 echo "== fault injection"

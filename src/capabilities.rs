@@ -35,6 +35,11 @@ pub struct Sets {
     pub permitted: CapsHashSet,
     pub inheritable: CapsHashSet,
     pub ambient: CapsHashSet,
+    /// Asked for, but not in this process's own bounding set (the kernel
+    /// lacks them, or carte runs with fewer): they cannot be granted, so
+    /// they are left out with a warning rather than failing (config.md,
+    /// Linux Process).
+    pub left_out: Vec<Capability>,
 }
 
 /// Resolves the config's sets up front, so an unknown name fails create
@@ -49,16 +54,29 @@ pub fn resolve(caps: Option<&LinuxCapabilities>) -> Result<Sets, CapabilityError
                 permitted: CapsHashSet::new(),
                 inheritable: CapsHashSet::new(),
                 ambient: CapsHashSet::new(),
+                left_out: Vec::new(),
             })
         }
     };
-    Ok(Sets {
-        bounding: convert(c.bounding())?,
-        effective: convert(c.effective())?,
-        permitted: convert(c.permitted())?,
-        inheritable: convert(c.inheritable())?,
-        ambient: convert(c.ambient())?,
-    })
+    let held = caps::read(None, CapSet::Bounding).unwrap_or_else(|_| caps::all());
+    let mut left_out = CapsHashSet::new();
+    let mut grantable = |set: CapsHashSet| -> CapsHashSet {
+        let (keep, drop): (CapsHashSet, CapsHashSet) =
+            set.into_iter().partition(|cap| held.contains(cap));
+        left_out.extend(drop);
+        keep
+    };
+    let sets = Sets {
+        bounding: grantable(convert(c.bounding())?),
+        effective: grantable(convert(c.effective())?),
+        permitted: grantable(convert(c.permitted())?),
+        inheritable: grantable(convert(c.inheritable())?),
+        ambient: grantable(convert(c.ambient())?),
+        left_out: Vec::new(),
+    };
+    let mut left_out: Vec<Capability> = left_out.into_iter().collect();
+    left_out.sort_by_key(|c| c.index());
+    Ok(Sets { left_out, ..sets })
 }
 
 fn set_err(set: &'static str) -> impl Fn(caps::errors::CapsError) -> CapabilityError {

@@ -141,7 +141,7 @@ pub fn check_process_args(process: &Process) -> Result<(), Invalid> {
 /// Parses config.json, naming the JSON path of a bad field.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let mut spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let field = json_field(err.path());
         let reason = seccomp_reason(&field, &err.into_inner().to_string());
         (field, reason)
@@ -149,7 +149,32 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     // Text after the object is a broken file, not something to ignore.
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;
+    forget_pids_without_limit(&mut spec, text);
     Ok(spec)
+}
+
+/// oci-spec reads "pids": {} (limit is OPTIONAL) as a limit of 0, which is
+/// a real limit: without a limit in the text, there is no pids object.
+fn forget_pids_without_limit(spec: &mut Spec, text: &[u8]) {
+    let zero = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.pids().as_ref())
+        .is_some_and(|p| p.limit() == 0);
+    if !zero {
+        return;
+    }
+    let raw: serde_json::Value = serde_json::from_slice(text).unwrap_or_default();
+    if raw.pointer("/linux/resources/pids/limit").is_some() {
+        return;
+    }
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(mut resources) = linux.resources().clone() {
+            resources.set_pids(None);
+            linux.set_resources(Some(resources));
+        }
+    }
 }
 
 /// The JSON path of a bad field; "?" and "." mean the JSON itself is
@@ -195,6 +220,14 @@ fn bad(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
 
 /// The checks the runtime-spec asks of a runtime before it creates anything.
 pub fn validate(spec: &Spec) -> Result<(), Invalid> {
+    check_oci_version(spec.version())?;
+    if spec
+        .annotations()
+        .as_ref()
+        .is_some_and(|a| a.contains_key(""))
+    {
+        return Err(bad("annotations", "a key is empty"));
+    }
     if spec.root().is_none() {
         return Err(bad("root", "missing"));
     }
@@ -373,6 +406,19 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
                 "idmapped mounts are not supported yet",
             ));
         }
+        // Unknown options are filesystem data, which the mount itself
+        // refuses; these two would fail there with a bare EINVAL.
+        if let Some(opt) = mount
+            .options()
+            .iter()
+            .flatten()
+            .find(|o| *o == "idmap" || *o == "ridmap")
+        {
+            return Err(bad(
+                format!("mounts[{i}].options"),
+                format!("{opt}: idmapped mounts are not supported yet"),
+            ));
+        }
     }
     if let Some(hooks) = spec.hooks() {
         let kinds: [(&str, &Option<Vec<Hook>>); 6] = [
@@ -400,6 +446,19 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
             }
         }
     }
+    for (field, paths) in [
+        ("linux.maskedPaths", linux.masked_paths()),
+        ("linux.readonlyPaths", linux.readonly_paths()),
+    ] {
+        for (i, path) in paths.iter().flatten().enumerate() {
+            if !path.starts_with('/') {
+                return Err(bad(
+                    format!("{field}[{i}]"),
+                    format!("{path:?} is not an absolute path"),
+                ));
+            }
+        }
+    }
     if let Some(seccomp) = linux.seccomp() {
         crate::seccomp::validate(seccomp)?;
     }
@@ -424,6 +483,41 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         if set {
             return Err(bad(field, "not supported yet"));
         }
+    }
+    Ok(())
+}
+
+/// ociVersion is SemVer 2.0.0 (MAJOR.MINOR.PATCH, then -pre-release and
+/// +build); carte reads the 1.x series, which is compatible within itself.
+fn check_oci_version(version: &str) -> Result<(), Invalid> {
+    let bad_version = || bad("ociVersion", format!("{version:?} is not a SemVer version"));
+    let (rest, build) = match version.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let ident_ok =
+        |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let numeric_ok = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    if parts.len() != 3 || !parts.iter().all(|p| numeric_ok(p)) {
+        return Err(bad_version());
+    }
+    for ids in [pre, build].into_iter().flatten() {
+        if !ids.split('.').all(ident_ok) {
+            return Err(bad_version());
+        }
+    }
+    if parts[0] != "1" {
+        return Err(bad(
+            "ociVersion",
+            format!("{version}: carte supports the 1.x runtime-spec"),
+        ));
     }
     Ok(())
 }
@@ -571,6 +665,61 @@ mod tests {
         v["linux"]["gidMappings"] =
             serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
         assert_eq!(check(&v), Ok(()));
+    }
+
+    #[test]
+    fn oci_version_is_semver_of_the_1_series() {
+        for ok in ["1.0.0", "1.2.0", "1.0.2-dev", "1.3.0-rc.1+build.5"] {
+            assert_eq!(check_oci_version(ok), Ok(()), "{ok}");
+        }
+        for bad_v in ["1.0", "v1.0.0", "1.02.0", "1.0.0-", "1.0.0+", "", "x.y.z"] {
+            assert!(
+                check_oci_version(bad_v).unwrap_err().1.contains("SemVer"),
+                "{bad_v}"
+            );
+        }
+        assert!(check_oci_version("2.0.0").unwrap_err().1.contains("1.x"));
+    }
+
+    #[test]
+    fn pids_without_a_limit_is_no_pids_object() {
+        let mut v = base();
+        v["linux"]["resources"] = serde_json::json!({"pids": {}});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        assert!(spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .pids()
+            .is_none());
+        v["linux"]["resources"] = serde_json::json!({"pids": {"limit": 0}});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        let pids = spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .resources()
+            .as_ref()
+            .unwrap()
+            .pids()
+            .unwrap();
+        assert_eq!(pids.limit(), 0);
+    }
+
+    #[test]
+    fn idmapped_mounts_are_refused_by_name() {
+        let mut v = base();
+        v["mounts"] = serde_json::json!([{"destination": "/m", "type": "bind", "source": "/tmp",
+            "options": ["rbind", "ridmap"]}]);
+        let (field, reason) = check(&v).unwrap_err();
+        assert_eq!(field, "mounts[0].options");
+        assert!(reason.contains("ridmap"), "{reason}");
+        v["mounts"] = serde_json::json!([{"destination": "/m", "type": "bind", "source": "/tmp",
+            "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]);
+        assert_eq!(check(&v).unwrap_err().0, "mounts[0].uidMappings");
     }
 
     #[test]

@@ -185,4 +185,98 @@ fn failing_hooks() {
         std::fs::read_to_string(&log).unwrap_or_default(),
         "poststart\npoststop\n"
     );
+
+    // A failing startContainer hook fails start (runtime.md, lifecycle
+    // step 7): the user's process never runs, and the container stops.
+    b.set_args(&["sh", "-c", "echo ran > /ran; exec sleep 1000"]);
+    b.config["hooks"] = json!({
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}],
+        "poststart": [{"path": "/bin/true"}]
+    });
+    b.write();
+    let id = env.id("startc");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id])
+        .assert_fails_with(&["startContainer", "/bin/sh"]);
+    env.wait_status(&id, "stopped");
+    assert!(!b.rootfs().join("ran").exists(), "the process ran");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+
+    // The same without poststart hooks: start still waits for the verdict.
+    b.config["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]});
+    b.write();
+    let id = env.id("startc2");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id])
+        .assert_fails_with(&["startContainer"]);
+    env.wait_status(&id, "stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// A failing prestart, createRuntime or createContainer hook fails create,
+/// and the lifecycle goes on at step 12 (runtime.md): the container is
+/// undone, then the poststop hooks run, with status "stopped".
+#[test]
+fn a_failing_create_hook_runs_the_poststop_hooks() {
+    let env = TestEnv::new("hookpoststop");
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "1000"]);
+    let log = b.dir.join("poststop.log");
+    let script = b.dir.join("log.sh");
+    write_script(&script, "#!/bin/sh\ncat >> \"$1\"; echo >> \"$1\"\n");
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let _ = std::fs::remove_file(&log);
+        b.config["hooks"] = json!({
+            kind: [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}],
+            "poststop": [{"path": script, "args": ["log.sh", log]}]
+        });
+        b.write();
+        let id = env.id(kind);
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_fails_with(&[kind]);
+        env.assert_no_leaks(&id);
+        let text = std::fs::read_to_string(&log)
+            .unwrap_or_else(|e| panic!("{kind}: no poststop hook ran: {e}"));
+        let state: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(state["id"], id.as_str(), "{kind}");
+        assert_eq!(state["status"], "stopped", "{kind}");
+    }
+}
+
+/// Hooks of one kind run in the order they are listed (config.md, Hooks).
+#[test]
+fn hooks_of_one_kind_run_in_the_listed_order() {
+    let env = TestEnv::new("hookorder");
+    let mut b = env.bundle("b");
+    b.set_args(&["true"]);
+    let log = b.rootfs().join("order.log");
+    let step = |kind: &str, n: u32| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {kind}{n} >> {}", log.display())]});
+    let hooks: serde_json::Map<String, Value> =
+        ["prestart", "createRuntime", "poststart", "poststop"]
+            .iter()
+            .map(|k| (k.to_string(), json!([step(k, 1), step(k, 2), step(k, 3)])))
+            .collect();
+    b.config["hooks"] = Value::Object(hooks);
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id]).assert_ok();
+    env.wait_status(&id, "stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let got: Vec<&str> = text.lines().collect();
+    let mut want = Vec::new();
+    for k in ["prestart", "createRuntime", "poststart", "poststop"] {
+        for n in 1..=3 {
+            want.push(format!("{k}{n}"));
+        }
+    }
+    assert_eq!(got, want);
 }

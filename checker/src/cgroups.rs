@@ -81,7 +81,7 @@ pub fn check(c: &Value, t: &mut Tap) {
         );
     }
     if let Some(pids) = r["pids"]["limit"].as_i64() {
-        let want = if pids <= 0 {
+        let want = if pids < 0 {
             "max".into()
         } else {
             pids.to_string()

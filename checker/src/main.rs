@@ -209,12 +209,20 @@ fn check_process(c: &Value, t: &mut Tap) {
         "0"
     };
     t.eq("process.noNewPrivileges", nnp.as_str(), want);
+    let got = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok());
     if let Some(adj) = p["oomScoreAdj"].as_i64() {
-        let got = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+        t.eq("process.oomScoreAdj", got, Some(adj));
+    } else if let Some(own) = c["annotations"]["org.carte.checker.runtime-oom-score-adj"]
+        .as_str()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        // Not set: the runtime must leave the value it had.
         t.eq(
-            "process.oomScoreAdj",
-            got.trim().parse::<i64>().ok(),
-            Some(adj),
+            "process.oomScoreAdj not set: oom_score_adj unchanged",
+            got,
+            Some(own),
         );
     }
     let mode = status_field("Seccomp").unwrap_or_default();

@@ -13,6 +13,8 @@ struct Entry {
     opts: Vec<String>,
     optional: Vec<String>,
     fstype: String,
+    /// The superblock's options (sync, dirsync, lazytime live there).
+    super_opts: Vec<String>,
 }
 
 fn mountinfo() -> Vec<Entry> {
@@ -27,6 +29,10 @@ fn mountinfo() -> Vec<Entry> {
                 opts: f.get(5)?.split(',').map(String::from).collect(),
                 optional: f[6..].iter().map(|s| s.to_string()).collect(),
                 fstype: p.first()?.to_string(),
+                super_opts: p
+                    .get(2)
+                    .map(|o| o.split(',').map(String::from).collect())
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -47,7 +53,18 @@ fn propagation(e: &Entry) -> &'static str {
 
 /// The last (topmost) mount at `point`.
 fn find<'a>(all: &'a [Entry], point: &str) -> Option<&'a Entry> {
-    all.iter().rev().find(|e| e.point == point)
+    find_below(all, point, 0)
+}
+
+/// The mount at `point` with `above` mounts on top of it.
+fn find_below<'a>(all: &'a [Entry], point: &str, above: usize) -> Option<&'a Entry> {
+    all.iter().rev().filter(|e| e.point == point).nth(above)
+}
+
+fn is_remount(m: &Value) -> bool {
+    m["options"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|o| o == "remount"))
 }
 
 /// The destination cleaned lexically, as the runtime resolves it in the rootfs.
@@ -87,10 +104,17 @@ pub fn check(c: &Value, t: &mut Tap) {
         }
         t.eq("linux.rootfsPropagation", propagation(root), want);
     }
-    for (i, m) in c["mounts"].as_array().into_iter().flatten().enumerate() {
+    let list: Vec<&Value> = c["mounts"].as_array().into_iter().flatten().collect();
+    for (i, m) in list.iter().enumerate() {
         let dest = clean(m["destination"].as_str().unwrap_or(""));
         let desc = format!("mounts[{i}] {dest}");
-        let Some(e) = find(&all, &dest) else {
+        // Mounts are made in the listed order: a later mount at the same
+        // place lies on top of this one (a remount changes it, adds none).
+        let above = list[i + 1..]
+            .iter()
+            .filter(|n| clean(n["destination"].as_str().unwrap_or("")) == dest && !is_remount(n))
+            .count();
+        let Some(e) = find_below(&all, &dest, above) else {
             t.check(&desc, false, "not mounted");
             continue;
         };
@@ -113,16 +137,59 @@ pub fn check(c: &Value, t: &mut Tap) {
             );
         }
         let has = |o: &str| e.opts.iter().any(|x| x == o);
+        let sb = |o: &str| e.super_opts.iter().any(|x| x == o);
+        let host_shared = c["annotations"]["org.carte.checker.host-rootfs-propagation"]
+            .as_str()
+            .is_none_or(|h| h == "shared");
+        // The atime options set one mode: only the last one counts.
+        const ATIME: [&str; 11] = [
+            "atime",
+            "noatime",
+            "relatime",
+            "norelatime",
+            "strictatime",
+            "nostrictatime",
+            "rnoatime",
+            "ratime",
+            "rrelatime",
+            "rnorelatime",
+            "rstrictatime",
+        ];
+        let last_atime = opts
+            .iter()
+            .rposition(|o| ATIME.contains(o) || *o == "rnostrictatime");
         let mut bad = Vec::new();
-        for o in &opts {
+        for (k, o) in opts.iter().enumerate() {
+            if (ATIME.contains(o) || *o == "rnostrictatime") && Some(k) != last_atime {
+                continue;
+            }
+            // The recursive options ("rro", ...) are checked on the mount
+            // itself, as their plain forms.
             let ok = match *o {
-                "ro" => has("ro"),
-                "rw" => has("rw"),
-                "nosuid" | "nodev" | "noexec" | "noatime" | "nodiratime" | "relatime" => has(o),
-                "suid" => !has("nosuid"),
-                "dev" => !has("nodev"),
-                "exec" => !has("noexec"),
-                "strictatime" => !has("noatime") && !has("relatime"),
+                "ro" | "rro" => has("ro"),
+                "rw" | "rrw" => has("rw"),
+                "nosuid" | "nodev" | "noexec" | "noatime" | "nodiratime" | "relatime"
+                | "nosymfollow" => has(o),
+                "rnosuid" | "rnodev" | "rnoexec" | "rnoatime" | "rnodiratime" | "rrelatime"
+                | "rnosymfollow" => has(&o[1..]),
+                "suid" | "rsuid" => !has("nosuid"),
+                "dev" | "rdev" => !has("nodev"),
+                "exec" | "rexec" => !has("noexec"),
+                "atime" => !has("noatime"),
+                "diratime" | "rdiratime" => !has("nodiratime"),
+                "symfollow" | "rsymfollow" => !has("nosymfollow"),
+                "ratime" | "rnostrictatime" => has("relatime"),
+                "strictatime" | "rstrictatime" | "rnorelatime" => {
+                    !has("noatime") && !has("relatime")
+                }
+                "sync" | "dirsync" | "lazytime" => sb(o),
+                "async" => !sb("sync"),
+                "nolazytime" => !sb("lazytime"),
+                // Making a mount that nothing propagates to a slave leaves
+                // it private (the host's mounts here are not shared).
+                "slave" | "rslave" if !host_shared => {
+                    matches!(propagation(e), "slave" | "private")
+                }
                 "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
                 | "unbindable" | "runbindable" => propagation(e) == o.trim_start_matches('r'),
                 _ => true,

@@ -36,8 +36,9 @@ kernel=$(ls "$cache"/kernel/boot/vmlinuz-* | head -1)
 
 # A static carte: the initramfs has no libc.
 (cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q \
-    --target x86_64-unknown-linux-gnu --target-dir target/static)
+    -p carte -p carte-checker --target x86_64-unknown-linux-gnu --target-dir target/static)
 carte=$repo/target/static/x86_64-unknown-linux-gnu/debug/carte
+checker=$repo/target/static/x86_64-unknown-linux-gnu/debug/carte-checker
 
 work=$(mktemp -d /tmp/carte-vm.XXXXXX)
 trap '[ -n "${V2VM_KEEP:-}" ] || rm -rf "$work"' EXIT
@@ -49,6 +50,7 @@ cp "$here/init" "$img/init"
 cp "$here/lib.sh" "$here/tests-v1.sh" "$here/tests-v2.sh" "$img/"
 chmod +x "$img/init"
 "$repo/bundle-examples/mkrootfs.sh" "$img/rootfs" >/dev/null
+cp "$checker" "$img/rootfs/carte-checker"
 "$carte" spec --bundle "$work"
 python3 "$here/bundles.py" "$work/config.json" "$img/bundles"
 (cd "$img" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"

@@ -82,6 +82,46 @@ $C run -d -b /bundles/abspath abs >/dev/null 2>&1
 $C delete --force abs
 [ ! -e $cg/mypod/abs ] && ok "delete removes an absolute-path cgroup" || not_ok "absolute cgroupsPath removed" "still there"
 
+# carte-checker inside, against its config.json: namespaces, mounts,
+# devices, process attributes, and the cgroup limits it sees.
+for t in pid network mount ipc uts user cgroup time; do
+    [ "$t" = network ] && n=net || { [ "$t" = mount ] && n=mnt || n=$t; }
+    ino=$(stat -L -c %i /proc/self/ns/$n)
+    for b in /bundles/chk-*; do sed -i "s/@ns-$t@/$ino/" $b/config.json; done
+done
+for b in chk-default chk-mounts chk-process chk-devices chk-timens chk-limits chk-pids0; do
+    out=$($C run -b /bundles/$b $b </dev/null 2>&1)
+    total=$(echo "$out" | grep -c '^ok ')
+    bad=$(echo "$out" | grep '^not ok')
+    if [ -z "$bad" ] && echo "$out" | grep -q '^1\.\.'; then
+        ok "carte-checker in $b: $total checks"
+    else
+        not_ok "carte-checker in $b" "$bad $(echo "$out" | tail -3)"
+    fi
+done
+
+# Cgroup ownership: handed to the container's root (host uid 100000).
+$C run -d -b /bundles/delegated dlg >/dev/null 2>&1
+expect "delegated cgroup: the directory belongs to the container's root" "100000" "$(stat -c %u $cg/carte/dlg 2>&1)"
+expect "delegated cgroup: cgroup.procs too" "100000" "$(stat -c %u $cg/carte/dlg/cgroup.procs 2>&1)"
+expect "delegated cgroup: memory.max stays the host's" "0" "$(stat -c %u $cg/carte/dlg/memory.max 2>&1)"
+expect "delegated cgroup: the container makes a sub-cgroup" "made" "$($C exec dlg sh -c 'mkdir /sys/fs/cgroup/sub && echo made' 2>&1)"
+$C delete --force dlg
+$C run -d -b /bundles/limits lim2 >/dev/null 2>&1
+expect "no user namespace: the cgroup stays root's" "0" "$(stat -c %u $cg/carte/lim2 2>&1)"
+$C delete --force lim2
+
+# linux.resources.unified: written as given, controllers enabled; a file
+# of no controller is an error.
+$C run -d -b /bundles/unified uni >/dev/null 2>&1
+expect "unified pids.max" "42" "$(cat $cg/carte/uni/pids.max 2>&1)"
+expect "unified memory.high" "50331648" "$(cat $cg/carte/uni/memory.high 2>&1)"
+expect "unified io.weight" "default 70" "$(cat $cg/carte/uni/io.weight 2>&1)"
+$C delete --force uni
+out=$($C run -b /bundles/unified-bad unibad 2>&1)
+expect "unified: a file of no controller fails create" "nosuch" "$out"
+[ ! -e $cg/carte/unibad ] && ok "unified: the failed create leaves no cgroup" || not_ok "unified failure cleanup" "cgroup left"
+
 left=$(find $cg -name '*carte*' -o -path "$cg/mypod/*" 2>/dev/null)
 expect "no carte cgroup left" "" "$left"
 echo "$passed passed, $failed failed"

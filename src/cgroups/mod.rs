@@ -164,6 +164,11 @@ impl Cgroup {
         resources::apply(self, &resources)
     }
 
+    /// pids.max 0, for a config whose pids limit is 0.
+    pub fn forbid_new_tasks(&self) -> Result<(), CgroupError> {
+        resources::no_new_tasks(&self.path)
+    }
+
     /// Applies the fields of `changes` to the live cgroup (`update`).
     /// Device rules are not in it: the caller refuses to change them.
     pub fn update(&mut self, changes: &LinuxResources) -> Result<(), CgroupError> {
@@ -494,6 +499,46 @@ fn dirs(path: &str) -> Vec<PathBuf> {
 /// The container's directory for controller `ctrl` ("memory", "cpu"):
 /// on v2 the one unified directory, on v1 the directory in the hierarchy
 /// that holds the controller. None when no v1 hierarchy has it.
+/// Hands the container's v2 cgroup to the container's user (config-linux.md,
+/// Cgroup ownership): the directory and the files the kernel lists as
+/// delegatable (/sys/kernel/cgroup/delegate, or the spec's three when it is
+/// missing), those that exist; nothing else.
+pub fn delegate(path: &str, uid: u32, gid: u32) -> Result<(), CgroupError> {
+    let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let listed = delegated_files(std::fs::read_to_string("/sys/kernel/cgroup/delegate").ok());
+    let chown = |p: &Path| {
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(|source| CgroupError::Write {
+            field: "cgroup ownership".into(),
+            path: p.display().to_string(),
+            value: format!("{uid}:{gid}"),
+            source,
+        })
+    };
+    chown(&dir)?;
+    for name in listed {
+        let file = dir.join(name);
+        if file.exists() {
+            chown(&file)?;
+        }
+    }
+    Ok(())
+}
+
+/// The files to hand over: the kernel's list, or without one the spec's.
+fn delegated_files(kernel_list: Option<String>) -> Vec<String> {
+    match kernel_list {
+        Some(text) => text
+            .lines()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+        None => ["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
 pub fn controller_dir(path: &str, ctrl: &str) -> Option<PathBuf> {
     let rel = path.trim_start_matches('/');
     if is_unified() {
@@ -508,6 +553,18 @@ pub fn controller_dir(path: &str, ctrl: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delegated_files_fall_back_to_the_spec_list() {
+        assert_eq!(
+            delegated_files(None),
+            ["cgroup.procs", "cgroup.subtree_control", "cgroup.threads"]
+        );
+        assert_eq!(
+            delegated_files(Some("cgroup.procs\nmemory.oom.group\n\n".into())),
+            ["cgroup.procs", "memory.oom.group"]
+        );
+    }
 
     #[test]
     fn default_and_custom_paths() {

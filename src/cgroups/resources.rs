@@ -81,6 +81,16 @@ impl Files<'_> {
     }
 }
 
+/// A pids limit of 0 (config-linux.md, PIDs: a valid limit): no new task
+/// in the cgroup. Set after init is forked, or init could not be.
+pub(super) fn no_new_tasks(path: &str) -> Result<(), CgroupError> {
+    let files = Files {
+        path,
+        v2: is_unified(),
+    };
+    files.write("pids.limit", "pids", "pids.max", "0")
+}
+
 /// Checks every field against the host, then applies them, in runc's
 /// order (cpuset and devices before memory and cpu; unified last, so its
 /// raw values win).
@@ -114,8 +124,9 @@ pub(super) fn apply(cg: &mut Cgroup, r: &LinuxResources) -> Result<(), CgroupErr
         self::cpu(cg, &files, cpu)?;
     }
     if let Some(pids) = r.pids() {
-        // 0 leaves the limit as it is (runc's `update` sends 0 for "unset");
-        // a negative one lifts it.
+        // 0 leaves the limit as it is here (runc's `update` sends 0 for
+        // "unset"); at create it is a real limit, which `no_new_tasks`
+        // sets once init is forked. A negative one lifts the limit.
         if pids.limit() != 0 {
             let mut only = LinuxResources::default();
             only.set_pids(Some(*pids));

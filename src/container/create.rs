@@ -1,10 +1,12 @@
 //! `create`: the state dir, the exec fifo, the cgroup, then the fork chain.
 //! Until create returns, a guard undoes whatever was made if any step fails.
 
+use std::cell::RefCell;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
@@ -29,11 +31,18 @@ pub struct CreateOptions {
 }
 
 /// Undoes a failed create: kills init, removes the cgroup and the state dir.
+/// Once the create-time hooks have begun, the poststop hooks follow: a
+/// failing prestart, createRuntime or createContainer hook stops the
+/// container and goes on at lifecycle step 12 (runtime.md), whose step 13
+/// runs them.
 struct Undo {
     dir: PathBuf,
     cgroup: Option<String>,
     init_pid: Option<i32>,
     armed: bool,
+    poststop: Vec<oci_spec::runtime::Hook>,
+    /// The state given to the create-time hooks, set when they begin.
+    hooks_began: Rc<RefCell<Option<String>>>,
 }
 
 impl Drop for Undo {
@@ -52,6 +61,10 @@ impl Drop for Undo {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(json) = self.hooks_began.borrow().as_deref() {
+            let stopped = json.replacen("\"status\":\"created\"", "\"status\":\"stopped\"", 1);
+            hooks::run_logged("poststop", &self.poststop, &stopped);
+        }
     }
 }
 
@@ -64,7 +77,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     };
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref().expect("validated");
-    crate::capabilities::resolve(
+    let caps = crate::capabilities::resolve(
         spec.process()
             .as_ref()
             .and_then(|p| p.capabilities().as_ref()),
@@ -74,6 +87,13 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         field: "process.capabilities".into(),
         reason: e.to_string(),
     })?;
+    if !caps.left_out.is_empty() {
+        let names: Vec<String> = caps.left_out.iter().map(|c| c.to_string()).collect();
+        logging::warn(&format!(
+            "process.capabilities: {} cannot be granted here (not in carte's own bounding set): left out",
+            names.join(", ")
+        ));
+    }
     check_terminal(spec, &opts, &bundle.config_path())?;
     // Before anything is made: the re-exec starts this create over.
     let sealed_binary = crate::cloned_binary::needed_for(spec);
@@ -113,6 +133,12 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         cgroup: None,
         init_pid: None,
         armed: true,
+        poststop: spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .unwrap_or_default(),
+        hooks_began: Rc::new(RefCell::new(None)),
     };
     failpoint!("create.state_dir");
     failpoint!("create.lock");
@@ -207,10 +233,12 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     // exists: the spec's `created` ("after step 2 in the lifecycle ... has
     // neither exited nor executed the user-specified program"); it was also
     // `created` for prestart when spec 1.0 ran it at start.
+    let hooks_began = Rc::clone(&undo.hooks_began);
     let mut runtime_hooks = |pid: i32| -> Result<String, String> {
         let mut created = state.clone();
         created.pid = pid;
         let json = created.oci(Status::Created).to_string();
+        *hooks_began.borrow_mut() = Some(json.clone());
         if let Some(h) = spec.hooks() {
             hooks::run(
                 "prestart",
@@ -242,6 +270,17 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let pid = init.pid;
     phases.mark("fork chain until init is ready");
     undo.init_pid = Some(pid);
+    let no_new_tasks = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.pids().as_ref())
+        .is_some_and(|p| p.limit() == 0);
+    if no_new_tasks {
+        cgroup.forbid_new_tasks()?;
+    }
+    if let Some((uid, gid)) = cgroup_owner(spec, cgroups::is_unified()) {
+        cgroups::delegate(&cgroup_path, uid, gid)?;
+    }
     state.pid = pid;
     state.pid_start_time = sys::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| {
         ContainerError::Process(process::ProcessError::Child(
@@ -261,6 +300,47 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         state,
         locked: false,
     })
+}
+
+/// The host uid and gid the container's cgroup goes to, when the spec says
+/// it should change hands: cgroup v2 (delegation is not safe on v1), a new
+/// user and a new cgroup namespace, and a read-write cgroup mount at
+/// /sys/fs/cgroup (config-linux.md, Cgroup ownership).
+fn cgroup_owner(spec: &oci_spec::runtime::Spec, unified: bool) -> Option<(u32, u32)> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    if !unified {
+        return None;
+    }
+    let linux = spec.linux().as_ref()?;
+    let new = |t: T| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    if !new(T::User) || !new(T::Cgroup) {
+        return None;
+    }
+    let rw_cgroup_mount = spec.mounts().iter().flatten().any(|m| {
+        m.source().as_deref() == Some(Path::new("cgroup"))
+            && m.destination() == Path::new("/sys/fs/cgroup")
+            && !m.options().iter().flatten().any(|o| o == "ro")
+    });
+    if !rw_cgroup_mount {
+        return None;
+    }
+    let user = spec.process().as_ref()?.user();
+    let host = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
+        maps.iter().flatten().find_map(|m| {
+            let off = id.checked_sub(m.container_id())?;
+            (off < m.size()).then(|| m.host_id() + off)
+        })
+    };
+    Some((
+        host(linux.uid_mappings(), user.uid())?,
+        host(linux.gid_mappings(), user.gid())?,
+    ))
 }
 
 /// runc's rule: a terminal needs a console socket under create, and a
@@ -287,4 +367,60 @@ fn check_terminal(
         reason: reason.into(),
     }
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(userns: bool, cgroupns: bool, ro: bool) -> oci_spec::runtime::Spec {
+        let mut ns = vec![serde_json::json!({"type": "mount"})];
+        if userns {
+            ns.push(serde_json::json!({"type": "user"}));
+        }
+        if cgroupns {
+            ns.push(serde_json::json!({"type": "cgroup"}));
+        }
+        let opts = if ro {
+            vec!["nosuid", "ro"]
+        } else {
+            vec!["nosuid"]
+        };
+        let v = serde_json::json!({
+            "ociVersion": "1.2.0", "root": {"path": "rootfs"},
+            "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 5, "gid": 7}},
+            "mounts": [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": opts}],
+            "linux": {"namespaces": ns,
+                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}]}
+        });
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// config-linux.md, Cgroup ownership: only on v2, with a new user and
+    /// cgroup namespace and a read-write cgroup mount; to the host ids of
+    /// process.user.
+    #[test]
+    fn cgroup_owner_follows_the_spec_rules() {
+        assert_eq!(
+            cgroup_owner(&spec(true, true, false), true),
+            Some((100005, 200007))
+        );
+        assert_eq!(cgroup_owner(&spec(true, true, false), false), None, "v1");
+        assert_eq!(
+            cgroup_owner(&spec(true, false, false), true),
+            None,
+            "no cgroupns"
+        );
+        assert_eq!(
+            cgroup_owner(&spec(false, true, false), true),
+            None,
+            "no userns"
+        );
+        assert_eq!(
+            cgroup_owner(&spec(true, true, true), true),
+            None,
+            "ro mount"
+        );
+    }
 }

@@ -33,14 +33,18 @@ impl Container {
         // after the process started and after the startContainer hooks.
         // Without them, return at once, as runc does: conmon loses the
         // output and exit of a process that ends before `start` returns.
-        let poststart = self
-            .state
-            .hooks
-            .as_ref()
+        let hooks = self.state.hooks.as_ref();
+        let poststart = hooks
             .and_then(|h| h.poststart().clone())
             .unwrap_or_default();
-        let wait_for_exec = !poststart.is_empty();
+        // A failing startContainer hook must fail start: init writes why
+        // on the fifo before it exits, instead of hanging up at execve.
+        let start_container = hooks
+            .and_then(|h| h.start_container().as_ref())
+            .is_some_and(|l| !l.is_empty());
+        let wait_for_exec = !poststart.is_empty() || start_container;
         let mut released = false;
+        let mut failure = Vec::new();
         loop {
             let mut fds = [
                 libc::pollfd {
@@ -59,18 +63,37 @@ impl Container {
                 continue;
             }
             if fds[0].revents & libc::POLLIN != 0 {
-                let mut byte = [0u8; 1];
-                // SAFETY: reads one byte into a buffer we own.
-                released |=
-                    unsafe { libc::read(fifo.as_raw_fd(), byte.as_mut_ptr().cast(), 1) } == 1;
+                let mut buf = [0u8; 512];
+                let want = if released { buf.len() } else { 1 };
+                // SAFETY: reads at most `want` bytes into a buffer we own.
+                let n = unsafe { libc::read(fifo.as_raw_fd(), buf.as_mut_ptr().cast(), want) };
+                if n > 0 {
+                    if released {
+                        failure.extend_from_slice(&buf[..n as usize]);
+                    }
+                    released = true;
+                }
                 if released && !wait_for_exec {
                     break;
                 }
+                continue;
             } else if fds[0].revents & libc::POLLHUP != 0 && released {
                 break;
             }
             if fds[1].revents != 0 {
                 if released {
+                    // Init is gone: what it wrote may still be in the fifo.
+                    let mut buf = [0u8; 512];
+                    loop {
+                        // SAFETY: reads into a buffer we own (O_NONBLOCK).
+                        let n = unsafe {
+                            libc::read(fifo.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
+                        };
+                        if n <= 0 {
+                            break;
+                        }
+                        failure.extend_from_slice(&buf[..n as usize]);
+                    }
                     break;
                 }
                 return Err(ContainerError::Process(
@@ -81,6 +104,14 @@ impl Container {
             }
         }
         drop(fifo);
+        if !failure.is_empty() {
+            let _ = std::fs::remove_file(&fifo_path);
+            return Err(ContainerError::Process(
+                crate::process::ProcessError::Child(
+                    String::from_utf8_lossy(&failure).trim().to_string(),
+                ),
+            ));
+        }
         logging::debug("init released from exec.fifo");
         let _ = std::fs::remove_file(&fifo_path);
         self.state.started = true;

@@ -182,8 +182,19 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
         // get here, and the user's program has not run yet.
         let state = &ready.state_json;
         if let Err(e) = hooks::run("startContainer", list, state) {
-            return e.to_string();
+            return report(&fifo, e.to_string());
         }
     }
-    attrs::exec(&ready.program, args.preserve_fds)
+    report(&fifo, attrs::exec(&ready.program, args.preserve_fds))
+}
+
+/// After the release byte, anything init writes on the fifo is why it
+/// could not exec: `start` waits for it when the config has startContainer
+/// or poststart hooks, and fails with it.
+fn report(fifo: &OwnedFd, err: String) -> String {
+    // SAFETY: ignoring SIGPIPE only turns a missing reader into EPIPE.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // SAFETY: writes from a buffer we own; the result does not matter.
+    let _ = unsafe { libc::write(fifo.as_raw_fd(), err.as_ptr().cast(), err.len()) };
+    err
 }

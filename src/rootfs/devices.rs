@@ -127,6 +127,38 @@ pub fn config_devices(
     Ok(())
 }
 
+/// A file already at a linux.devices path that is not the requested device
+/// is an error (config-linux.md, Devices); the same device is replaced.
+fn check_existing(
+    root: BorrowedFd,
+    path: &Path,
+    kind: libc::mode_t,
+    major: u64,
+    minor: u64,
+) -> Result<(), RootfsError> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    // O_NOFOLLOW: a symlink there is itself the file that is not the device.
+    let st = match crate::sys::open_in_root(root, rel, libc::O_PATH | libc::O_NOFOLLOW, 0) {
+        Ok(fd) => nix::sys::stat::fstat(&fd).map_err(io::Error::from),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => Err(e),
+    }
+    .map_err(path_err("stat", path))?;
+    let (mode, rdev) = (st.st_mode, st.st_rdev);
+    let same = mode & libc::S_IFMT == kind
+        && (kind == libc::S_IFIFO
+            || (libc::major(rdev) as u64, libc::minor(rdev) as u64) == (major, minor));
+    if same {
+        return Ok(());
+    }
+    Err(path_err("create device", path)(io::Error::other(format!(
+        "a file that is not the requested device is already there (mode {:o}, device {}:{})",
+        mode & libc::S_IFMT,
+        libc::major(rdev),
+        libc::minor(rdev)
+    ))))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn make_device(
     root: BorrowedFd,
@@ -138,6 +170,10 @@ fn make_device(
     owner: Option<(u32, u32)>,
     in_userns: bool,
 ) -> Result<(), RootfsError> {
+    if owner.is_some() {
+        // linux.devices: what is already at the path must be that device.
+        check_existing(root, path, kind, major, minor)?;
+    }
     if in_userns {
         // Bind the host's node over an empty file.
         let target = ensure_in_root(root, path, false).map_err(path_err("create", path))?;

@@ -97,6 +97,10 @@ fn inner(dest: &Path) -> PathBuf {
 /// the last component as a directory or an empty file.
 pub fn ensure_in_root(root: BorrowedFd, path: &Path, dir: bool) -> io::Result<OwnedFd> {
     let rel = inner(path);
+    if rel.as_os_str().is_empty() {
+        // "/" itself (the parent of a device at the top of the rootfs).
+        return open_in_root(root, Path::new("."), libc::O_PATH | libc::O_DIRECTORY, 0);
+    }
     let kind = if dir { libc::O_DIRECTORY } else { 0 };
     match open_in_root(root, &rel, libc::O_PATH | kind, 0) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}

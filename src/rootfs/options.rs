@@ -96,6 +96,11 @@ pub const KNOWN: &[&str] = &[
     "rnoatime",
     "ratime",
     "rstrictatime",
+    "rnostrictatime",
+    "rrelatime",
+    "rnorelatime",
+    "nosymfollow",
+    "symfollow",
     "rnosymfollow",
     "rsymfollow",
     "tmpcopyup",
@@ -136,6 +141,8 @@ pub fn parse(options: &[String]) -> MountOptions {
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
             "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
             "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
             "tmpcopyup" => {
                 out.copy_up = true;
                 continue;
@@ -143,6 +150,11 @@ pub fn parse(options: &[String]) -> MountOptions {
             other => {
                 if let Some(prop) = propagation(other) {
                     out.propagation.push(prop);
+                } else if let Some(atime) = recursive_atime(other) {
+                    // The atime attributes are one value, not bits: the
+                    // kernel takes a new one only with all of them cleared.
+                    out.attr_set = (out.attr_set & !MOUNT_ATTR__ATIME) | atime;
+                    out.attr_clr |= MOUNT_ATTR__ATIME;
                 } else if let Some((set, attr)) = recursive_attr(other) {
                     if set {
                         out.attr_set |= attr;
@@ -177,15 +189,32 @@ fn propagation(opt: &str) -> Option<MsFlags> {
     })
 }
 
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
 // MOUNT_ATTR_* from linux/mount.h.
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
 pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
 pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+/// The recursive atime options: the atime mode they ask for. Turning
+/// noatime or strictatime off gives the kernel's default, relatime;
+/// turning relatime off gives strictatime (every access updates atime).
+fn recursive_atime(opt: &str) -> Option<u64> {
+    Some(match opt {
+        "rnoatime" => MOUNT_ATTR_NOATIME,
+        "rstrictatime" | "rnorelatime" => MOUNT_ATTR_STRICTATIME,
+        "rrelatime" | "ratime" | "rnostrictatime" => MOUNT_ATTR_RELATIME,
+        _ => return None,
+    })
+}
 
 /// The runtime-spec's recursive options ("rro", "rnosuid", ...): (set?, attribute).
 fn recursive_attr(opt: &str) -> Option<(bool, u64)> {
@@ -200,9 +229,6 @@ fn recursive_attr(opt: &str) -> Option<(bool, u64)> {
         "rexec" => (false, MOUNT_ATTR_NOEXEC),
         "rnodiratime" => (true, MOUNT_ATTR_NODIRATIME),
         "rdiratime" => (false, MOUNT_ATTR_NODIRATIME),
-        "rnoatime" => (true, MOUNT_ATTR_NOATIME),
-        "ratime" => (false, MOUNT_ATTR_NOATIME),
-        "rstrictatime" => (true, MOUNT_ATTR_STRICTATIME),
         "rnosymfollow" => (true, MOUNT_ATTR_NOSYMFOLLOW),
         "rsymfollow" => (false, MOUNT_ATTR_NOSYMFOLLOW),
         _ => return None,
@@ -256,6 +282,27 @@ mod tests {
         let o = p(&["rw", "tmpcopyup", "size=1m"]);
         assert!(o.copy_up);
         assert_eq!(o.data, vec!["size=1m".to_string()]);
+    }
+
+    #[test]
+    fn recursive_atime_clears_the_whole_atime_field() {
+        let o = p(&["rbind", "rnoatime"]);
+        assert_eq!(o.attr_set, MOUNT_ATTR_NOATIME);
+        assert_eq!(o.attr_clr, MOUNT_ATTR__ATIME);
+        let o = p(&["rbind", "rnoatime", "rrelatime"]);
+        assert_eq!(o.attr_set, MOUNT_ATTR_RELATIME);
+        assert_eq!(o.attr_clr, MOUNT_ATTR__ATIME);
+        let o = p(&["rstrictatime", "rnodiratime"]);
+        assert_eq!(o.attr_set, MOUNT_ATTR_STRICTATIME | MOUNT_ATTR_NODIRATIME);
+        assert_eq!(o.attr_clr, MOUNT_ATTR__ATIME);
+    }
+
+    #[test]
+    fn nosymfollow_is_a_flag() {
+        let o = p(&["nosymfollow"]);
+        assert_eq!(o.flags, MS_NOSYMFOLLOW);
+        let o = p(&["nosymfollow", "symfollow"]);
+        assert!(o.clear.contains(MS_NOSYMFOLLOW));
     }
 
     #[test]
