@@ -3,20 +3,23 @@
 //! image whose program is `#!/proc/self/exe`, and then write to it.
 //!
 //! Every carte process a container can see (init until its execve, an exec
-//! child until its own) is non-dumpable, so opening its /proc/<pid>/exe
-//! takes CAP_SYS_PTRACE in the user namespace that owns its memory: the
-//! host's, since carte was exec'd there. A container process can have that
-//! only when the container has no user namespace and CAP_SYS_PTRACE in its
-//! bounding set, or when it is another container's, sharing a PID
-//! namespace joined by path. Only then (`needed_for`, recorded in
-//! state.json for `exec`, which also sets it when it grants the capability)
-//! does create, run or exec re-exec carte once, before it forks, from a path
-//! that cannot be written: a detached read-only bind mount of the binary
-//! (open_tree + mount_setattr; no copy, the page cache is shared), or where
-//! that is refused, a sealed memfd copy. Every process it forks then has an
+//! child until its own) is non-dumpable. That is not enough on its own: the
+//! execve of a `#!/proc/self/exe` script runs the carte binary itself in
+//! the container, as a new, dumpable image whose exe is the host's binary
+//! (found with a static carte, which runs in any rootfs; a dynamic one runs
+//! wherever the image has glibc's loader). Only a user namespace stops
+//! that: the binary's owner is not mapped in it, so the kernel gives the
+//! new image to the host's user namespace, and opening its exe takes
+//! CAP_SYS_PTRACE there. So without a user namespace, or with a PID
+//! namespace joined by path (another container's processes), create, run
+//! and exec re-exec carte once, before they fork (`needed_for`, recorded
+//! in state.json for `exec`, which also sets it when it grants
+//! CAP_SYS_PTRACE), from a path that cannot be written: a detached
+//! read-only bind mount of the binary (open_tree + mount_setattr; no copy,
+//! the page cache is shared), or where that is refused, a sealed memfd
+//! copy. Every process it forks, and every image they exec, then has an
 //! exe that opens read-only (EROFS) or not at all for writing
-//! (F_SEAL_WRITE). A carte already on a read-only mount never re-execs, and
-//! the common container costs nothing.
+//! (F_SEAL_WRITE). A carte already on a read-only mount never re-execs.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -66,7 +69,7 @@ pub fn needed_for(spec: &oci_spec::runtime::Spec) -> bool {
     let has_userns = namespaces
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User);
-    shares_pid_ns || (!has_userns && grants_ptrace(spec.process().as_ref()))
+    shares_pid_ns || !has_userns
 }
 
 /// Whether a process may ever hold CAP_SYS_PTRACE: it is in its bounding set.

@@ -233,6 +233,12 @@ impl SelfJoin {
         self.files.is_empty()
     }
 
+    /// The open files, which must survive the child's fd sweep.
+    pub fn raw_fds(&self) -> impl Iterator<Item = std::os::fd::RawFd> + '_ {
+        use std::os::fd::AsRawFd;
+        self.files.iter().map(|(_, file)| file.as_raw_fd())
+    }
+
     /// Moves the calling (single-threaded) process into every hierarchy.
     pub fn join(self) -> Result<(), String> {
         use std::io::Write;

@@ -197,10 +197,19 @@ impl Channel {
 
     /// Receives a message and the fd that came with it, if any.
     pub fn recv_with_fd(&self) -> Result<(Message, Option<OwnedFd>), ChannelError> {
-        let mut buf = vec![0u8; MAX_PACKET];
+        let mut buf = Vec::new();
         // The payload of CONTINUED pieces, which the next message ends.
         let mut head = Vec::new();
         loop {
+            // A buffer the packet's size, not MAX_PACKET: in the
+            // intermediate and init every page touched is charged to the
+            // container's memory limit.
+            let size = match self.next_packet_size() {
+                Ok(size) => size,
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ECONNRESET) => continue,
+                Err(e) => return Err(ChannelError::Io(e.into())),
+            };
+            buf.resize(size.max(1), 0);
             match crate::tty::recv_with_fd(self.fd.as_fd(), &mut buf) {
                 Ok((0, _)) => return Err(ChannelError::Closed),
                 Ok((n, _)) if buf[0] == CONTINUED => head.extend_from_slice(&buf[1..n]),
@@ -218,6 +227,16 @@ impl Channel {
                 Err(e) => return Err(ChannelError::Io(e)),
             }
         }
+    }
+
+    /// The size of the next packet (0 at end of file), left queued.
+    fn next_packet_size(&self) -> nix::Result<usize> {
+        let mut byte = [0u8; 1];
+        nix::sys::socket::recv(
+            self.fd.as_raw_fd(),
+            &mut byte,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        )
     }
 
     /// A message already queued, without waiting for one.

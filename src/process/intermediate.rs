@@ -19,14 +19,8 @@ pub(super) fn run(
     cgroup: SelfJoin,
     parent: nix::unistd::Pid,
 ) -> ! {
-    // First, while the files are open and before any namespace: on v1 the
-    // process moves itself into the cgroup (see `SelfJoin`).
-    if let Err(msg) = cgroup.join() {
-        let _ = chan.send(&Message::Error(msg));
-        // SAFETY: _exit ends the child without touching the parent's state.
-        unsafe { libc::_exit(1) }
-    }
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.fifo.as_raw_fd()];
+    keep.extend(cgroup.raw_fds());
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(crate::failpoint::hits_fd());
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
@@ -41,7 +35,7 @@ pub(super) fn run(
         // SAFETY: _exit ends the child without touching the parent's state.
         unsafe { libc::_exit(1) }
     }
-    if let Err(msg) = enter_namespaces(args, chan) {
+    if let Err(msg) = enter_namespaces(args, chan, cgroup) {
         let _ = chan.send(&Message::Error(msg));
         // SAFETY: _exit ends the child without touching the parent's state.
         unsafe { libc::_exit(1) }
@@ -74,7 +68,7 @@ pub(super) fn run(
 /// on v2, moves us into it: that migration waits for an RCU grace period,
 /// milliseconds to overlap). Only the cgroup namespace waits for Start, as
 /// its root is the cgroup we are in when it is made.
-fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
+fn enter_namespaces(args: &InitArgs, chan: &Channel, cgroup: SelfJoin) -> Result<(), String> {
     // The caller's blocked signals must not reach the container.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let linux = args.spec.linux().as_ref().expect("validated");
@@ -111,6 +105,11 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     {
         namespaces::write_time_offsets(linux).map_err(|e| e.to_string())?;
     }
+    // On v1 the process moves itself into the cgroup (see `SelfJoin`) once
+    // its namespaces exist: what the kernel allocated for them is charged
+    // where the runtime runs, as with a runtime that clones them; init and
+    // everything it does is the container's.
+    cgroup.join()?;
     if !started {
         chan.expect(&Message::Start)?;
     }
