@@ -167,9 +167,10 @@ fn cve_2019_5736_exec_of_a_proc_self_exe_script() {
         Duration::from_millis(1500),
     );
     assert!(!ok, "carte's CLI refuses /bin/victim as a verb");
-    // Kernels that refuse /proc/self/exe as an interpreter (ENOENT, as
-    // 6.18 here) leave the exec'd carte process before its execve as the
-    // target: a few more execs give the attacker its chance.
+    // Where the exec'd carte's execve of `#!/proc/self/exe` fails (ENOENT
+    // on this 6.18 host: its /proc/self/exe is the host binary, outside
+    // the container's mounts), the target is that process before its
+    // execve: a few more execs give the attacker its chance.
     for _ in 0..5 {
         // An overwritten copy no longer runs: the assertion below says why.
         let _ = Command::new(&bin)
