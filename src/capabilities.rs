@@ -2,7 +2,7 @@
 //!
 //! Order matters: the bounding set is cut while init still has
 //! CAP_SETPCAP, the user is switched with keep-caps on, and then the
-//! effective, permitted, inheritable and ambient sets are set in that order
+//! effective, inheritable, permitted and ambient sets are set in that order
 //! (each must stay a subset of the one the kernel checks it against).
 
 use caps::{CapSet, Capability, CapsHashSet};
@@ -100,11 +100,15 @@ pub fn drop_bounding(sets: &Sets) -> Result<(), CapabilityError> {
 
 /// Sets the other four sets; runs after the user switch.
 pub fn apply(sets: &Sets) -> Result<(), CapabilityError> {
-    // Permitted first only grows nothing: it can only shrink what keep-caps kept.
+    // Effective within the coming permitted set; inheritable while
+    // permitted is still what keep-caps kept (the kernel takes a new
+    // inheritable cap only from the old permitted or inheritable set, or
+    // with CAP_SETPCAP effective), so an inheritable set wider than
+    // permitted works, as with runc's single capset; permitted last.
     let effective = &sets.effective & &sets.permitted;
     caps::set(None, CapSet::Effective, &effective).map_err(set_err("effective"))?;
-    caps::set(None, CapSet::Permitted, &sets.permitted).map_err(set_err("permitted"))?;
     caps::set(None, CapSet::Inheritable, &sets.inheritable).map_err(set_err("inheritable"))?;
+    caps::set(None, CapSet::Permitted, &sets.permitted).map_err(set_err("permitted"))?;
     caps::clear(None, CapSet::Ambient).map_err(set_err("ambient"))?;
     for cap in &sets.ambient {
         // The kernel allows an ambient cap only if it is permitted and

@@ -1,5 +1,6 @@
 //! Thin wrappers for the syscalls nix does not cover (openat2, the new
-//! mount API, pidfd, close_range, keyctl) and small /proc readers shared by several modules.
+//! mount API, pidfd, close_range, keyctl) and small /proc readers shared
+//! by several modules.
 
 use std::ffi::CString;
 use std::io;

@@ -167,6 +167,21 @@ fn cve_2019_5736_exec_of_a_proc_self_exe_script() {
         Duration::from_millis(1500),
     );
     assert!(!ok, "carte's CLI refuses /bin/victim as a verb");
+    // Where the exec'd carte's execve of `#!/proc/self/exe` fails (ENOENT
+    // on this 6.18 host: its /proc/self/exe is the host binary, outside
+    // the container's mounts), the target is that process before its
+    // execve: a few more execs give the attacker its chance.
+    for _ in 0..5 {
+        // An overwritten copy no longer runs: the assertion below says why.
+        let _ = Command::new(&bin)
+            .arg("--root")
+            .arg(&env.root)
+            .args(["exec", &id, "/bin/victim"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     let log = attacker_log(&b.rootfs().join("tmp/evil.log"), Duration::from_secs(15));
     assert_not_escaped(&log, &bin, &before);
     assert_saw_carte(&log);
@@ -422,16 +437,6 @@ fn sysctl_writes_cannot_be_redirected() {
     let host_value = std::fs::read_to_string(GLOBAL_SYSCTL).unwrap();
     let _restore = Restore(host_value.clone());
     let host_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
-    // A tmpfs over /proc/sys: the sysctl must not go into it.
-    let mut b = env.bundle("b");
-    b.config["mounts"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
-    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
-    b.config["linux"]["readonlyPaths"] = json!([]);
-    let out = env.sh(&mut b, "ls /proc/sys | wc -l");
-    assert_eq!(out.trim(), "0", "the tmpfs stays empty: {out}");
     // /proc/sys/net/ipv4/ip_forward overlaid by a global sysctl (a bind of
     // a proc file): the write must not land in the host's sysctl.
     let mut b = env.bundle("b2");
@@ -453,6 +458,16 @@ fn sysctl_writes_cannot_be_redirected() {
         std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         host_forward
     );
+    // A tmpfs over /proc/sys: the sysctl must not go into it.
+    let mut b = env.bundle("b");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}));
+    b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    b.config["linux"]["readonlyPaths"] = json!([]);
+    let out = env.sh(&mut b, "ls /proc/sys | wc -l");
+    assert_eq!(out.trim(), "0", "the tmpfs stays empty: {out}");
 }
 
 /// What `evil fds` or `evil cwd` printed shows no way to the host: no
@@ -1059,19 +1074,24 @@ fn readonly_paths_swapped_mid_way() {
          cat /vol/m/secret 2>/dev/null; i=$((i+1)); done; echo finished",
     ]);
     let (mut started, mut refused) = (0, 0);
+    let (mut read, mut other_errors) = (Vec::new(), Vec::new());
     for n in 0..30 {
         let id = env.id(&format!("b{n}"));
         let out = env.run(&b, &id);
         if out.ok() {
             started += 1;
             assert!(out.stdout.contains("finished"), "run {n}: {out:?}");
-            assert!(
-                !out.stdout.contains("s3cret"),
-                "run {n}: B read the masked host directory"
-            );
+            if out.stdout.contains("s3cret") {
+                read.push(n);
+            }
         } else {
             refused += 1;
-            out.assert_fails_with(&["/vol/", "symlink"]);
+            // One line naming the entry and the symlink, checked after the
+            // race so that a run that got through still shows.
+            let err = out.stderr.trim().to_string();
+            if err.lines().count() != 1 || !err.contains("/vol/") || !err.contains("symlink") {
+                other_errors.push(err);
+            }
         }
         env.assert_no_leaks(&id);
     }
@@ -1081,10 +1101,13 @@ fn readonly_paths_swapped_mid_way() {
     env.assert_no_leaks(&ida);
     eprintln!("{started} started, {refused} refused cleanly");
     assert!(vol.join("ro").is_dir() && vol.join("m").is_dir());
+    let wrote = vol.join("ro/pwned").exists();
     assert!(
-        !vol.join("ro/pwned").exists(),
-        "B wrote into the host's read-only directory"
+        read.is_empty() && !wrote,
+        "B read the masked host directory in runs {read:?}; \
+         B wrote into the host's read-only directory: {wrote}"
     );
+    assert!(other_errors.is_empty(), "{other_errors:#?}");
     assert!(started > 0, "the race never let B start");
 }
 

@@ -43,6 +43,84 @@ fn identity_cwd_env_umask_and_pid1() {
     );
 }
 
+/// All five capability sets, read from /proc/self/status, are exactly the
+/// config's, for the container's process (create + start) and for an exec,
+/// as root and as a user. The configs are ones the kernel keeps as they
+/// are across execve: for root, permitted = effective = bounding (a root
+/// exec gains its bounding set); for a user, permitted = effective =
+/// ambient (all a user keeps across exec).
+#[test]
+fn capability_sets_equal_the_config_for_create_and_exec() {
+    let env = TestEnv::new("capsets");
+    let caps = |names: &[&str]| json!(names);
+    // CHOWN=0, DAC_OVERRIDE=1, KILL=5, NET_RAW=13.
+    let cases = [
+        (
+            json!({"uid": 0, "gid": 0}),
+            json!({
+                "bounding": caps(&["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"]),
+                "permitted": caps(&["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"]),
+                "effective": caps(&["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"]),
+                "inheritable": caps(&["CAP_KILL", "CAP_NET_RAW"]),
+                "ambient": caps(&["CAP_KILL"])
+            }),
+            [
+                ("CapBnd", vec![0, 1, 5, 13]),
+                ("CapPrm", vec![0, 1, 5, 13]),
+                ("CapEff", vec![0, 1, 5, 13]),
+                ("CapInh", vec![5, 13]),
+                ("CapAmb", vec![5]),
+            ],
+        ),
+        (
+            json!({"uid": 1000, "gid": 1000}),
+            json!({
+                "bounding": caps(&["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"]),
+                "permitted": caps(&["CAP_KILL", "CAP_NET_RAW"]),
+                "effective": caps(&["CAP_KILL", "CAP_NET_RAW"]),
+                "inheritable": caps(&["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]),
+                "ambient": caps(&["CAP_KILL", "CAP_NET_RAW"])
+            }),
+            [
+                ("CapBnd", vec![0, 1, 5, 13]),
+                ("CapPrm", vec![5, 13]),
+                ("CapEff", vec![5, 13]),
+                ("CapInh", vec![0, 5, 13]),
+                ("CapAmb", vec![5, 13]),
+            ],
+        ),
+    ];
+    let read = "grep ^Cap /proc/self/status | tr -d '\\t' | tr : = > /tmp/caps.$$; mv /tmp/caps.$$ /tmp/caps";
+    for (n, (user, capabilities, want)) in cases.into_iter().enumerate() {
+        let mut b = env.bundle(&format!("b{n}"));
+        b.config["process"]["user"] = user;
+        b.config["process"]["capabilities"] = capabilities;
+        b.config["process"]["noNewPrivileges"] = json!(false);
+        b.set_args(&["sh", "-c", &format!("{read}; exec sleep 100")]);
+        b.write();
+        let id = env.id(&format!("c{n}"));
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_ok();
+        env.carte(&["start", &id]).assert_ok();
+        let file = b.rootfs().join("tmp/caps");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !file.exists() {
+            assert!(std::time::Instant::now() < deadline, "no /tmp/caps");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let created = kv(&std::fs::read_to_string(&file).unwrap());
+        let out = env.carte(&["exec", &id, "grep", "^Cap", "/proc/self/status"]);
+        out.assert_ok();
+        let execd = kv(&out.stdout.replace(":\t", "="));
+        for (set, bits) in &want {
+            assert_eq!(created[*set], cap_mask(bits), "case {n}, create: {set}");
+            assert_eq!(execd[*set], cap_mask(bits), "case {n}, exec: {set}");
+        }
+        env.carte(&["delete", "--force", &id]).assert_ok();
+        env.assert_no_leaks(&id);
+    }
+}
+
 #[test]
 fn capabilities_and_no_new_privs() {
     let env = TestEnv::new("caps");

@@ -134,17 +134,86 @@ fn kill_and_trap_give_sigsys() {
     assert_eq!(kv(&out)["status"], SIGSYS_EXIT.to_string());
 }
 
+/// SCMP_ACT_LOG lets the call run and logs it: with no audit daemon the
+/// kernel prints the audit record (type=1326, code 0x7ffc0000 =
+/// SECCOMP_RET_LOG) to its log, where the helper's own name finds it.
 #[test]
-fn log_lets_the_call_run() {
+fn log_lets_the_call_run_and_logs_it() {
     let env = TestEnv::new("sc-log");
     let mut b = bundle(&env, deny(&["mkdir"], "SCMP_ACT_LOG", json!({})));
-    let (code, out) = run_sh(
+    let name = format!("sclog{}", std::process::id() % 10_000_000);
+    std::fs::copy(helper(), b.rootfs().join("bin").join(&name)).unwrap();
+    let record = format!("comm=\"{name}\"");
+    let logged = || {
+        let dmesg = Command::new("dmesg").output().expect("dmesg (util-linux)");
+        String::from_utf8_lossy(&dmesg.stdout).lines().any(|l| {
+            l.contains("type=1326")
+                && l.contains(&record)
+                && l.contains("syscall=83 ")
+                && l.contains("code=0x7ffc0000")
+        })
+    };
+    // The kernel prints audit records under printk_ratelimit (10 per 5 s),
+    // which other tests' records may use up: try again past the window.
+    for attempt in 0..3 {
+        let _ = std::fs::remove_dir(b.rootfs().join("tmp/x"));
+        let (code, out) = run_sh(
+            &env,
+            &mut b,
+            &format!("{name} mkdir /tmp/x && test -d /tmp/x && echo made"),
+        );
+        assert_eq!(code, Some(0));
+        assert!(out.contains("ret=0") && out.contains("made"), "{out}");
+        if logged() {
+            return;
+        }
+        eprintln!("attempt {attempt}: no audit record yet");
+        std::thread::sleep(std::time::Duration::from_millis(5500));
+    }
+    panic!("no seccomp audit record with {record} in the kernel log");
+}
+
+/// SCMP_ACT_TRACE with no tracer attached: the kernel skips the call and
+/// returns ENOSYS.
+#[test]
+fn trace_without_a_tracer_is_enosys() {
+    let env = TestEnv::new("sc-trace");
+    let mut b = bundle(
         &env,
-        &mut b,
-        "sc mkdir /tmp/x && test -d /tmp/x && echo made",
+        deny(&["mkdir"], "SCMP_ACT_TRACE", json!({"errnoRet": 42})),
     );
-    assert_eq!(code, Some(0));
-    assert!(out.contains("ret=0") && out.contains("made"), "{out}");
+    let (code, out) = run_sh(&env, &mut b, "sc mkdir /tmp/x; echo done");
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("ret=-1 errno=38"), "{out}");
+    assert!(!b.rootfs().join("tmp/x").exists());
+}
+
+/// SCMP_ACT_KILL and SCMP_ACT_KILL_THREAD end only the thread that made
+/// the call; SCMP_ACT_KILL_PROCESS ends the whole process.
+#[test]
+fn kill_thread_and_kill_process_from_a_thread() {
+    let env = TestEnv::new("sc-killthr");
+    for (action, survives) in [
+        ("SCMP_ACT_KILL", true),
+        ("SCMP_ACT_KILL_THREAD", true),
+        ("SCMP_ACT_KILL_PROCESS", false),
+    ] {
+        let mut b = bundle(&env, deny(&["sched_yield"], action, json!({})));
+        let (code, out) = run_sh(
+            &env,
+            &mut b,
+            &format!("sc thread {NR_SCHED_YIELD}; echo status=$?"),
+        );
+        assert_eq!(code, Some(0), "{action}: {out}");
+        assert!(!out.contains("ret="), "{action}: the call returned: {out}");
+        if survives {
+            assert!(out.contains("survived"), "{action}: {out}");
+            assert_eq!(kv(&out)["status"], "0", "{action}: {out}");
+        } else {
+            assert!(!out.contains("survived"), "{action}: {out}");
+            assert_eq!(kv(&out)["status"], SIGSYS_EXIT.to_string(), "{action}");
+        }
+    }
 }
 
 #[test]

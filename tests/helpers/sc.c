@@ -3,8 +3,12 @@
  *   sc raw NR [ARGS...]     syscall(NR, ARGS...) (x32 calls: NR | 0x40000000)
  *   sc trap NR [ARGS...]    the same with a SIGSYS handler that prints "trapped"
  *   sc int80 NR [ARGS...]   an i386 syscall through int 0x80
+ *   sc thread NR [ARGS...]  the call from a second thread; the main thread
+ *                           joins it and prints "survived" (the call's own
+ *                           line shows only if the thread lived)
  * Prints "ret=R errno=E" and exits 0; numbers may be hex (0x...). */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,17 @@ static void on_sigsys(int sig) {
 }
 
 static long num(const char *s) { return (long)strtoull(s, NULL, 0); }
+
+static long call_nr, call_args[6];
+
+static void *in_thread(void *unused) {
+    (void)unused;
+    long ret = syscall(call_nr, call_args[0], call_args[1], call_args[2], call_args[3],
+                       call_args[4], call_args[5]);
+    printf("ret=%ld errno=%d\n", ret, ret < 0 ? errno : 0);
+    fflush(stdout);
+    return NULL;
+}
 
 int main(int argc, char **argv) {
     long a[6] = {0};
@@ -40,6 +55,14 @@ int main(int argc, char **argv) {
                          : "a"(num(argv[2])), "b"(a[0]), "c"(a[1]), "d"(a[2])
                          : "memory");
         if (ret < 0 && ret > -4096) { errno = (int)-ret; ret = -1; }
+    } else if (!strcmp(argv[1], "thread")) {
+        pthread_t t;
+        call_nr = num(argv[2]);
+        memcpy(call_args, a, sizeof a);
+        if (pthread_create(&t, NULL, in_thread, NULL)) return 3;
+        pthread_join(t, NULL);
+        printf("survived\n");
+        return 0;
     } else {
         return 2;
     }
