@@ -28,11 +28,14 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
 }
 
-/// Undoes a failed create: kills init, removes the cgroup and the state dir.
+/// Undoes a failed create: kills init, detaches what it mounted in carte's
+/// mount namespace, removes the cgroup and the state dir.
 struct Undo {
     dir: PathBuf,
     cgroup: Option<String>,
     init_pid: Option<i32>,
+    /// The rootfs and the mount under carte's, without a mount namespace.
+    shared_mounts: Option<(PathBuf, u64)>,
     armed: bool,
 }
 
@@ -44,6 +47,15 @@ impl Drop for Undo {
         if let Some(pid) = self.init_pid {
             // SAFETY: kill(2) with plain integers; pid is our init, still ours.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some((rootfs, base)) = &self.shared_mounts {
+            if let Err(e) = crate::rootfs::shared::detach_above(rootfs, *base) {
+                logging::warn(&format!(
+                    "cleanup after failed create: unmount {}: {}",
+                    rootfs.display(),
+                    sys::reason(&e)
+                ));
+            }
         }
         if let Some(path) = &self.cgroup {
             cgroups::kill_all(path, libc::SIGKILL);
@@ -112,6 +124,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         dir: dir.clone(),
         cgroup: None,
         init_pid: None,
+        shared_mounts: None,
         armed: true,
     };
     failpoint!("create.state_dir");
@@ -132,6 +145,22 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         }
         .into());
     }
+    // Without a mount namespace, init mounts in carte's: note what the
+    // rootfs path is before, to tell the container's mounts from the rest.
+    let own_mount_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Mount);
+    let shared_mount_base = if own_mount_ns {
+        None
+    } else {
+        Some(
+            crate::rootfs::shared::mount_id(&bundle.rootfs)
+                .map_err(io_err("find the mount of rootfs", &bundle.rootfs))?,
+        )
+    };
+    undo.shared_mounts = shared_mount_base.map(|base| (bundle.rootfs.clone(), base));
     // Recorded at once, without a pid: a create killed from here on leaves
     // a container that `state` calls stopped and `delete` removes, cgroup
     // included (it may be anywhere, by cgroupsPath).
@@ -154,6 +183,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         init_exe: std::fs::metadata("/proc/self/exe")
             .ok()
             .map(|m| FileId::of(&m)),
+        shared_mount_base,
     };
     state.save(&dir)?;
 
