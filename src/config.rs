@@ -289,12 +289,6 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         }
     }
     let has = |t: LinuxNamespaceType| seen.contains(&t);
-    if !has(LinuxNamespaceType::Mount) {
-        return Err(bad(
-            "linux.namespaces",
-            "carte needs a mount namespace to set up the rootfs",
-        ));
-    }
     let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     let new_userns = namespaces

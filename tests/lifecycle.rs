@@ -525,3 +525,76 @@ fn kill_all_and_delete_reach_nested_cgroups() {
     }
     env.assert_no_leaks(&id);
 }
+
+/// No namespace listed: the container inherits carte's, its mount namespace
+/// included (config-linux.md). Its root is then a chroot of the rootfs, the
+/// config's mounts, masked and readonly paths are made in carte's mount
+/// namespace, and delete (or a failed create) takes exactly those away: a
+/// mount that was on the rootfs before stays.
+#[test]
+fn without_namespaces_the_container_shares_carte_s() {
+    let env = TestEnv::new("nons");
+    let mut b = sleeper(&env);
+    b.config["linux"]["namespaces"] = json!([]);
+    b.config["hostname"] = json!(null);
+    b.config["root"]["readonly"] = json!(true);
+    // Someone else's mount inside the rootfs, there before the container.
+    let theirs = b.rootfs().join("mnt");
+    std::fs::create_dir_all(&theirs).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "theirs"])
+        .arg(&theirs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let guard = Unmount(theirs.clone());
+    std::fs::write(theirs.join("mark"), "theirs").unwrap();
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    let pid = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).unwrap();
+    assert_eq!(
+        ns(&pid.to_string()),
+        ns("self"),
+        "mount namespace inherited"
+    );
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        b.rootfs().canonicalize().unwrap()
+    );
+    let out = env.carte(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "cat /etc/hostname /mnt/mark; echo; wc -c < /proc/keys; \
+         touch /x 2>/dev/null || echo root-ro; touch /proc/sys/x 2>/dev/null || echo sys-ro",
+    ]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout, "carte\ntheirs\n0\nroot-ro\nsys-ro\n",
+        "exec runs in the container's root"
+    );
+    env.carte(&["start", &id]).assert_ok();
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    let still_there = std::fs::read_to_string(theirs.join("mark"));
+    drop(guard);
+    assert_eq!(still_there.unwrap(), "theirs", "a mount not made by create");
+    env.assert_no_leaks(&id);
+
+    // A create that fails after the mounts leaves none behind.
+    b.set_args(&["/no/such/program"]);
+    b.write();
+    let id = env.id("fail");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_fails_with(&["/no/such/program"]);
+    env.assert_no_leaks(&id);
+}

@@ -30,15 +30,17 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
 }
 
-/// Undoes a failed create: kills init, removes the cgroup and the state dir.
-/// Once the create-time hooks have begun, the poststop hooks follow: a
-/// failing prestart, createRuntime or createContainer hook stops the
-/// container and goes on at lifecycle step 12 (runtime.md), whose step 13
-/// runs them.
+/// Undoes a failed create: kills init, detaches what it mounted in carte's
+/// mount namespace, removes the cgroup and the state dir. Once the
+/// create-time hooks have begun, the poststop hooks follow: a failing
+/// prestart, createRuntime or createContainer hook stops the container and
+/// goes on at lifecycle step 12 (runtime.md), whose step 13 runs them.
 struct Undo {
     dir: PathBuf,
     cgroup: Option<String>,
     init_pid: Option<i32>,
+    /// The rootfs and the mount under carte's, without a mount namespace.
+    shared_mounts: Option<(PathBuf, u64)>,
     armed: bool,
     poststop: Vec<oci_spec::runtime::Hook>,
     /// The state given to the create-time hooks, set when they begin.
@@ -53,6 +55,15 @@ impl Drop for Undo {
         if let Some(pid) = self.init_pid {
             // SAFETY: kill(2) with plain integers; pid is our init, still ours.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some((rootfs, base)) = &self.shared_mounts {
+            if let Err(e) = crate::rootfs::shared::detach_above(rootfs, *base) {
+                logging::warn(&format!(
+                    "cleanup after failed create: unmount {}: {}",
+                    rootfs.display(),
+                    sys::reason(&e)
+                ));
+            }
         }
         if let Some(path) = &self.cgroup {
             cgroups::kill_all(path, libc::SIGKILL);
@@ -132,6 +143,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         dir: dir.clone(),
         cgroup: None,
         init_pid: None,
+        shared_mounts: None,
         armed: true,
         poststop: spec
             .hooks()
@@ -158,6 +170,22 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         }
         .into());
     }
+    // Without a mount namespace, init mounts in carte's: note what the
+    // rootfs path is before, to tell the container's mounts from the rest.
+    let own_mount_ns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Mount);
+    let shared_mount_base = if own_mount_ns {
+        None
+    } else {
+        Some(
+            crate::rootfs::shared::mount_id(&bundle.rootfs)
+                .map_err(io_err("find the mount of rootfs", &bundle.rootfs))?,
+        )
+    };
+    undo.shared_mounts = shared_mount_base.map(|base| (bundle.rootfs.clone(), base));
     // Recorded at once, without a pid: a create killed from here on leaves
     // a container that `state` calls stopped and `delete` removes, cgroup
     // included (it may be anywhere, by cgroupsPath).
@@ -180,6 +208,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         init_exe: std::fs::metadata("/proc/self/exe")
             .ok()
             .map(|m| FileId::of(&m)),
+        shared_mount_base,
     };
     state.save(&dir)?;
 

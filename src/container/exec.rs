@@ -46,6 +46,19 @@ impl Container {
             };
             return Err(ContainerError::Usage(reason.into()));
         }
+        // CVE-2019-5736: see cloned_binary.rs. Before anything outside this
+        // process happens (the console socket's connection): the re-exec
+        // starts the verb over. A process that may hold
+        // CAP_SYS_PTRACE could open the exe of later exec children: from
+        // now on they run from the read-only binary.
+        if self.state.sealed_binary {
+            crate::cloned_binary::ensure()?;
+        } else if crate::cloned_binary::grants_ptrace(Some(&opts.process)) {
+            let _lock = Lock::acquire(&self.dir).map_err(io_err("lock", &self.dir))?;
+            let mut state = State::load(&self.dir)?;
+            state.sealed_binary = true;
+            state.save(&self.dir)?;
+        }
         let connected: Option<OwnedFd> = match (&opts.console_fd, &opts.console_socket) {
             (None, Some(path)) => Some(
                 std::os::unix::net::UnixStream::connect(path)
@@ -62,17 +75,6 @@ impl Container {
             .as_ref()
             .map(crate::seccomp::compile)
             .transpose()?;
-        // CVE-2019-5736: see cloned_binary.rs. A process that may hold
-        // CAP_SYS_PTRACE could open the exe of later exec children: from
-        // now on they run from the read-only binary.
-        if self.state.sealed_binary {
-            crate::cloned_binary::ensure()?;
-        } else if crate::cloned_binary::grants_ptrace(Some(&opts.process)) {
-            let _lock = Lock::acquire(&self.dir).map_err(io_err("lock", &self.dir))?;
-            let mut state = State::load(&self.dir)?;
-            state.sealed_binary = true;
-            state.save(&self.dir)?;
-        }
         let mut cgroup = Cgroup::open(&self.state.cgroup_path)?;
         let args = ExecArgs {
             init_pid: self.state.pid,

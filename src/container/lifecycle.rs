@@ -188,6 +188,12 @@ impl Container {
         cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
         failpoint!("cgroup.destroy");
         cgroups::destroy(&self.state.cgroup_path)?;
+        if let Some(base) = self.state.shared_mount_base {
+            crate::rootfs::shared::detach_above(&self.state.rootfs, base).map_err(io_err(
+                "unmount the container's mounts on",
+                &self.state.rootfs,
+            ))?;
+        }
         // A container whose create was killed before init was ready never
         // existed for its hooks.
         let hooks = self.state.hooks.as_ref().filter(|_| self.state.pid != 0);

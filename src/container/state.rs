@@ -78,6 +78,11 @@ pub struct State {
     /// started, whatever a killed `start` left behind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_exe: Option<FileId>,
+    /// Without a mount namespace of its own (see rootfs/shared.rs): the
+    /// mount the rootfs path resolved to before create. The mounts above it
+    /// there are the container's, and go with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_mount_base: Option<u64>,
 }
 
 /// A file's identity: device and inode.

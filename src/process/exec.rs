@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
@@ -73,6 +73,23 @@ pub fn spawn(
     // Opened here, while /proc is the host's and init is known alive.
     failpoint!("exec.namespaces");
     let namespaces = container_namespaces(args.init_pid).map_err(ProcessError::Child)?;
+    // A container in carte's own mount namespace (it has none of its own)
+    // is only a chroot: the process is put in init's root, not the host's.
+    let chroot = if namespaces
+        .iter()
+        .any(|(_, flag, _)| *flag == libc::CLONE_NEWNS)
+    {
+        None
+    } else {
+        let path = format!("/proc/{}/root", args.init_pid);
+        Some(
+            std::fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(|e| ProcessError::Child(format!("open {path}: {}", sys::reason(&e))))?,
+        )
+    };
     // The procfs the process's labels are written through: the host's, which
     // no mount in the container can cover.
     let host_proc =
@@ -87,7 +104,13 @@ pub fn spawn(
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate(args, &namespaces, host_proc.as_fd(), &child_end)
+                intermediate(
+                    args,
+                    &namespaces,
+                    chroot.as_ref().map(|f| f.as_fd()),
+                    host_proc.as_fd(),
+                    &child_end,
+                )
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error(
@@ -172,6 +195,7 @@ fn drive(
 fn intermediate(
     args: &ExecArgs,
     namespaces: &[(&'static str, libc::c_int, File)],
+    chroot: Option<BorrowedFd>,
     host_proc: BorrowedFd,
     chan: &Channel,
 ) -> ! {
@@ -182,6 +206,7 @@ fn intermediate(
     };
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), host_proc.as_raw_fd()];
     keep.extend(namespaces.iter().map(|(_, _, f)| f.as_raw_fd()));
+    keep.extend(chroot.map(|fd| fd.as_raw_fd()));
     keep.extend(crate::failpoint::hits_fd());
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
@@ -218,6 +243,11 @@ fn intermediate(
                     sys::errno(e)
                 ));
             }
+        }
+    }
+    if let Some(root) = chroot {
+        if let Err(e) = nix::unistd::fchdir(root).and_then(|()| nix::unistd::chroot(".")) {
+            fail(format!("enter the container's root: {}", sys::errno(e)));
         }
     }
     // SAFETY: still single-threaded; the child ends in exec or _exit.

@@ -84,8 +84,10 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     let host_proc = rootfs::open_host_proc().map_err(|e| s(&e))?;
+    let own_mount_ns = plan.has(LinuxNamespaceType::Mount);
     let ctx = RootfsContext {
         rootfs: args.rootfs,
+        own_mount_ns,
         in_userns: plan.has(LinuxNamespaceType::User),
         cgroup_ns: plan.has(LinuxNamespaceType::Cgroup),
         cgroup_path: args.cgroup_path,
@@ -106,7 +108,7 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
         hooks::run("createContainer", list, &state_json).map_err(|e| s(&e))?;
     }
 
-    rootfs::enter(args.rootfs, args.no_pivot).map_err(|e| s(&e))?;
+    rootfs::enter(args.rootfs, args.no_pivot, own_mount_ns).map_err(|e| s(&e))?;
     if let Some(socket) = args.console_socket {
         let size = process
             .console_size()

@@ -8,6 +8,7 @@
 
 mod devices;
 pub mod options;
+pub mod shared;
 
 use std::fs::File;
 use std::io;
@@ -70,6 +71,9 @@ fn path_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> RootfsEr
 /// What init needs to know besides the spec.
 pub struct RootfsContext<'a> {
     pub rootfs: &'a Path,
+    /// False when the container shares carte's mount namespace (none in
+    /// linux.namespaces): nothing may touch the host's / then (see shared.rs).
+    pub own_mount_ns: bool,
     pub in_userns: bool,
     pub cgroup_ns: bool,
     pub cgroup_path: &'a str,
@@ -185,8 +189,10 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
         root_prop
     };
     failpoint!("rootfs.propagation");
-    mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
-        .map_err(mount_err("propagation", Path::new("/")))?;
+    if ctx.own_mount_ns {
+        mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
+            .map_err(mount_err("propagation", Path::new("/")))?;
+    }
     failpoint!("rootfs.bind");
     mount(
         Some(ctx.rootfs),
@@ -196,6 +202,18 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
         None::<&str>,
     )
     .map_err(mount_err(ctx.rootfs.display().to_string(), ctx.rootfs))?;
+    if !ctx.own_mount_ns {
+        // In the host's namespace: what is mounted in the rootfs from here
+        // on stays out of the host's peer groups.
+        mount(
+            None::<&str>,
+            ctx.rootfs,
+            None::<&str>,
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(mount_err("propagation", ctx.rootfs))?;
+    }
     let root = open_root(ctx.rootfs)?;
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
         // Name the config field, whatever step of the mount failed.
@@ -503,13 +521,21 @@ fn bind_remount(
     Ok(mounted)
 }
 
-/// Step 2: make the rootfs "/" and drop the host's tree.
-pub fn enter(rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+/// Step 2: make the rootfs "/" and drop the host's tree. In carte's own
+/// mount namespace (`own_mount_ns` false) only a chroot: pivot_root or
+/// MS_MOVE there would change the host's root.
+pub fn enter(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<(), RootfsError> {
     failpoint!("rootfs.pivot_root");
     let pivot_err = |e: nix::Error| RootfsError::Pivot {
         path: rootfs.display().to_string(),
         source: e.into(),
     };
+    if !own_mount_ns {
+        nix::unistd::chdir(rootfs).map_err(pivot_err)?;
+        nix::unistd::chroot(".").map_err(pivot_err)?;
+        nix::unistd::chdir("/").map_err(pivot_err)?;
+        return Ok(());
+    }
     if no_pivot {
         nix::unistd::chdir(rootfs).map_err(pivot_err)?;
         mount(
