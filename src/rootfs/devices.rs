@@ -99,6 +99,11 @@ pub fn config_devices(
 ) -> Result<(), RootfsError> {
     for d in devices {
         failpoint!("rootfs.devices");
+        // /dev/ptmx stays the link into the container's devpts (5:2 there
+        // too), as with runc: podman --privileged lists the host's.
+        if d.path() == Path::new("/dev/ptmx") {
+            continue;
+        }
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
             LinuxDeviceType::B => libc::S_IFBLK,
