@@ -24,7 +24,7 @@
 use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +88,7 @@ pub fn ensure() -> Result<(), ClonedBinaryError> {
     if is_sealed(&exe) || on_readonly_mount(&exe) {
         return Ok(());
     }
-    if let Some(tree) = readonly_bind() {
+    if let Some(tree) = readonly_bind(&exe) {
         return Err(reexec(&tree));
     }
     let memfd = memfd()?;
@@ -133,37 +133,10 @@ fn on_readonly_mount(exe: &File) -> bool {
 
 /// A detached, read-only bind mount of carte's own binary, or None if the
 /// kernel refuses one (then the memfd copy is used).
-fn readonly_bind() -> Option<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    // SAFETY: a static NUL-terminated path and integer flags.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            c"/proc/self/exe".as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just returned this fd to us.
-    let tree = unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) };
-    // struct mount_attr: attr_set, attr_clr, propagation, userns_fd.
-    let attr: [u64; 4] = [MOUNT_ATTR_RDONLY, 0, 0, 0];
-    // SAFETY: attr outlives the call and its size is given.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            attr.as_ptr(),
-            std::mem::size_of_val(&attr),
-        )
-    };
-    (rc == 0).then_some(tree)
+fn readonly_bind(exe: &File) -> Option<OwnedFd> {
+    let tree = crate::sys::clone_tree(exe.as_fd(), false).ok()?;
+    crate::sys::mount_setattr(tree.as_fd(), crate::sys::MOUNT_ATTR_RDONLY, 0, false).ok()?;
+    Some(tree)
 }
 
 /// execveat of `fd` with carte's own arguments and environment; returns
