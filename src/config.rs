@@ -677,30 +677,19 @@ mod tests {
 
     #[test]
     fn pids_without_a_limit_is_no_pids_object() {
-        let mut v = base();
-        v["linux"]["resources"] = serde_json::json!({"pids": {}});
-        let spec = parse(v.to_string().as_bytes()).unwrap();
-        assert!(spec
-            .linux()
-            .as_ref()
-            .unwrap()
-            .resources()
-            .as_ref()
-            .unwrap()
-            .pids()
-            .is_none());
-        v["linux"]["resources"] = serde_json::json!({"pids": {"limit": 0}});
-        let spec = parse(v.to_string().as_bytes()).unwrap();
-        let pids = spec
-            .linux()
-            .as_ref()
-            .unwrap()
-            .resources()
-            .as_ref()
-            .unwrap()
-            .pids()
-            .unwrap();
-        assert_eq!(pids.limit(), 0);
+        let pids = |resources: serde_json::Value| -> Option<oci_spec::runtime::LinuxPids> {
+            let mut v = base();
+            v["linux"]["resources"] = resources;
+            let spec = parse(v.to_string().as_bytes()).unwrap();
+            spec.linux().clone()?.resources().clone()?.pids().to_owned()
+        };
+        assert!(pids(serde_json::json!({"pids": {}})).is_none());
+        assert_eq!(
+            pids(serde_json::json!({"pids": {"limit": 0}}))
+                .unwrap()
+                .limit(),
+            0
+        );
     }
 
     #[test]
