@@ -4,27 +4,39 @@
 //!
 //! Every carte process a container can see (init until its execve, an exec
 //! child until its own) is non-dumpable. That is not enough on its own: the
-//! execve of a `#!/proc/self/exe` script runs the carte binary itself in
-//! the container, as a new, dumpable image whose exe is the host's binary
-//! (found with a static carte, which runs in any rootfs; a dynamic one runs
-//! wherever the image has glibc's loader). Only a user namespace stops
-//! that: the binary's owner is not mapped in it, so the kernel gives the
-//! new image to the host's user namespace, and opening its exe takes
-//! CAP_SYS_PTRACE there. So without a user namespace, or with a PID
-//! namespace joined by path (another container's processes), create, run
-//! and exec re-exec carte once, before they fork (`needed_for`, recorded
-//! in state.json for `exec`, which also sets it when it grants
-//! CAP_SYS_PTRACE), from a path that cannot be written: a detached
-//! read-only bind mount of the binary (open_tree + mount_setattr; no copy,
-//! the page cache is shared), or where that is refused, a sealed memfd
-//! copy. Every process it forks, and every image they exec, then has an
-//! exe that opens read-only (EROFS) or not at all for writing
-//! (F_SEAL_WRITE). A carte already on a read-only mount never re-execs.
+//! execve of a `#!/proc/self/exe` script runs the exe of the process that
+//! execs, which would be carte itself, in the container, as a new,
+//! dumpable image whose exe is the host's binary (found with a static
+//! carte, which runs in any rootfs; a dynamic one runs wherever the image
+//! has glibc's loader). Each config gets one of three defences
+//! (`defence_for`, recorded in state.json for `exec`):
+//!
+//! - A user namespace: the binary's owner is not mapped in it, so the
+//!   kernel gives the new image to the host's user namespace, and opening
+//!   its exe takes CAP_SYS_PTRACE there. Nothing more is needed.
+//! - The trampoline: carte execs the user's program through a few-KiB
+//!   static program (src/trampoline/) run from a sealed, per-container
+//!   memfd, so the process that execs the program, and any image that is
+//!   `#!/proc/self/exe`, has that memfd as its exe. carte's own processes
+//!   stay the host's binary, non-dumpable, which holds only where nothing
+//!   in the container can open a non-dumpable process's exe: a PID
+//!   namespace of its own and no CAP_SYS_PTRACE.
+//! - Otherwise (a PID namespace joined or the host's, CAP_SYS_PTRACE, an
+//!   LSM label, container-side hooks, a seccomp profile that would stop
+//!   the trampoline), create, run and exec re-exec carte once, before they
+//!   fork (`ensure`), from a path that cannot be written: a detached
+//!   read-only bind mount of the binary (open_tree + mount_setattr; no
+//!   copy, the page cache is shared), or where that is refused, a sealed
+//!   memfd copy. Every process it forks, and every image they exec, then
+//!   has an exe that opens read-only (EROFS) or not at all for writing
+//!   (F_SEAL_WRITE). `exec` also moves a container here for good when it
+//!   grants CAP_SYS_PTRACE. A carte already on a read-only mount never
+//!   re-execs.
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +49,8 @@ pub enum ClonedBinaryError {
     Copy(io::Error),
     #[error("seal the memfd copy of carte: {}", crate::sys::reason(.0))]
     Seal(io::Error),
+    #[error("write the exec trampoline into a memfd: {}", crate::sys::reason(.0))]
+    Trampoline(io::Error),
     #[error("re-exec carte from its read-only copy: {}", crate::sys::reason(.0))]
     Exec(io::Error),
 }
@@ -54,22 +68,127 @@ fn is_sealed(exe: &File) -> bool {
     seals >= 0 && seals & SEALS == SEALS
 }
 
-/// Whether carte's processes for a container with this config must run
-/// from the read-only binary (see the module comment).
-pub fn needed_for(spec: &oci_spec::runtime::Spec) -> bool {
+/// How a container's processes are kept from the host's carte binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defence {
+    /// A user namespace: the kernel keeps the binary out of reach.
+    UserNamespace,
+    /// carte re-execs from the read-only binary before it forks (`ensure`).
+    ReadOnlyExe,
+    /// The user's program is exec'd by the trampoline (`Trampoline`).
+    Trampoline,
+}
+
+/// What the config needs (see the module comment). The trampoline covers
+/// only the execve of a `#!/proc/self/exe` image; carte's own image stays
+/// the host's binary, so it needs a container that can never open the exe
+/// of a non-dumpable process: a PID namespace of its own (nothing of the
+/// container's, or another's, sees carte's processes but through one that
+/// holds CAP_SYS_PTRACE) and no CAP_SYS_PTRACE in its bounding set. It is
+/// also not used where it would change what the user's process gets: an
+/// LSM label (it would go to the trampoline's exec), container-side hooks
+/// (carte execs them itself), or a seccomp profile that would not let the
+/// trampoline's own calls through.
+pub fn defence_for(
+    spec: &oci_spec::runtime::Spec,
+    seccomp: Option<&crate::seccomp::Filter>,
+) -> Defence {
     use oci_spec::runtime::LinuxNamespaceType;
     let namespaces = spec
         .linux()
         .as_ref()
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    let shares_pid_ns = namespaces
+    let pid_ns = namespaces
         .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_some());
+        .find(|n| n.typ() == LinuxNamespaceType::Pid);
+    let shares_pid_ns = pid_ns.is_some_and(|n| n.path().is_some());
     let has_userns = namespaces
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User);
-    shares_pid_ns || !has_userns
+    if has_userns && !shares_pid_ns {
+        return Defence::UserNamespace;
+    }
+    let container_hooks = spec.hooks().as_ref().is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|l| !l.is_empty())
+            || h.start_container().as_ref().is_some_and(|l| !l.is_empty())
+    });
+    let trampoline_fits = pid_ns.is_some()
+        && !shares_pid_ns
+        && !has_userns
+        && !container_hooks
+        && spec
+            .process()
+            .as_ref()
+            .is_some_and(|p| trampoline_fits_process(p, seccomp));
+    if trampoline_fits {
+        Defence::Trampoline
+    } else {
+        Defence::ReadOnlyExe
+    }
+}
+
+/// The part of `defence_for` that depends on the process (also for exec).
+pub fn trampoline_fits_process(
+    process: &oci_spec::runtime::Process,
+    seccomp: Option<&crate::seccomp::Filter>,
+) -> bool {
+    let labelled = process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|l| !l.is_empty())
+        || process
+            .selinux_label()
+            .as_ref()
+            .is_some_and(|l| !l.is_empty());
+    !grants_ptrace(Some(process)) && !labelled && seccomp.is_none_or(trampoline_calls_allowed)
+}
+
+/// The trampoline's own calls, as it makes them, are let through: the
+/// execveat of its memfd and the fcntl that marks the report fd. (Its
+/// execve of the user's program is the one every runtime makes.) The fd
+/// numbers are not known yet: a profile that filters on them is refused.
+fn trampoline_calls_allowed(filter: &crate::seccomp::Filter) -> bool {
+    [3, 4, 9, 64, 1000].iter().all(|&fd| {
+        let execveat = [fd, 0, 0, 0, libc::AT_EMPTY_PATH as u64, 0];
+        let fcntl = [fd, libc::F_SETFD as u64, libc::FD_CLOEXEC as u64, 0, 0, 0];
+        filter.allows(libc::SYS_execveat, execveat) && filter.allows(libc::SYS_fcntl, fcntl)
+    })
+}
+
+/// The trampoline program, built by build.rs from src/trampoline/.
+static TRAMPOLINE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trampoline"));
+
+/// A sealed memfd holding the trampoline, made per container (or exec)
+/// before the fork: close-on-exec, executable, never writable.
+pub struct Trampoline(OwnedFd);
+
+impl Trampoline {
+    pub fn new() -> Result<Trampoline, ClonedBinaryError> {
+        let memfd = memfd(c"carte-trampoline")?;
+        let mut file = File::from(memfd);
+        io::Write::write_all(&mut file, TRAMPOLINE).map_err(ClonedBinaryError::Trampoline)?;
+        // SAFETY: fcntl with integer arguments on our own memfd.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
+            return Err(ClonedBinaryError::Seal(io::Error::last_os_error()));
+        }
+        Ok(Trampoline(file.into()))
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// The trampoline's argv: the report fd (with `E` when it is an init pipe,
+/// whose messages carry a tag), the program's path, then its argv.
+pub fn trampoline_argv(report: RawFd, tagged: bool, path: &CStr, argv: &[CString]) -> Vec<CString> {
+    let report = format!("{report}{}", if tagged { "E" } else { "" });
+    let mut out = Vec::with_capacity(argv.len() + 2);
+    out.push(CString::new(report).expect("digits"));
+    out.push(path.to_owned());
+    out.extend(argv.iter().cloned());
+    out
 }
 
 /// Whether a process may ever hold CAP_SYS_PTRACE: it is in its bounding set.
@@ -91,7 +210,7 @@ pub fn ensure() -> Result<(), ClonedBinaryError> {
     if let Some(tree) = readonly_bind(&exe) {
         return Err(reexec(&tree));
     }
-    let memfd = memfd()?;
+    let memfd = memfd(c"carte")?;
     let len = exe.metadata().map_err(ClonedBinaryError::Copy)?.len();
     let mut left = len;
     while left > 0 {
@@ -179,11 +298,11 @@ fn reexec(fd: &OwnedFd) -> ClonedBinaryError {
     ClonedBinaryError::Exec(io::Error::last_os_error())
 }
 
-fn memfd() -> Result<OwnedFd, ClonedBinaryError> {
+fn memfd(name: &CStr) -> Result<OwnedFd, ClonedBinaryError> {
     let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     let create = |flags: libc::c_uint| {
         // SAFETY: a static NUL-terminated name and integer flags.
-        unsafe { libc::memfd_create(c"carte".as_ptr(), flags) }
+        unsafe { libc::memfd_create(name.as_ptr(), flags) }
     };
     let mut fd = create(base | MFD_EXEC);
     if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
@@ -195,4 +314,101 @@ fn memfd() -> Result<OwnedFd, ClonedBinaryError> {
     }
     // SAFETY: memfd_create just returned this fd; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    include!("trampoline/reasons.rs");
+
+    #[test]
+    fn trampoline_words_errors_as_carte_does() {
+        for (errno, text) in REASONS {
+            assert_eq!(
+                *text,
+                crate::sys::reason(&io::Error::from_raw_os_error(*errno))
+            );
+        }
+    }
+
+    #[test]
+    fn trampoline_argv_leads_with_the_report_fd_and_path() {
+        let argv = [CString::new("sh").unwrap(), CString::new("-c").unwrap()];
+        let got = trampoline_argv(7, true, c"/bin/sh", &argv);
+        let got: Vec<&str> = got.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(got, ["7E", "/bin/sh", "sh", "-c"]);
+        let got = trampoline_argv(12, false, c"/x", &[]);
+        assert_eq!(got[0].to_str().unwrap(), "12");
+    }
+
+    fn spec(v: serde_json::Value) -> oci_spec::runtime::Spec {
+        let mut base = serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                        "capabilities": {"bounding": ["CAP_KILL"]}},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        });
+        json_merge(&mut base, v);
+        serde_json::from_value(base).unwrap()
+    }
+
+    fn json_merge(base: &mut serde_json::Value, v: serde_json::Value) {
+        match (base, v) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(v)) => {
+                for (k, v) in v {
+                    json_merge(b.entry(k).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (b, v) => *b = v,
+        }
+    }
+
+    #[test]
+    fn defence_per_config() {
+        use serde_json::json;
+        let d = |v| defence_for(&spec(v), None);
+        assert_eq!(d(json!({})), Defence::Trampoline);
+        let userns = json!({"linux": {"namespaces": [{"type": "pid"}, {"type": "user"}]}});
+        assert_eq!(d(userns), Defence::UserNamespace);
+        let joined = json!({"linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}]}});
+        assert_eq!(d(joined), Defence::ReadOnlyExe);
+        let joined_userns = json!({"linux": {"namespaces": [
+            {"type": "pid", "path": "/proc/1/ns/pid"}, {"type": "user"}]}});
+        assert_eq!(d(joined_userns), Defence::ReadOnlyExe);
+        let host_pid = json!({"linux": {"namespaces": [{"type": "mount"}]}});
+        assert_eq!(d(host_pid), Defence::ReadOnlyExe);
+        let ptrace = json!({"process": {"capabilities": {"bounding": ["CAP_SYS_PTRACE"]}}});
+        assert_eq!(d(ptrace), Defence::ReadOnlyExe);
+        let labelled = json!({"process": {"apparmorProfile": "p"}});
+        assert_eq!(d(labelled), Defence::ReadOnlyExe);
+        let hooks = json!({"hooks": {"startContainer": [{"path": "/bin/true"}]}});
+        assert_eq!(d(hooks), Defence::ReadOnlyExe);
+    }
+
+    #[test]
+    fn seccomp_profiles_that_stop_the_trampoline() {
+        use serde_json::json;
+        let filter = |v: serde_json::Value| {
+            crate::seccomp::compile(&serde_json::from_value(v).unwrap()).unwrap()
+        };
+        let with = |f: &crate::seccomp::Filter| defence_for(&spec(json!({})), Some(f));
+        let allow_all = filter(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}));
+        assert_eq!(with(&allow_all), Defence::Trampoline);
+        for name in ["execveat", "fcntl"] {
+            let denied = filter(json!({"defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": [name], "action": "SCMP_ACT_ERRNO"}]}));
+            assert_eq!(with(&denied), Defence::ReadOnlyExe, "{name}");
+        }
+        let by_fd = filter(json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_KILL",
+                          "args": [{"index": 0, "value": 9, "op": "SCMP_CMP_EQ"}]}]}));
+        assert_eq!(with(&by_fd), Defence::ReadOnlyExe);
+        let allow_list = filter(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["execve", "execveat", "fcntl", "exit_group"],
+                          "action": "SCMP_ACT_ALLOW"}]}));
+        assert_eq!(with(&allow_list), Defence::Trampoline);
+    }
 }

@@ -716,6 +716,56 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// Whether the filter lets a native call through unconditionally
+    /// (SECCOMP_RET_ALLOW) with these arguments.
+    pub fn allows(&self, nr: libc::c_long, args: [u64; 6]) -> bool {
+        evaluate(&self.program, AUDIT_ARCH_X86_64, nr as u32, args) == Some(libc::SECCOMP_RET_ALLOW)
+    }
+}
+
+/// Runs a program made of the instructions carte emits on one call, as the
+/// kernel would, and returns its action; None for anything else (another
+/// load, another opcode, a jump out of the program).
+fn evaluate(p: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> Option<u32> {
+    let word = |off: u32| -> Option<u32> {
+        match off {
+            0 => Some(nr),
+            4 => Some(arch),
+            o if (16..64).contains(&o) && o % 4 == 0 => {
+                let a = args[((o - 16) / 8) as usize];
+                Some(if (o - 16) % 8 == 0 {
+                    a as u32
+                } else {
+                    (a >> 32) as u32
+                })
+            }
+            _ => None,
+        }
+    };
+    let (mut pc, mut acc) = (0usize, 0u32);
+    loop {
+        let i = p.get(pc)?;
+        pc += 1;
+        match i.code {
+            LD_W_ABS => acc = word(i.k)?,
+            0x54 => acc &= i.k, // ALU AND K
+            JMP_JA => pc += i.k as usize,
+            c if c & 0x07 == 0x05 => {
+                let taken = match c & 0xf0 {
+                    0x10 => acc == i.k,
+                    0x20 => acc > i.k,
+                    0x30 => acc >= i.k,
+                    _ => return None,
+                };
+                pc += if taken { i.jt } else { i.jf } as usize;
+            }
+            RET_K => return Some(i.k),
+            _ => return None,
+        }
+    }
+}
+
 /// The runtime-spec's ContainerProcessState.
 fn agent_message(pid: i32, metadata: Option<&str>, state: serde_json::Value) -> String {
     let mut msg = serde_json::json!({
@@ -742,45 +792,8 @@ mod tests {
         validate(&profile(v))
     }
 
-    /// A tiny classic-BPF interpreter for the instructions carte emits, so
-    /// the chaining can be checked without installing anything.
     fn run(p: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let word = |off: u32| -> u32 {
-            match off {
-                0 => nr,
-                4 => arch,
-                o if (16..64).contains(&o) => {
-                    let a = args[((o - 16) / 8) as usize];
-                    if (o - 16) % 8 == 0 {
-                        a as u32
-                    } else {
-                        (a >> 32) as u32
-                    }
-                }
-                o => panic!("load at {o}"),
-            }
-        };
-        let (mut pc, mut acc) = (0usize, 0u32);
-        loop {
-            let i = &p[pc];
-            pc += 1;
-            match i.code {
-                LD_W_ABS => acc = word(i.k),
-                0x54 => acc &= i.k, // ALU AND K
-                JMP_JA => pc += i.k as usize,
-                c if c & 0x07 == 0x05 => {
-                    let taken = match c & 0xf0 {
-                        0x10 => acc == i.k,
-                        0x20 => acc > i.k,
-                        0x30 => acc >= i.k,
-                        other => panic!("jmp op {other:#x}"),
-                    };
-                    pc += if taken { i.jt } else { i.jf } as usize;
-                }
-                RET_K => return i.k,
-                other => panic!("opcode {other:#x}"),
-            }
-        }
+        evaluate(p, arch, nr, args).expect("an instruction carte emits")
     }
 
     const X: u32 = AUDIT_ARCH_X86_64;

@@ -246,6 +246,82 @@ fn cve_2019_5736_init_before_start() {
     env.assert_no_leaks(&id);
 }
 
+/// CVE-2019-5736 through init: the entrypoint is `#!/proc/self/exe` and
+/// the attacker, exec'd into the created container, waits for `start`.
+/// Init's execve of the script runs the interpreter /proc/self/exe: the
+/// sealed trampoline here, which only exits; were it init's own exe,
+/// carte's binary would run in the container as a dumpable image.
+#[test]
+fn cve_2019_5736_start_of_a_proc_self_exe_entrypoint() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    let env = TestEnv::new("x5736start");
+    let bin = carte_copy(&env);
+    let before = std::fs::read(&bin).unwrap();
+    let (_secret, secret_rel) = host_secret(&env);
+    let mut b = bundle(&env, "b");
+    script(&b.rootfs().join("bin/victim"), "#!/proc/self/exe\n");
+    b.set_args(&["/bin/victim", "no-such-verb"]);
+    b.write();
+    let id = env.id("c");
+    // The container's stderr is a full pipe: carte's image, if it runs,
+    // blocks on its usage error and stays there for the attacker.
+    let (mut reader, mut writer) = std::io::pipe().unwrap();
+    // SAFETY: fcntl on a pipe fd this test owns.
+    unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    while writer.write(&[b'.'; 4096]).is_ok() {}
+    // SAFETY: as above; back to blocking for the container.
+    unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, 0) };
+    let status = Command::new(&bin)
+        .arg("--root")
+        .arg(&env.root)
+        .args(["create", "--bundle", b.path(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let watch = [
+        "exec",
+        "-d",
+        &id,
+        "/bin/evil",
+        "watch",
+        "4",
+        "/tmp/evil.log",
+        &secret_rel,
+    ];
+    with(&env, &bin, &watch).assert_ok();
+    std::thread::sleep(Duration::from_millis(700));
+    with(&env, &bin, &["start", &id]).assert_ok();
+    std::thread::sleep(Duration::from_millis(1500));
+    let drain = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink);
+    });
+    // Init's end (the attacker dies with it, maybe before its "done").
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while env.state(&id).is_some_and(|s| s["status"] != "stopped") {
+        assert!(Instant::now() < deadline, "the container never stopped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drain.join().unwrap();
+    let log = std::fs::read_to_string(b.rootfs().join("tmp/evil.log")).unwrap_or_default();
+    assert_not_escaped(&log, &bin, &before);
+    assert_saw_carte(&log);
+    // The pid namespace dies with init, so the attacker cannot outlive the
+    // image to write it here; what it must never get is the image's exe.
+    let carte = bin.to_str().unwrap();
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("exe ") && l.contains(carte)),
+        "the attacker opened carte's binary:\n{log}"
+    );
+    with(&env, &bin, &["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
 /// CVE-2019-5736 through `run`: a container whose entrypoint is
 /// `#!/proc/self/exe` joins the PID namespace of one where the attacker
 /// waits, so its init (carte, then carte's exe again) is in sight.
@@ -709,13 +785,16 @@ fn cve_2019_5736_with_cap_sys_ptrace() {
     env.assert_no_leaks(&id);
 }
 
-/// Where the re-exec happens: without a user namespace a container's
-/// process could run the binary through `#!/proc/self/exe` as a dumpable
-/// image, so init runs from the read-only re-exec; in a user namespace
-/// (the binary's owner unmapped) the kernel keeps that image out of reach
-/// and init runs the binary itself, until an exec grants CAP_SYS_PTRACE.
+/// Which defence each config gets. Without a user namespace, a container
+/// that has its own PID namespace and cannot hold CAP_SYS_PTRACE has its
+/// programs exec'd by the sealed trampoline, and carte runs its own binary
+/// (nothing in the container can open a non-dumpable process's exe); one
+/// that holds CAP_SYS_PTRACE, or whose seccomp profile would stop the
+/// trampoline, runs from the read-only re-exec. In a user namespace (the
+/// binary's owner unmapped) the kernel keeps carte's exe out of reach and
+/// neither is needed, until an exec grants CAP_SYS_PTRACE.
 #[test]
-fn cve_2019_5736_re_exec_only_where_needed() {
+fn cve_2019_5736_defence_per_config() {
     let env = TestEnv::new("x5736cost");
     let bin = std::fs::canonicalize(carte_bin()).unwrap();
     let exe_of_init = |id: &str| {
@@ -723,22 +802,66 @@ fn cve_2019_5736_re_exec_only_where_needed() {
         let pid = state["pid"].as_i64().unwrap();
         std::fs::read_link(format!("/proc/{pid}/exe")).unwrap()
     };
+    let saved = |id: &str| std::fs::read_to_string(env.root.join(id).join("state.json")).unwrap();
+    let create = |b: &mut Bundle, name: &str| {
+        b.set_args(&["sleep", "100"]);
+        b.write();
+        let id = env.id(name);
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_ok();
+        id
+    };
+    let remove = |id: &str| {
+        env.carte(&["delete", "--force", id]).assert_ok();
+        env.assert_no_leaks(id);
+    };
+
     let mut plain = bundle(&env, "plain");
-    plain.set_args(&["sleep", "100"]);
-    plain.write();
-    let id = env.id("plain");
-    env.carte(&["create", "--bundle", plain.path(), &id])
-        .assert_ok();
+    let id = create(&mut plain, "plain");
+    assert_eq!(exe_of_init(&id), bin, "the trampoline needs no re-exec");
+    assert!(saved(&id).contains("\"trampoline\":true"), "{}", saved(&id));
+    env.carte(&["start", &id]).assert_ok();
+    let exe = exe_of_init(&id);
+    assert!(
+        exe.ends_with("bin/busybox"),
+        "init runs the program: {exe:?}"
+    );
+    let out = env.carte(&["exec", &id, "sh", "-c", "readlink /proc/self/exe"]);
+    out.assert_ok();
+    assert!(out.stdout.trim().ends_with("busybox"), "{}", out.stdout);
+    remove(&id);
+
+    let mut ptrace = bundle(&env, "ptrace");
+    let caps = json!(["CAP_KILL", "CAP_SYS_PTRACE"]);
+    for set in ["bounding", "effective", "permitted"] {
+        ptrace.config["process"]["capabilities"][set] = caps.clone();
+    }
+    let id = create(&mut ptrace, "ptrace");
+    assert_ne!(exe_of_init(&id), bin, "CAP_SYS_PTRACE without the re-exec");
+    assert!(
+        saved(&id).contains("\"sealedBinary\":true"),
+        "{}",
+        saved(&id)
+    );
+    remove(&id);
+
+    let mut filtered = bundle(&env, "filtered");
+    filtered.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]
+    });
+    let id = create(&mut filtered, "filtered");
     assert_ne!(
         exe_of_init(&id),
         bin,
-        "no user namespace without the re-exec"
+        "a profile without execveat, no re-exec"
     );
-    env.carte(&["delete", "--force", &id]).assert_ok();
-    env.assert_no_leaks(&id);
+    env.carte(&["start", &id]).assert_ok();
+    assert!(exe_of_init(&id).ends_with("bin/busybox"));
+    remove(&id);
 
     let mut userns = bundle(&env, "userns");
-    userns.set_args(&["sleep", "100"]);
     userns.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
@@ -746,16 +869,61 @@ fn cve_2019_5736_re_exec_only_where_needed() {
     let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     userns.config["linux"]["uidMappings"] = map.clone();
     userns.config["linux"]["gidMappings"] = map;
-    userns.write();
-    let id = env.id("userns");
-    env.carte(&["create", "--bundle", userns.path(), &id])
-        .assert_ok();
+    let id = create(&mut userns, "userns");
     assert_eq!(exe_of_init(&id), bin, "a user namespace re-exec'd");
+    assert!(!saved(&id).contains("\"trampoline\""), "{}", saved(&id));
     // An exec that grants CAP_SYS_PTRACE: later execs must be sealed.
     let out = env.carte(&["exec", "--cap", "CAP_SYS_PTRACE", &id, "true"]);
     out.assert_ok();
-    let saved = std::fs::read_to_string(env.root.join(&id).join("state.json")).unwrap();
-    assert!(saved.contains("\"sealedBinary\":true"), "{saved}");
+    assert!(
+        saved(&id).contains("\"sealedBinary\":true"),
+        "{}",
+        saved(&id)
+    );
+    remove(&id);
+}
+
+/// The trampoline's own failure path: a program the kernel will not run
+/// (no ELF, no `#!`) passes create's checks, and the execve fails in the
+/// trampoline, which reports it as carte does: on stderr for `run`, as
+/// the error of `exec`, and as the error of `start` when start waits for
+/// the exec (poststart hooks).
+#[test]
+fn trampoline_reports_a_failed_exec() {
+    let env = TestEnv::new("xtrampfail");
+    let mut b = bundle(&env, "b");
+    script(&b.rootfs().join("bin/garbage"), "\x01\x02 not a program\n");
+    let want = ["exec \"/bin/garbage\": exec format error"];
+    b.set_args(&["/bin/garbage"]);
+    b.write();
+    let id = env.id("run");
+    let out = env.run(&b, &id);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(out.stderr.contains(want[0]), "{out:?}");
+    env.assert_no_leaks(&id);
+
+    b.set_args(&["sleep", "100"]);
+    b.write();
+    let id = env.id("exec");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["exec", &id, "/bin/garbage"])
+        .assert_fails_with(&want);
+    env.carte(&["exec", "-d", &id, "/bin/garbage"])
+        .assert_fails_with(&want);
+    let out = env.carte(&["exec", &id, "echo", "still", "fine"]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "still fine");
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+
+    b.set_args(&["/bin/garbage"]);
+    b.config["hooks"] = json!({"poststart": [{"path": "/bin/true"}]});
+    b.write();
+    let id = env.id("start");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_ok();
+    env.carte(&["start", &id]).assert_fails_with(&want);
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }

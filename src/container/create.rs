@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
 use super::{io_err, validate_id, Container, ContainerError, Lock};
 use crate::cgroups::{self, Cgroup};
+use crate::cloned_binary::{Defence, Trampoline};
 use crate::process::{self, InitArgs};
 use crate::{config, hooks, logging, sys};
 
@@ -106,16 +107,28 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         ));
     }
     check_terminal(spec, &opts, &bundle.config_path())?;
-    // Before anything is made: the re-exec starts this create over.
-    let sealed_binary = crate::cloned_binary::needed_for(spec);
-    if sealed_binary {
-        crate::cloned_binary::ensure()?;
-    }
     let seccomp = linux
         .seccomp()
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
+    // CVE-2019-5736, before anything is made: the re-exec starts this
+    // create over, and a trampoline that cannot be made falls back to it.
+    let mut defence = crate::cloned_binary::defence_for(spec, seccomp.as_ref());
+    let trampoline = match defence {
+        Defence::Trampoline => match Trampoline::new() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                logging::debug(&format!("{e}: re-exec from the read-only binary instead"));
+                defence = Defence::ReadOnlyExe;
+                None
+            }
+        },
+        _ => None,
+    };
+    if defence == Defence::ReadOnlyExe {
+        crate::cloned_binary::ensure()?;
+    }
     if let Some(filter) = &seccomp {
         if !filter.skipped.is_empty() {
             logging::warn(&format!(
@@ -204,7 +217,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         started: false,
         seccomp: linux.seccomp().clone(),
         resources: linux.resources().clone(),
-        sealed_binary,
+        sealed_binary: defence == Defence::ReadOnlyExe,
+        trampoline: defence == Defence::Trampoline,
         init_exe: std::fs::metadata("/proc/self/exe")
             .ok()
             .map(|m| FileId::of(&m)),
@@ -257,6 +271,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         no_new_keyring: opts.no_new_keyring,
         cgroup_path: &cgroup_path,
         seccomp: seccomp.as_ref(),
+        trampoline: trampoline.as_ref(),
     };
     // The hooks of lifecycle steps 3 to 5 run once the environment of step 2
     // exists: the spec's `created` ("after step 2 in the lifecycle ... has

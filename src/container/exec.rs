@@ -10,6 +10,8 @@ use oci_spec::runtime::Process;
 use super::state::{write_atomic, State, Status};
 use super::{io_err, Container, ContainerError, Lock};
 use crate::cgroups::Cgroup;
+use crate::cloned_binary::Trampoline;
+use crate::logging;
 use crate::process::exec::{spawn, ExecArgs};
 
 pub struct ExecOptions {
@@ -46,11 +48,30 @@ impl Container {
             };
             return Err(ContainerError::Usage(reason.into()));
         }
+        // The container's profile, as created; the process object has no
+        // seccomp of its own in the runtime-spec.
+        let seccomp = self
+            .state
+            .seccomp
+            .as_ref()
+            .map(crate::seccomp::compile)
+            .transpose()?;
         // CVE-2019-5736: see cloned_binary.rs. Before anything outside this
         // process happens (the console socket's connection): the re-exec
-        // starts the verb over. A process that may hold
-        // CAP_SYS_PTRACE could open the exe of later exec children: from
-        // now on they run from the read-only binary.
+        // starts the verb over. A process that may hold CAP_SYS_PTRACE
+        // could open the exe of later exec children: from now on they run
+        // from the read-only binary.
+        let mut trampoline = None;
+        if !self.state.sealed_binary && self.state.trampoline {
+            if crate::cloned_binary::trampoline_fits_process(&opts.process, seccomp.as_ref()) {
+                trampoline = Trampoline::new()
+                    .map_err(|e| logging::debug(&format!("{e}: re-exec instead")))
+                    .ok();
+            }
+            if trampoline.is_none() {
+                crate::cloned_binary::ensure()?;
+            }
+        }
         if self.state.sealed_binary {
             crate::cloned_binary::ensure()?;
         } else if crate::cloned_binary::grants_ptrace(Some(&opts.process)) {
@@ -67,14 +88,6 @@ impl Container {
             ),
             _ => None,
         };
-        // The container's profile, as created; the process object has no
-        // seccomp of its own in the runtime-spec.
-        let seccomp = self
-            .state
-            .seccomp
-            .as_ref()
-            .map(crate::seccomp::compile)
-            .transpose()?;
         let mut cgroup = Cgroup::open(&self.state.cgroup_path)?;
         let args = ExecArgs {
             init_pid: self.state.pid,
@@ -82,6 +95,7 @@ impl Container {
             console_socket: opts.console_fd.as_ref().or(connected.as_ref()),
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),
+            trampoline: trampoline.as_ref(),
         };
         let state = self.state.oci(status);
         let mut on_listener = |pid: i32, fd: OwnedFd| -> Result<(), String> {

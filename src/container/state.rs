@@ -73,6 +73,10 @@ pub struct State {
     /// (CVE-2019-5736; see cloned_binary.rs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sealed_binary: bool,
+    /// Without a user namespace and without `sealed_binary`: the user's
+    /// processes are exec'd by the trampoline (see cloned_binary.rs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trampoline: bool,
     /// The binary init runs until it execs the user's process (carte's
     /// own): while /proc/<pid>/exe is still this file, init has not been
     /// started, whatever a killed `start` left behind.

@@ -6,7 +6,7 @@
 //! CAP_SYS_ADMIN), otherwise last, so the fewest calls run under it.
 
 use std::ffi::CString;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -86,9 +86,20 @@ pub(super) fn prepare(
     Ok(program)
 }
 
+/// The trampoline that execs the program (CVE-2019-5736, see
+/// cloned_binary.rs), and the fd on which carte waits for the hang-up at
+/// the program's execve, which the trampoline keeps open until then.
+pub(super) struct Via<'a> {
+    pub trampoline: &'a crate::cloned_binary::Trampoline,
+    pub report: RawFd,
+    /// The report fd is an init pipe: a failure is an Error message.
+    pub tagged: bool,
+}
+
 /// Resets signals, leaves only stdio and fds 3..3+preserve_fds open across
-/// exec, and execs. Returns only on failure, with the cause.
-pub(super) fn exec(program: &Program, preserve_fds: u32) -> String {
+/// exec, and execs, through `via` if given. Returns only on failure, with
+/// the cause.
+pub(super) fn exec(program: &Program, preserve_fds: u32, via: Option<&Via>) -> String {
     reset_signals();
     for fd in 3..3 + preserve_fds as i32 {
         let _ = sys::clear_cloexec(fd);
@@ -96,8 +107,34 @@ pub(super) fn exec(program: &Program, preserve_fds: u32) -> String {
     if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
         return format!("close fds: {}", sys::reason(&e));
     }
-    match nix::unistd::execve(&program.path, &program.argv, &program.envp) {
-        Err(e) => format!("exec {:?}: {}", program.path, sys::errno(e)),
+    let Some(via) = via else {
+        return match nix::unistd::execve(&program.path, &program.argv, &program.envp) {
+            Err(e) => format!("exec {:?}: {}", program.path, sys::errno(e)),
+            Ok(never) => match never {},
+        };
+    };
+    // The trampoline marks it close-on-exec again before its execve.
+    if let Err(e) = sys::clear_cloexec(via.report) {
+        return format!(
+            "keep fd {} open for the trampoline: {}",
+            via.report,
+            sys::reason(&e)
+        );
+    }
+    let argv =
+        crate::cloned_binary::trampoline_argv(via.report, via.tagged, &program.path, &program.argv);
+    match nix::unistd::execveat(
+        via.trampoline.fd(),
+        c"",
+        &argv,
+        &program.envp,
+        nix::fcntl::AtFlags::AT_EMPTY_PATH,
+    ) {
+        Err(e) => format!(
+            "exec the trampoline for {:?}: {}",
+            program.path,
+            sys::errno(e)
+        ),
         Ok(never) => match never {},
     }
 }

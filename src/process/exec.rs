@@ -27,6 +27,8 @@ pub struct ExecArgs<'a> {
     pub preserve_fds: u32,
     /// The container's seccomp filter, which the process gets too.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Execs the process, when that is the CVE-2019-5736 defence.
+    pub trampoline: Option<&'a crate::cloned_binary::Trampoline>,
 }
 
 /// Namespace kinds in the order they are joined: user first (it owns the
@@ -209,6 +211,7 @@ fn intermediate(
     keep.extend(chroot.map(|fd| fd.as_raw_fd()));
     keep.extend(crate::failpoint::hits_fd());
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
+    keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
     sys::close_fds_except(&keep);
     // SAFETY: prctl with integer arguments; dies with `carte exec`.
@@ -254,7 +257,14 @@ fn intermediate(
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             let err = match setup(args, in_userns, host_proc, chan) {
-                Ok(program) => attrs::exec(&program, args.preserve_fds),
+                Ok(program) => {
+                    let via = args.trampoline.map(|trampoline| attrs::Via {
+                        trampoline,
+                        report: chan.as_raw_fd(),
+                        tagged: true,
+                    });
+                    attrs::exec(&program, args.preserve_fds, via.as_ref())
+                }
                 Err(e) => e,
             };
             fail(err)

@@ -187,7 +187,15 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
             return report(&fifo, e.to_string());
         }
     }
-    report(&fifo, attrs::exec(&ready.program, args.preserve_fds))
+    let via = args.trampoline.map(|trampoline| attrs::Via {
+        trampoline,
+        report: fifo.as_raw_fd(),
+        tagged: false,
+    });
+    report(
+        &fifo,
+        attrs::exec(&ready.program, args.preserve_fds, via.as_ref()),
+    )
 }
 
 /// After the release byte, anything init writes on the fifo is why it

@@ -58,6 +58,8 @@ pub struct InitArgs<'a> {
     pub cgroup_path: &'a str,
     /// The compiled linux.seccomp, installed by init.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
+    /// Execs the user's process, when that is the CVE-2019-5736 defence.
+    pub trampoline: Option<&'a crate::cloned_binary::Trampoline>,
 }
 
 /// The parent's side of a seccomp listener hand-off: given the process's

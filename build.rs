@@ -1,0 +1,53 @@
+//! Builds the exec trampoline (src/trampoline/trampoline.rs): a no_std,
+//! static, non-PIE program of a few KiB that carte embeds and runs from a
+//! sealed memfd to exec the user's program (see src/cloned_binary.rs).
+//! It is compiled by the same rustc, for the same target, with no crates.
+
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let src = "src/trampoline/trampoline.rs";
+    println!("cargo:rerun-if-changed={src}");
+    println!("cargo:rerun-if-changed=src/trampoline/reasons.rs");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("trampoline");
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let target = env::var("TARGET").expect("cargo sets TARGET");
+    let mut cmd = Command::new(rustc);
+    cmd.args([
+        "--edition=2021",
+        "--crate-type=bin",
+        "--crate-name=carte_trampoline",
+    ])
+    .args(["--target", &target])
+    .args([
+        "-C",
+        "opt-level=s",
+        "-C",
+        "panic=abort",
+        "-C",
+        "debuginfo=0",
+    ])
+    .args(["-C", "relocation-model=static", "-C", "strip=symbols"])
+    // No C runtime and no libc: _start is the trampoline's own.
+    .args(["-C", "link-arg=-nostartfiles", "-C", "link-arg=-nostdlib"])
+    .args([
+        "-C",
+        "link-arg=-static",
+        "-C",
+        "link-arg=-Wl,--build-id=none",
+    ])
+    .arg("-o")
+    .arg(&out)
+    .arg(src);
+    if let Some(linker) = env::var_os("RUSTC_LINKER") {
+        cmd.arg("-C").arg({
+            let mut a = std::ffi::OsString::from("linker=");
+            a.push(linker);
+            a
+        });
+    }
+    let status = cmd.status().expect("run rustc for the trampoline");
+    assert!(status.success(), "building the exec trampoline failed");
+}
