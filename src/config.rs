@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Hook, LinuxNamespaceType, Process, Spec};
 
+mod raw;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("bundle {path}: {}", crate::sys::reason(.source))]
@@ -110,12 +112,13 @@ pub fn from_bytes(text: &[u8], shown: &str) -> Result<Spec, ConfigError> {
 /// (`shown` names the file in errors). No filesystem access.
 pub fn process_from_bytes(text: &[u8], shown: &str) -> Result<Process, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(text);
-    let process: Process =
-        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
+    let process: Process = serde_path_to_error::deserialize::<_, raw::RawProcess>(de)
+        .map_err(|err| ConfigError::Parse {
             path: shown.into(),
             field: json_field(err.path()),
             reason: err.into_inner().to_string(),
-        })?;
+        })?
+        .into();
     check_process_args(&process).map_err(|(field, reason)| ConfigError::Invalid {
         path: shown.into(),
         field,
@@ -141,11 +144,13 @@ pub fn check_process_args(process: &Process) -> Result<(), Invalid> {
 /// Parses config.json, naming the JSON path of a bad field.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let mut spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let field = json_field(err.path());
-        let reason = seccomp_reason(&field, &err.into_inner().to_string());
-        (field, reason)
-    })?;
+    let mut spec: Spec = serde_path_to_error::deserialize::<_, raw::RawSpec>(&mut de)
+        .map_err(|err| {
+            let field = json_field(err.path());
+            let reason = seccomp_reason(&field, &err.into_inner().to_string());
+            (field, reason)
+        })?
+        .into();
     // Text after the object is a broken file, not something to ignore.
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;
