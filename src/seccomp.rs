@@ -289,20 +289,16 @@ enum Abi {
 }
 
 impl Abi {
-    fn table(self) -> &'static [(&'static str, u32)] {
+    fn table(self) -> &'static syscalls::Table {
         match self {
-            Abi::X86_64 => syscalls::X86_64,
-            Abi::X32 => syscalls::X32,
-            Abi::I386 => syscalls::I386,
+            Abi::X86_64 => &syscalls::X86_64_TABLE,
+            Abi::X32 => &syscalls::X32_TABLE,
+            Abi::I386 => &syscalls::I386_TABLE,
         }
     }
 
     fn nr(self, name: &str) -> Option<u32> {
-        let table = self.table();
-        table
-            .binary_search_by(|(n, _)| (*n).cmp(name))
-            .ok()
-            .map(|i| table[i].1)
+        self.table().nr(name)
     }
 
     /// libseccomp compares all 64 bits on a 64-bit ABI, the low 32 on the
