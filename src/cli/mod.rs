@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
+mod fast;
 mod features;
 mod kill;
 mod list;
@@ -204,7 +205,8 @@ pub(crate) fn output(text: &str) {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The usual lines without clap's start-up cost; the rest through clap.
+    let cli = fast::parse(std::env::args_os()).unwrap_or_else(Cli::parse);
     let format = match cli.log_format {
         LogFormat::Text => logging::Format::Text,
         LogFormat::Json => logging::Format::Json,
