@@ -74,28 +74,47 @@ pub fn path_for(cgroups_path: Option<&Path>, id: &str) -> String {
     }
 }
 
+/// True on a cgroup v2 only host. Asked once per carte process (a statfs
+/// that every cgroup file access would repeat); like `host_hierarchies`,
+/// init inherits the host's answer made before fork.
 pub fn is_unified() -> bool {
-    hierarchies::is_cgroup2_unified_mode()
+    static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNIFIED.get_or_init(hierarchies::is_cgroup2_unified_mode)
 }
 
 pub struct Cgroup {
     path: String,
-    manager: FsManager,
+    /// Made on first use: it reads /proc/self/cgroup and mountinfo twice,
+    /// which a v1 create that only writes device rules never needs.
+    manager: std::cell::OnceCell<FsManager>,
 }
 
 impl Cgroup {
     pub fn open(path: &str) -> Result<Cgroup, CgroupError> {
-        // cgroups-rs joins this onto each mount point: it must be relative,
-        // or PathBuf::push would replace the mount point with it.
-        let relative = path.trim_start_matches('/');
-        let manager = FsManager::new(relative).map_err(|e| CgroupError::Manager {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
         Ok(Cgroup {
             path: path.to_string(),
-            manager,
+            manager: std::cell::OnceCell::new(),
         })
+    }
+
+    /// The cgroups-rs manager of this cgroup.
+    fn manager(&self) -> Result<&FsManager, CgroupError> {
+        if let Some(manager) = self.manager.get() {
+            return Ok(manager);
+        }
+        // cgroups-rs joins this onto each mount point: it must be relative,
+        // or PathBuf::push would replace the mount point with it.
+        let relative = self.path.trim_start_matches('/');
+        let manager = FsManager::new(relative).map_err(|e| CgroupError::Manager {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(self.manager.get_or_init(|| manager))
+    }
+
+    fn manager_mut(&mut self) -> Result<&mut FsManager, CgroupError> {
+        self.manager()?;
+        Ok(self.manager.get_mut().expect("made above"))
     }
 
     pub fn path(&self) -> &str {
@@ -137,11 +156,12 @@ impl Cgroup {
     /// Moves `pid` into the cgroup, creating it on first use.
     pub fn add(&mut self, pid: i32) -> Result<(), CgroupError> {
         let pid = CgroupPid::from(pid as u64);
+        let manager = self.manager_mut()?;
         // A concurrent delete may remove the empty default parent between
         // the creation of /carte and of /carte/<id>: one retry recreates it.
-        self.manager
+        manager
             .add_proc(pid)
-            .or_else(|_| self.manager.add_proc(pid))
+            .or_else(|_| manager.add_proc(pid))
             .map_err(|e| CgroupError::Manager {
                 path: self.path.clone(),
                 reason: format!("add pid {}: {e}", pid.pid),
@@ -188,7 +208,7 @@ impl Cgroup {
         } else {
             FreezerState::Thawed
         };
-        self.manager
+        self.manager()?
             .freeze(state)
             .map_err(|e| CgroupError::Manager {
                 path: self.path.clone(),
@@ -342,10 +362,48 @@ pub fn kill_all(path: &str, signal: i32) {
 
 /// Removes the cgroup in every hierarchy, waiting while the kernel still
 /// reports it busy (its last processes are exiting), then the default
-/// parent if it is left empty.
+/// parent if it is left empty. The caller has killed what was in it.
 pub fn destroy(path: &str) -> Result<(), CgroupError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs(path) {
+        remove_tree(&dir, deadline)?;
+        remove_empty_parents(&dir, path);
+    }
+    Ok(())
+}
+
+/// `kill_all(path, SIGKILL)` then `destroy(path)`, for a container whose
+/// init is gone: tries rmdir first, which the kernel refuses (EBUSY) while
+/// the cgroup holds a process or a child cgroup. Only then does it scan,
+/// kill and walk the tree, so the usual empty cgroup costs one rmdir per
+/// hierarchy instead of reading cgroup.procs and every directory twice.
+pub fn kill_and_destroy(path: &str) -> Result<(), CgroupError> {
+    let mut busy = Vec::new();
+    for dir in candidate_dirs(path) {
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => remove_empty_parents(&dir, path),
+            // Gone already: a parent left empty by a create that failed
+            // before making it, or by a delete killed half-way, goes too.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => remove_empty_parents(&dir, path),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {
+                busy.push(dir)
+            }
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+    if busy.is_empty() {
+        return Ok(());
+    }
+    // Processes (a container without its own PID namespace, or ones that
+    // joined from elsewhere) or cgroups the container made below its own.
+    kill_all(path, libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for dir in busy {
         remove_tree(&dir, deadline)?;
         remove_empty_parents(&dir, path);
     }
@@ -490,6 +548,15 @@ pub fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
 
 /// The container's directory in each hierarchy.
 fn dirs(path: &str) -> Vec<PathBuf> {
+    let dirs = candidate_dirs(path);
+    if is_unified() {
+        return dirs;
+    }
+    dirs.into_iter().filter(|d| d.exists()).collect()
+}
+
+/// Where the container's directory is in each hierarchy, if it exists.
+fn candidate_dirs(path: &str) -> Vec<PathBuf> {
     let rel = path.trim_start_matches('/');
     if is_unified() {
         return vec![Path::new("/sys/fs/cgroup").join(rel)];
@@ -498,7 +565,6 @@ fn dirs(path: &str) -> Vec<PathBuf> {
         .into_iter()
         .filter(|h| !h.v2)
         .map(|h| h.mount_point.join(rel))
-        .filter(|d| d.exists())
         .collect()
 }
 
