@@ -129,16 +129,36 @@ impl Cgroup {
             return Ok(SelfJoin { files: Vec::new() });
         }
         let relative = self.path.trim_start_matches('/');
+        let dirs: Vec<(PathBuf, bool)> = join_hierarchies()
+            .iter()
+            .map(|h| {
+                let cpuset = h.options.split(',').any(|o| o == "cpuset");
+                (h.mount_point.join(relative), cpuset)
+            })
+            .collect();
+        let create = || -> Result<(), (PathBuf, std::io::Error)> {
+            let mut parent_first = false;
+            for (dir, cpuset) in &dirs {
+                parent_first = make_dirs(dir, parent_first)?.1;
+                if *cpuset {
+                    // A cpuset with no cpus or mems can hold no task. As in
+                    // cgroups-rs, a failure here shows as the join's error.
+                    let _ = inherit_cpuset(dir, "cpuset.cpus");
+                    let _ = inherit_cpuset(dir, "cpuset.mems");
+                }
+            }
+            Ok(())
+        };
         // One retry, as in `add`: a concurrent delete may remove /carte.
-        let created = cgroups_rs::fs::Cgroup::new(hierarchies::auto(), relative)
-            .or_else(|_| cgroups_rs::fs::Cgroup::new(hierarchies::auto(), relative))
-            .map_err(|e| CgroupError::Manager {
+        create()
+            .or_else(|_| create())
+            .map_err(|(dir, e)| CgroupError::Manager {
                 path: self.path.clone(),
-                reason: format!("create: {e}"),
+                reason: format!("create {}: {}", dir.display(), crate::sys::reason(&e)),
             })?;
         let mut files = Vec::new();
-        for subsystem in created.subsystems() {
-            let path = subsystem.to_controller().path().join("tasks");
+        for (dir, _) in dirs {
+            let path = dir.join("tasks");
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -273,6 +293,94 @@ impl SelfJoin {
         }
         Ok(())
     }
+}
+
+/// The v1 controllers cgroups-rs manages, in the order it joins them
+/// (blkio before memory, for writeback accounting).
+const V1_CONTROLLERS: [&str; 14] = [
+    "blkio",
+    "memory",
+    "pids",
+    "cpuset",
+    "cpuacct",
+    "cpu",
+    "devices",
+    "freezer",
+    "net_cls",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "rdma",
+    "name=systemd",
+];
+
+/// The v1 hierarchies a container joins: the first mount of each of
+/// `V1_CONTROLLERS`, in that order, each once (cpu,cpuacct is one).
+fn join_hierarchies() -> Vec<Hierarchy> {
+    join_order(&host_hierarchies())
+}
+
+fn join_order(hierarchies: &[Hierarchy]) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for ctrl in V1_CONTROLLERS {
+        let found = hierarchies
+            .iter()
+            .find(|h| !h.v2 && h.options.split(',').any(|o| o == ctrl));
+        if let Some(h) = found {
+            if !out.iter().any(|o| o.mount_point == h.mount_point) {
+                out.push(h.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Makes a v1 cgroup directory and the missing ones above it, as
+/// cgroups-rs did: the directory first, since its parent (/carte) is there
+/// whenever another container is; with `parent_first` (the parent was
+/// missing in the previous hierarchy) the parent first, instead of a mkdir
+/// bound to fail. Returns whether the directory and its parent were new.
+fn make_dirs(dir: &Path, parent_first: bool) -> Result<(bool, bool), (PathBuf, std::io::Error)> {
+    let parent = dir.parent();
+    let mut new_parent = false;
+    if let Some(p) = parent.filter(|_| parent_first) {
+        new_parent = make_dirs(p, false)?.0;
+    }
+    let result = match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !parent_first => {
+            let Some(p) = parent else {
+                return Err((dir.to_path_buf(), e));
+            };
+            new_parent = make_dirs(p, false)?.0;
+            std::fs::create_dir(dir)
+        }
+        other => other,
+    };
+    match result {
+        Ok(()) => Ok((true, new_parent)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((false, new_parent)),
+        Err(e) => Err((dir.to_path_buf(), e)),
+    }
+}
+
+/// Fills `file` (cpuset.cpus or cpuset.mems) of `dir` and of the empty
+/// cgroups above it from the nearest one that is set.
+fn inherit_cpuset(dir: &Path, file: &str) -> std::io::Result<()> {
+    let mut empty = Vec::new();
+    let mut at = Some(dir);
+    let value = loop {
+        let Some(d) = at else { return Ok(()) };
+        let value = std::fs::read_to_string(d.join(file))?;
+        if !value.trim().is_empty() {
+            break value;
+        }
+        empty.push(d);
+        at = d.parent();
+    };
+    for d in empty.iter().rev() {
+        std::fs::write(d.join(file), value.trim())?;
+    }
+    Ok(())
 }
 
 /// The allow rules runc adds after the config's device rules: mknod of
@@ -668,6 +776,61 @@ mod tests {
         remove_empty_parents(&mount.join("other/y/z"), "/other/y/z");
         assert!(mount.join("other/y").exists(), "not carte's to remove");
         std::fs::remove_dir_all(&mount).unwrap();
+    }
+
+    #[test]
+    fn joined_in_the_order_of_cgroups_rs_each_once() {
+        let text = "\
+30 24 0:26 / /sys/fs/cgroup/unified rw shared:5 - cgroup2 cgroup2 rw,nsdelegate
+31 24 0:27 / /sys/fs/cgroup/systemd rw shared:6 - cgroup cgroup rw,xattr,name=systemd
+32 24 0:31 / /sys/fs/cgroup/cpu,cpuacct rw shared:10 - cgroup cgroup rw,cpu,cpuacct
+33 24 0:32 / /sys/fs/cgroup/memory rw shared:11 - cgroup cgroup rw,memory
+34 24 0:33 / /sys/fs/cgroup/misc rw shared:12 - cgroup cgroup rw,misc
+35 24 0:34 / /sys/fs/cgroup/blkio rw shared:13 - cgroup cgroup rw,blkio
+36 24 0:34 / /mnt/blkio rw shared:13 - cgroup cgroup rw,blkio";
+        let names: Vec<String> = join_order(&parse_hierarchies(text))
+            .into_iter()
+            .map(|h| h.mount_point.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "/sys/fs/cgroup/blkio",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/cpu,cpuacct",
+                "/sys/fs/cgroup/systemd"
+            ]
+        );
+    }
+
+    #[test]
+    fn cgroups_are_made_with_their_parents_and_cpusets_filled() {
+        let root = std::env::temp_dir().join(format!("carte-unit-mk-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("cpuset.cpus"), "0-1\n").unwrap();
+        let leaf = root.join("carte/x");
+        assert_eq!(make_dirs(&leaf, false).unwrap(), (true, true));
+        assert!(leaf.is_dir());
+        assert_eq!(make_dirs(&leaf, false).unwrap(), (false, false));
+        let sibling = root.join("carte/y");
+        assert_eq!(make_dirs(&sibling, true).unwrap(), (true, false));
+        let other = root.join("other/z");
+        assert_eq!(make_dirs(&other, true).unwrap(), (true, true));
+        // Files the kernel would make in a new cpuset, empty.
+        std::fs::write(root.join("carte/cpuset.cpus"), "").unwrap();
+        std::fs::write(leaf.join("cpuset.cpus"), "\n").unwrap();
+        inherit_cpuset(&leaf, "cpuset.cpus").unwrap();
+        for d in [root.join("carte"), leaf.clone()] {
+            assert_eq!(
+                std::fs::read_to_string(d.join("cpuset.cpus")).unwrap(),
+                "0-1"
+            );
+        }
+        let missing = root.join("none/y");
+        std::fs::write(root.join("none"), "").unwrap();
+        assert!(make_dirs(&missing, false).is_err());
+        assert!(make_dirs(&missing, true).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
