@@ -74,28 +74,47 @@ pub fn path_for(cgroups_path: Option<&Path>, id: &str) -> String {
     }
 }
 
+/// True on a cgroup v2 only host. Asked once per carte process (a statfs
+/// that every cgroup file access would repeat); like `host_hierarchies`,
+/// init inherits the host's answer made before fork.
 pub fn is_unified() -> bool {
-    hierarchies::is_cgroup2_unified_mode()
+    static UNIFIED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNIFIED.get_or_init(hierarchies::is_cgroup2_unified_mode)
 }
 
 pub struct Cgroup {
     path: String,
-    manager: FsManager,
+    /// Made on first use: it reads /proc/self/cgroup and mountinfo twice,
+    /// which a v1 create that only writes device rules never needs.
+    manager: std::cell::OnceCell<FsManager>,
 }
 
 impl Cgroup {
     pub fn open(path: &str) -> Result<Cgroup, CgroupError> {
-        // cgroups-rs joins this onto each mount point: it must be relative,
-        // or PathBuf::push would replace the mount point with it.
-        let relative = path.trim_start_matches('/');
-        let manager = FsManager::new(relative).map_err(|e| CgroupError::Manager {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
         Ok(Cgroup {
             path: path.to_string(),
-            manager,
+            manager: std::cell::OnceCell::new(),
         })
+    }
+
+    /// The cgroups-rs manager of this cgroup.
+    fn manager(&self) -> Result<&FsManager, CgroupError> {
+        if let Some(manager) = self.manager.get() {
+            return Ok(manager);
+        }
+        // cgroups-rs joins this onto each mount point: it must be relative,
+        // or PathBuf::push would replace the mount point with it.
+        let relative = self.path.trim_start_matches('/');
+        let manager = FsManager::new(relative).map_err(|e| CgroupError::Manager {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(self.manager.get_or_init(|| manager))
+    }
+
+    fn manager_mut(&mut self) -> Result<&mut FsManager, CgroupError> {
+        self.manager()?;
+        Ok(self.manager.get_mut().expect("made above"))
     }
 
     pub fn path(&self) -> &str {
@@ -110,16 +129,36 @@ impl Cgroup {
             return Ok(SelfJoin { files: Vec::new() });
         }
         let relative = self.path.trim_start_matches('/');
+        let dirs: Vec<(PathBuf, bool)> = join_hierarchies()
+            .iter()
+            .map(|h| {
+                let cpuset = h.options.split(',').any(|o| o == "cpuset");
+                (h.mount_point.join(relative), cpuset)
+            })
+            .collect();
+        let create = || -> Result<(), (PathBuf, std::io::Error)> {
+            let mut parent_first = false;
+            for (dir, cpuset) in &dirs {
+                parent_first = make_dirs(dir, parent_first)?.1;
+                if *cpuset {
+                    // A cpuset with no cpus or mems can hold no task. As in
+                    // cgroups-rs, a failure here shows as the join's error.
+                    let _ = inherit_cpuset(dir, "cpuset.cpus");
+                    let _ = inherit_cpuset(dir, "cpuset.mems");
+                }
+            }
+            Ok(())
+        };
         // One retry, as in `add`: a concurrent delete may remove /carte.
-        let created = cgroups_rs::fs::Cgroup::new(hierarchies::auto(), relative)
-            .or_else(|_| cgroups_rs::fs::Cgroup::new(hierarchies::auto(), relative))
-            .map_err(|e| CgroupError::Manager {
+        create()
+            .or_else(|_| create())
+            .map_err(|(dir, e)| CgroupError::Manager {
                 path: self.path.clone(),
-                reason: format!("create: {e}"),
+                reason: format!("create {}: {}", dir.display(), crate::sys::reason(&e)),
             })?;
         let mut files = Vec::new();
-        for subsystem in created.subsystems() {
-            let path = subsystem.to_controller().path().join("tasks");
+        for (dir, _) in dirs {
+            let path = dir.join("tasks");
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -137,11 +176,12 @@ impl Cgroup {
     /// Moves `pid` into the cgroup, creating it on first use.
     pub fn add(&mut self, pid: i32) -> Result<(), CgroupError> {
         let pid = CgroupPid::from(pid as u64);
+        let manager = self.manager_mut()?;
         // A concurrent delete may remove the empty default parent between
         // the creation of /carte and of /carte/<id>: one retry recreates it.
-        self.manager
+        manager
             .add_proc(pid)
-            .or_else(|_| self.manager.add_proc(pid))
+            .or_else(|_| manager.add_proc(pid))
             .map_err(|e| CgroupError::Manager {
                 path: self.path.clone(),
                 reason: format!("add pid {}: {e}", pid.pid),
@@ -188,7 +228,7 @@ impl Cgroup {
         } else {
             FreezerState::Thawed
         };
-        self.manager
+        self.manager()?
             .freeze(state)
             .map_err(|e| CgroupError::Manager {
                 path: self.path.clone(),
@@ -253,6 +293,94 @@ impl SelfJoin {
         }
         Ok(())
     }
+}
+
+/// The v1 controllers cgroups-rs manages, in the order it joins them
+/// (blkio before memory, for writeback accounting).
+const V1_CONTROLLERS: [&str; 14] = [
+    "blkio",
+    "memory",
+    "pids",
+    "cpuset",
+    "cpuacct",
+    "cpu",
+    "devices",
+    "freezer",
+    "net_cls",
+    "perf_event",
+    "net_prio",
+    "hugetlb",
+    "rdma",
+    "name=systemd",
+];
+
+/// The v1 hierarchies a container joins: the first mount of each of
+/// `V1_CONTROLLERS`, in that order, each once (cpu,cpuacct is one).
+fn join_hierarchies() -> Vec<Hierarchy> {
+    join_order(&host_hierarchies())
+}
+
+fn join_order(hierarchies: &[Hierarchy]) -> Vec<Hierarchy> {
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for ctrl in V1_CONTROLLERS {
+        let found = hierarchies
+            .iter()
+            .find(|h| !h.v2 && h.options.split(',').any(|o| o == ctrl));
+        if let Some(h) = found {
+            if !out.iter().any(|o| o.mount_point == h.mount_point) {
+                out.push(h.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Makes a v1 cgroup directory and the missing ones above it, as
+/// cgroups-rs did: the directory first, since its parent (/carte) is there
+/// whenever another container is; with `parent_first` (the parent was
+/// missing in the previous hierarchy) the parent first, instead of a mkdir
+/// bound to fail. Returns whether the directory and its parent were new.
+fn make_dirs(dir: &Path, parent_first: bool) -> Result<(bool, bool), (PathBuf, std::io::Error)> {
+    let parent = dir.parent();
+    let mut new_parent = false;
+    if let Some(p) = parent.filter(|_| parent_first) {
+        new_parent = make_dirs(p, false)?.0;
+    }
+    let result = match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !parent_first => {
+            let Some(p) = parent else {
+                return Err((dir.to_path_buf(), e));
+            };
+            new_parent = make_dirs(p, false)?.0;
+            std::fs::create_dir(dir)
+        }
+        other => other,
+    };
+    match result {
+        Ok(()) => Ok((true, new_parent)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((false, new_parent)),
+        Err(e) => Err((dir.to_path_buf(), e)),
+    }
+}
+
+/// Fills `file` (cpuset.cpus or cpuset.mems) of `dir` and of the empty
+/// cgroups above it from the nearest one that is set.
+fn inherit_cpuset(dir: &Path, file: &str) -> std::io::Result<()> {
+    let mut empty = Vec::new();
+    let mut at = Some(dir);
+    let value = loop {
+        let Some(d) = at else { return Ok(()) };
+        let value = std::fs::read_to_string(d.join(file))?;
+        if !value.trim().is_empty() {
+            break value;
+        }
+        empty.push(d);
+        at = d.parent();
+    };
+    for d in empty.iter().rev() {
+        std::fs::write(d.join(file), value.trim())?;
+    }
+    Ok(())
 }
 
 /// The allow rules runc adds after the config's device rules: mknod of
@@ -342,10 +470,48 @@ pub fn kill_all(path: &str, signal: i32) {
 
 /// Removes the cgroup in every hierarchy, waiting while the kernel still
 /// reports it busy (its last processes are exiting), then the default
-/// parent if it is left empty.
+/// parent if it is left empty. The caller has killed what was in it.
 pub fn destroy(path: &str) -> Result<(), CgroupError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in dirs(path) {
+        remove_tree(&dir, deadline)?;
+        remove_empty_parents(&dir, path);
+    }
+    Ok(())
+}
+
+/// `kill_all(path, SIGKILL)` then `destroy(path)`, for a container whose
+/// init is gone: tries rmdir first, which the kernel refuses (EBUSY) while
+/// the cgroup holds a process or a child cgroup. Only then does it scan,
+/// kill and walk the tree, so the usual empty cgroup costs one rmdir per
+/// hierarchy instead of reading cgroup.procs and every directory twice.
+pub fn kill_and_destroy(path: &str) -> Result<(), CgroupError> {
+    let mut busy = Vec::new();
+    for dir in candidate_dirs(path) {
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => remove_empty_parents(&dir, path),
+            // Gone already: a parent left empty by a create that failed
+            // before making it, or by a delete killed half-way, goes too.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => remove_empty_parents(&dir, path),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {
+                busy.push(dir)
+            }
+            Err(source) => {
+                return Err(CgroupError::Remove {
+                    path: dir.display().to_string(),
+                    source,
+                })
+            }
+        }
+    }
+    if busy.is_empty() {
+        return Ok(());
+    }
+    // Processes (a container without its own PID namespace, or ones that
+    // joined from elsewhere) or cgroups the container made below its own.
+    kill_all(path, libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for dir in busy {
         remove_tree(&dir, deadline)?;
         remove_empty_parents(&dir, path);
     }
@@ -490,6 +656,15 @@ pub fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
 
 /// The container's directory in each hierarchy.
 fn dirs(path: &str) -> Vec<PathBuf> {
+    let dirs = candidate_dirs(path);
+    if is_unified() {
+        return dirs;
+    }
+    dirs.into_iter().filter(|d| d.exists()).collect()
+}
+
+/// Where the container's directory is in each hierarchy, if it exists.
+fn candidate_dirs(path: &str) -> Vec<PathBuf> {
     let rel = path.trim_start_matches('/');
     if is_unified() {
         return vec![Path::new("/sys/fs/cgroup").join(rel)];
@@ -498,7 +673,6 @@ fn dirs(path: &str) -> Vec<PathBuf> {
         .into_iter()
         .filter(|h| !h.v2)
         .map(|h| h.mount_point.join(rel))
-        .filter(|d| d.exists())
         .collect()
 }
 
@@ -602,6 +776,61 @@ mod tests {
         remove_empty_parents(&mount.join("other/y/z"), "/other/y/z");
         assert!(mount.join("other/y").exists(), "not carte's to remove");
         std::fs::remove_dir_all(&mount).unwrap();
+    }
+
+    #[test]
+    fn joined_in_the_order_of_cgroups_rs_each_once() {
+        let text = "\
+30 24 0:26 / /sys/fs/cgroup/unified rw shared:5 - cgroup2 cgroup2 rw,nsdelegate
+31 24 0:27 / /sys/fs/cgroup/systemd rw shared:6 - cgroup cgroup rw,xattr,name=systemd
+32 24 0:31 / /sys/fs/cgroup/cpu,cpuacct rw shared:10 - cgroup cgroup rw,cpu,cpuacct
+33 24 0:32 / /sys/fs/cgroup/memory rw shared:11 - cgroup cgroup rw,memory
+34 24 0:33 / /sys/fs/cgroup/misc rw shared:12 - cgroup cgroup rw,misc
+35 24 0:34 / /sys/fs/cgroup/blkio rw shared:13 - cgroup cgroup rw,blkio
+36 24 0:34 / /mnt/blkio rw shared:13 - cgroup cgroup rw,blkio";
+        let names: Vec<String> = join_order(&parse_hierarchies(text))
+            .into_iter()
+            .map(|h| h.mount_point.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "/sys/fs/cgroup/blkio",
+                "/sys/fs/cgroup/memory",
+                "/sys/fs/cgroup/cpu,cpuacct",
+                "/sys/fs/cgroup/systemd"
+            ]
+        );
+    }
+
+    #[test]
+    fn cgroups_are_made_with_their_parents_and_cpusets_filled() {
+        let root = std::env::temp_dir().join(format!("carte-unit-mk-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("cpuset.cpus"), "0-1\n").unwrap();
+        let leaf = root.join("carte/x");
+        assert_eq!(make_dirs(&leaf, false).unwrap(), (true, true));
+        assert!(leaf.is_dir());
+        assert_eq!(make_dirs(&leaf, false).unwrap(), (false, false));
+        let sibling = root.join("carte/y");
+        assert_eq!(make_dirs(&sibling, true).unwrap(), (true, false));
+        let other = root.join("other/z");
+        assert_eq!(make_dirs(&other, true).unwrap(), (true, true));
+        // Files the kernel would make in a new cpuset, empty.
+        std::fs::write(root.join("carte/cpuset.cpus"), "").unwrap();
+        std::fs::write(leaf.join("cpuset.cpus"), "\n").unwrap();
+        inherit_cpuset(&leaf, "cpuset.cpus").unwrap();
+        for d in [root.join("carte"), leaf.clone()] {
+            assert_eq!(
+                std::fs::read_to_string(d.join("cpuset.cpus")).unwrap(),
+                "0-1"
+            );
+        }
+        let missing = root.join("none/y");
+        std::fs::write(root.join("none"), "").unwrap();
+        assert!(make_dirs(&missing, false).is_err());
+        assert!(make_dirs(&missing, true).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! warning, as in runc, since the kernel itself dropped them.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cgroups_rs::manager::Manager;
 use oci_spec::runtime::{
@@ -385,18 +385,45 @@ fn check(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
 /// not through cgroups-rs, which writes a wildcard major or minor as 0
 /// ("c 136:0" instead of "c 136:*": every pty but the first denied).
 fn devices_v1(files: &Files, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
-    for (i, rule) in rules.iter().enumerate() {
-        let file = if rule.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
+    use std::io::Write;
+    let Some(dir) = files.dir("devices") else {
+        return match rules.first() {
+            Some(_) => Err(unsupported(
+                "devices[0]",
+                format!("no devices controller for cgroup {}", files.path),
+            )),
+            None => Ok(()),
         };
-        files.write(
-            &format!("devices[{i}]"),
-            "devices",
-            file,
-            &device_rule_v1(rule),
-        )?;
+    };
+    // One open of each file for every rule (the kernel takes one rule per
+    // write, whatever the offset): a dozen rules at every create.
+    let mut open: [Option<(PathBuf, std::fs::File)>; 2] = [None, None];
+    for (i, rule) in rules.iter().enumerate() {
+        let (slot, name) = if rule.allow() {
+            (0, "devices.allow")
+        } else {
+            (1, "devices.deny")
+        };
+        let value = device_rule_v1(rule);
+        let failed = |path: &Path, source| CgroupError::Write {
+            field: format!("devices[{i}]"),
+            path: path.display().to_string(),
+            value: value.clone(),
+            source,
+        };
+        if open[slot].is_none() {
+            let path = dir.join(name);
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .map_err(|e| failed(&path, e))?;
+            open[slot] = Some((path, file));
+        }
+        let (path, file) = open[slot].as_mut().expect("opened above");
+        file.write_all(value.as_bytes())
+            .map_err(|e| failed(path, e))?;
     }
     Ok(())
 }
@@ -421,7 +448,7 @@ fn device_rule_v1(rule: &LinuxDeviceCgroup) -> String {
 }
 
 fn library(cg: &mut Cgroup, field: &'static str, r: &LinuxResources) -> Result<(), CgroupError> {
-    cg.manager.set(r).map_err(|e| CgroupError::Library {
+    cg.manager_mut()?.set(r).map_err(|e| CgroupError::Library {
         field,
         path: cg.path.clone(),
         reason: library_reason(&e),

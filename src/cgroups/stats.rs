@@ -182,7 +182,8 @@ fn limit(v: i64) -> u64 {
 
 pub(super) fn collect(cg: &Cgroup) -> Stats {
     let path = cg.path.as_str();
-    let s = cg.manager.stats();
+    // Without a manager (no /proc/self/mountinfo), what the files give.
+    let s = cg.manager().map(|m| m.stats()).unwrap_or_default();
     let mut stats = Stats {
         cpu: cpu(path),
         ..Default::default()

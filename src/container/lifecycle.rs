@@ -184,10 +184,10 @@ impl Container {
             self.kill_and_wait();
         }
         // Init is gone, but without a PID namespace its children may not
-        // be: the cgroup cannot go while they live.
-        cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
+        // be, nor processes moved into the cgroup from outside: the cgroup
+        // cannot go while they live, and they are killed first.
         failpoint!("cgroup.destroy");
-        cgroups::destroy(&self.state.cgroup_path)?;
+        cgroups::kill_and_destroy(&self.state.cgroup_path)?;
         if let Some(base) = self.state.shared_mount_base {
             crate::rootfs::shared::detach_above(&self.state.rootfs, base).map_err(io_err(
                 "unmount the container's mounts on",

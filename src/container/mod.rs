@@ -195,8 +195,7 @@ impl Container {
             Err(e) => return Err(io_err("lock", &dir)(e)),
         };
         let cgroup = crate::cgroups::path_for(None, id);
-        crate::cgroups::kill_all(&cgroup, libc::SIGKILL);
-        crate::cgroups::destroy(&cgroup)?;
+        crate::cgroups::kill_and_destroy(&cgroup)?;
         std::fs::remove_dir_all(&dir).map_err(io_err("remove state dir", &dir))?;
         Ok(true)
     }
