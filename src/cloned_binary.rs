@@ -180,10 +180,26 @@ impl Trampoline {
     }
 }
 
-/// The trampoline's argv: the report fd (with `E` when it is an init pipe,
-/// whose messages carry a tag), the program's path, then its argv.
-pub fn trampoline_argv(report: RawFd, tagged: bool, path: &CStr, argv: &[CString]) -> Vec<CString> {
-    let report = format!("{report}{}", if tagged { "E" } else { "" });
+/// How the trampoline reports a failed execve on its report fd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// Plain text that may have no reader left: stderr gets it too.
+    TextAndStderr,
+    /// Plain text that carte reads and prints itself.
+    Text,
+    /// An Error message on an init pipe.
+    Tagged,
+}
+
+/// The trampoline's argv: the report fd and its mode, the program's path,
+/// then its argv.
+pub fn trampoline_argv(report: RawFd, mode: Report, path: &CStr, argv: &[CString]) -> Vec<CString> {
+    let suffix = match mode {
+        Report::TextAndStderr => "",
+        Report::Text => "q",
+        Report::Tagged => "E",
+    };
+    let report = format!("{report}{suffix}");
     let mut out = Vec::with_capacity(argv.len() + 2);
     out.push(CString::new(report).expect("digits"));
     out.push(path.to_owned());
@@ -335,11 +351,13 @@ mod tests {
     #[test]
     fn trampoline_argv_leads_with_the_report_fd_and_path() {
         let argv = [CString::new("sh").unwrap(), CString::new("-c").unwrap()];
-        let got = trampoline_argv(7, true, c"/bin/sh", &argv);
+        let got = trampoline_argv(7, Report::Tagged, c"/bin/sh", &argv);
         let got: Vec<&str> = got.iter().map(|a| a.to_str().unwrap()).collect();
         assert_eq!(got, ["7E", "/bin/sh", "sh", "-c"]);
-        let got = trampoline_argv(12, false, c"/x", &[]);
+        let got = trampoline_argv(12, Report::TextAndStderr, c"/x", &[]);
         assert_eq!(got[0].to_str().unwrap(), "12");
+        let got = trampoline_argv(3, Report::Text, c"/x", &[]);
+        assert_eq!(got[0].to_str().unwrap(), "3q");
     }
 
     fn spec(v: serde_json::Value) -> oci_spec::runtime::Spec {

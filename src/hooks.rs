@@ -22,6 +22,17 @@ pub enum HookError {
     },
 }
 
+/// Whether `start` waits until the user's program is exec'd (and so
+/// reports a failure to exec it): only with poststart hooks, which must
+/// run after it, or startContainer hooks, whose failure must fail it.
+/// Without them it returns at once, as runc does.
+pub fn start_waits_for_exec(hooks: Option<&oci_spec::runtime::Hooks>) -> bool {
+    hooks.is_some_and(|h| {
+        h.poststart().as_ref().is_some_and(|l| !l.is_empty())
+            || h.start_container().as_ref().is_some_and(|l| !l.is_empty())
+    })
+}
+
 /// Runs `hooks` in order; the first failure stops the rest.
 pub fn run(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), HookError> {
     injection(kind, hooks)?;

@@ -920,6 +920,10 @@ fn trampoline_reports_a_failed_exec() {
     b.set_args(&["/bin/garbage"]);
     b.config["hooks"] = json!({"poststart": [{"path": "/bin/true"}]});
     b.write();
+    // `run` waits for the exec as `start` does, on its pipe.
+    let id = env.id("runhook");
+    env.run(&b, &id).assert_fails_with(&want);
+    env.assert_no_leaks(&id);
     let id = env.id("start");
     env.carte(&["create", "--bundle", b.path(), &id])
         .assert_ok();

@@ -14,6 +14,7 @@ pub fn options(args: &CreateArgs) -> CreateOptions {
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
+        start_now: false,
     }
 }
 

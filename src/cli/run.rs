@@ -8,6 +8,7 @@ use crate::process::foreground;
 
 pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitCode> {
     let mut opts = super::create::options(args);
+    opts.start_now = true;
     // With process.terminal and no console socket, carte holds the pty itself.
     let mut own_pty = false;
     if !detach && args.console_socket.is_none() {

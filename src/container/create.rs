@@ -13,7 +13,7 @@ use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
 use super::{io_err, validate_id, Container, ContainerError, Lock};
 use crate::cgroups::{self, Cgroup};
 use crate::cloned_binary::{Defence, Trampoline};
-use crate::process::{self, InitArgs};
+use crate::process::{self, InitArgs, Release};
 use crate::{config, hooks, logging, sys};
 
 #[derive(Default)]
@@ -29,6 +29,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// `run`: init execs the process as soon as it is created, released
+    /// through a pipe `start` reads instead of the exec fifo.
+    pub start_now: bool,
 }
 
 /// Undoes a failed create: kills init, detaches what it mounted in carte's
@@ -226,23 +229,16 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     };
     state.save(&dir)?;
 
-    let fifo_path = dir.join(EXEC_FIFO);
-    failpoint!("fifo.create");
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .map_err(|e| io_err("create exec fifo", &fifo_path)(e.into()))?;
-    // Past the umask: init may run as any user, even in a user namespace.
-    std::fs::set_permissions(
-        &fifo_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o622),
-    )
-    .map_err(io_err("chmod exec fifo", &fifo_path))?;
-    failpoint!("fifo.open");
-    let fifo: OwnedFd = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(&fifo_path)
-        .map_err(io_err("open exec fifo", &fifo_path))?
-        .into();
+    // `run` starts at once: a pipe it reads instead of the fifo, which
+    // would make init wait for a `start` that is this same process.
+    let (fifo, pipe_reader) = if opts.start_now {
+        let (reader, writer) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
+                .map_err(|e| io_err("create the release pipe", &dir)(e.into()))?;
+        (writer, Some(reader))
+    } else {
+        (open_exec_fifo(&dir)?, None)
+    };
 
     let console: Option<OwnedFd> = match (&opts.console_fd, &opts.console_socket) {
         (Some(_), _) => None,
@@ -264,7 +260,11 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         id,
         spec,
         rootfs: &bundle.rootfs,
-        fifo: &fifo,
+        release: if opts.start_now {
+            Release::Pipe(&fifo)
+        } else {
+            Release::Fifo(&fifo)
+        },
         console_socket: console_ref,
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
@@ -331,11 +331,16 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             "container init exited right after it was ready".into(),
         ))
     })?;
+    // Init goes on to exec as soon as it is Created: recorded started
+    // now, with no second write from `start`.
+    state.started = opts.start_now;
     state.save(&dir)?;
     if let Some(pid_file) = &opts.pid_file {
         write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
             .map_err(io_err("write pid file", pid_file))?;
     }
+    // The pipe hangs up when init's end closes at its execve: no copy here.
+    drop(fifo);
     init.created()?;
     phases.mark("write state.json and pid file");
     undo.armed = false;
@@ -343,7 +348,30 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         dir,
         state,
         locked: false,
+        release_pipe: pipe_reader,
     })
+}
+
+/// Makes exec.fifo in the state dir and opens it O_PATH, for init to
+/// reopen for writing (which blocks until `start`).
+fn open_exec_fifo(dir: &Path) -> Result<OwnedFd, ContainerError> {
+    let fifo_path = dir.join(EXEC_FIFO);
+    failpoint!("fifo.create");
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| io_err("create exec fifo", &fifo_path)(e.into()))?;
+    // Past the umask: init may run as any user, even in a user namespace.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .map_err(io_err("chmod exec fifo", &fifo_path))?;
+    failpoint!("fifo.open");
+    Ok(std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo_path)
+        .map_err(io_err("open exec fifo", &fifo_path))?
+        .into())
 }
 
 /// The host uid and gid the container's cgroup goes to, when the spec says

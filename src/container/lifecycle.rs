@@ -12,8 +12,12 @@ impl Container {
     /// Lets init exec the user's process: opens the exec fifo, which init
     /// is blocked on, and reads the byte it writes. Then poststart hooks.
     pub fn start(&mut self) -> Result<(), ContainerError> {
+        // `run`'s own container: init is released already; the pipe says
+        // how its exec went, as the fifo would.
+        let pipe = self.release_pipe.take();
+        let from_run = pipe.is_some();
         let status = self.status();
-        if status != Status::Created {
+        if status != Status::Created && pipe.is_none() {
             return Err(ContainerError::WrongState {
                 op: "start",
                 id: self.id().into(),
@@ -22,11 +26,14 @@ impl Container {
         }
         let fifo_path = self.dir.join(EXEC_FIFO);
         failpoint!("start.fifo");
-        let fifo = std::fs::File::options()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&fifo_path)
-            .map_err(io_err("open exec fifo", &fifo_path))?;
+        let fifo = match pipe {
+            Some(pipe) => std::fs::File::from(pipe),
+            None => std::fs::File::options()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                .open(&fifo_path)
+                .map_err(io_err("open exec fifo", &fifo_path))?,
+        };
         let pidfd = sys::pidfd_open(self.state.pid).map_err(io_err("watch init", &fifo_path))?;
         // First the byte init writes once released. With poststart hooks,
         // then the hang-up when init's end closes at execve: they must run
@@ -39,10 +46,7 @@ impl Container {
             .unwrap_or_default();
         // A failing startContainer hook must fail start: init writes why
         // on the fifo before it exits, instead of hanging up at execve.
-        let start_container = hooks
-            .and_then(|h| h.start_container().as_ref())
-            .is_some_and(|l| !l.is_empty());
-        let wait_for_exec = !poststart.is_empty() || start_container;
+        let wait_for_exec = hooks::start_waits_for_exec(hooks);
         let mut released = false;
         let mut failure = Vec::new();
         loop {
@@ -113,10 +117,12 @@ impl Container {
             ));
         }
         logging::debug("init released from exec.fifo");
-        let _ = std::fs::remove_file(&fifo_path);
-        self.state.started = true;
-        failpoint!("start.state");
-        self.state.save(&self.dir)?;
+        if !from_run {
+            let _ = std::fs::remove_file(&fifo_path);
+            self.state.started = true;
+            failpoint!("start.state");
+            self.state.save(&self.dir)?;
+        }
         if wait_for_exec {
             hooks::run_logged(
                 "poststart",

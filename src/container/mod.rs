@@ -141,6 +141,9 @@ pub struct Container {
     pub state: State,
     /// This process holds the container's lock (so no `create` is running).
     pub locked: bool,
+    /// `run`'s end of the pipe that stands in for exec.fifo (see
+    /// CreateOptions::start_now).
+    pub release_pipe: Option<std::os::fd::OwnedFd>,
 }
 
 impl Container {
@@ -156,6 +159,7 @@ impl Container {
                 dir,
                 state,
                 locked: false,
+                release_pipe: None,
             }),
             Err(state::StateError::Read { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>

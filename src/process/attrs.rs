@@ -92,8 +92,7 @@ pub(super) fn prepare(
 pub(super) struct Via<'a> {
     pub trampoline: &'a crate::cloned_binary::Trampoline,
     pub report: RawFd,
-    /// The report fd is an init pipe: a failure is an Error message.
-    pub tagged: bool,
+    pub mode: crate::cloned_binary::Report,
 }
 
 /// Resets signals, leaves only stdio and fds 3..3+preserve_fds open across
@@ -122,7 +121,7 @@ pub(super) fn exec(program: &Program, preserve_fds: u32, via: Option<&Via>) -> S
         );
     }
     let argv =
-        crate::cloned_binary::trampoline_argv(via.report, via.tagged, &program.path, &program.argv);
+        crate::cloned_binary::trampoline_argv(via.report, via.mode, &program.path, &program.argv);
     match nix::unistd::execveat(
         via.trampoline.fd(),
         c"",

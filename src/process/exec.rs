@@ -261,7 +261,7 @@ fn intermediate(
                     let via = args.trampoline.map(|trampoline| attrs::Via {
                         trampoline,
                         report: chan.as_raw_fd(),
-                        tagged: true,
+                        mode: crate::cloned_binary::Report::Tagged,
                     });
                     attrs::exec(&program, args.preserve_fds, via.as_ref())
                 }

@@ -10,7 +10,8 @@ use oci_spec::runtime::LinuxNamespaceType;
 
 use super::attrs;
 use super::channel::{Channel, ChannelError, Message};
-use super::InitArgs;
+use super::{InitArgs, Release};
+use crate::cloned_binary::Report;
 use crate::namespaces::Plan;
 use crate::rootfs::{self, RootfsContext};
 use crate::{hooks, sys, tty};
@@ -57,8 +58,11 @@ pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
         }
     }
     let err = wait_and_exec(args, ready);
-    // The caller of `create` has returned by now; stderr is all that is left.
-    eprintln!("carte: {err}");
+    // The caller of `create` has returned by now; stderr is all that is
+    // left, unless this is `run`, which waits for the exec and says why.
+    if !run_reports(args) {
+        eprintln!("carte: {err}");
+    }
     // SAFETY: as above.
     unsafe { libc::_exit(127) }
 }
@@ -148,23 +152,16 @@ fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
 }
 
 fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
-    // Blocks until `start` opens the fifo for reading. Reopened through the
-    // host's /proc, which the container may not even have mounted.
-    let fifo_path = CString::new(format!("self/fd/{}", args.fifo.as_raw_fd())).expect("no NUL");
-    // SAFETY: host_proc is a valid dirfd and fifo_path NUL-terminated.
-    let fd = unsafe {
-        libc::openat(
-            ready.host_proc.as_raw_fd(),
-            fifo_path.as_ptr(),
-            libc::O_WRONLY | libc::O_CLOEXEC,
-        )
+    let fifo = match args.release {
+        Release::Fifo(fifo) => match open_fifo(fifo, &ready) {
+            Ok(fd) => fd,
+            Err(e) => return e,
+        },
+        Release::Pipe(pipe) => match pipe.try_clone() {
+            Ok(fd) => fd,
+            Err(e) => return format!("release pipe: {}", sys::reason(&e)),
+        },
     };
-    if fd < 0 {
-        return format!("open exec fifo: {}", sys::last_error());
-    }
-    // SAFETY: openat just returned this fd. It stays open, close-on-exec,
-    // until execve: `start` waits for the hang-up to know the process runs.
-    let fifo = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: writes one byte from a static buffer.
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         let err = std::io::Error::last_os_error();
@@ -190,12 +187,43 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
     let via = args.trampoline.map(|trampoline| attrs::Via {
         trampoline,
         report: fifo.as_raw_fd(),
-        tagged: false,
+        mode: if run_reports(args) {
+            Report::Text
+        } else {
+            Report::TextAndStderr
+        },
     });
     report(
         &fifo,
         attrs::exec(&ready.program, args.preserve_fds, via.as_ref()),
     )
+}
+
+/// `run`, which started the container itself, prints why init could not
+/// exec, where it waits for the exec at all (see start_waits_for_exec).
+fn run_reports(args: &InitArgs) -> bool {
+    matches!(args.release, Release::Pipe(_))
+        && hooks::start_waits_for_exec(args.spec.hooks().as_ref())
+}
+
+/// Blocks until `start` opens the fifo for reading. Reopened through the
+/// host's /proc, which the container may not even have mounted.
+fn open_fifo(fifo: &OwnedFd, ready: &Ready) -> Result<OwnedFd, String> {
+    let fifo_path = CString::new(format!("self/fd/{}", fifo.as_raw_fd())).expect("no NUL");
+    // SAFETY: host_proc is a valid dirfd and fifo_path NUL-terminated.
+    let fd = unsafe {
+        libc::openat(
+            ready.host_proc.as_raw_fd(),
+            fifo_path.as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(format!("open exec fifo: {}", sys::last_error()));
+    }
+    // SAFETY: openat just returned this fd. It stays open, close-on-exec,
+    // until execve: `start` waits for the hang-up to know the process runs.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// After the release byte, anything init writes on the fifo is why it

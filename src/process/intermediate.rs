@@ -19,7 +19,7 @@ pub(super) fn run(
     cgroup: SelfJoin,
     parent: nix::unistd::Pid,
 ) -> ! {
-    let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.fifo.as_raw_fd()];
+    let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.release.raw_fd()];
     keep.extend(cgroup.raw_fds());
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));

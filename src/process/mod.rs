@@ -49,8 +49,8 @@ pub struct InitArgs<'a> {
     pub id: &'a str,
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
-    /// exec.fifo opened O_PATH; init reopens it for writing after Ready.
-    pub fifo: &'a OwnedFd,
+    /// How init learns it may exec the user's process.
+    pub release: Release<'a>,
     pub console_socket: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
@@ -60,6 +60,26 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Execs the user's process, when that is the CVE-2019-5736 defence.
     pub trampoline: Option<&'a crate::cloned_binary::Trampoline>,
+}
+
+/// What init waits on after Created, and where it reports after that.
+#[derive(Clone, Copy)]
+pub enum Release<'a> {
+    /// exec.fifo opened O_PATH: init reopens it for writing, which blocks
+    /// until `start` opens it for reading.
+    Fifo(&'a OwnedFd),
+    /// The write end of a pipe whose reader is this `run`, which starts the
+    /// container at once: init goes on as soon as it is Created.
+    Pipe(&'a OwnedFd),
+}
+
+impl Release<'_> {
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Release::Fifo(fd) | Release::Pipe(fd) => fd.as_raw_fd(),
+        }
+    }
 }
 
 /// The parent's side of a seccomp listener hand-off: given the process's

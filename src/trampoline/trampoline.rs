@@ -8,10 +8,11 @@
 //! argv: [REPORT, PATH, ARG0, ARG1, ...], the environment as given.
 //! REPORT is the decimal fd on which carte waits for the hang-up at
 //! execve, then `E` if it is carte's init pipe (a failure goes there as an
-//! Error message) or nothing if it is the exec fifo (plain text). The fd
-//! is made close-on-exec, then PATH is exec'd with ARG0...; on failure the
-//! cause goes to REPORT (and, for the exec fifo, to stderr, as init's own
-//! failures do), and the exit status is 127.
+//! Error message), `q` if it is plain text that carte will print itself,
+//! or nothing for plain text that may have no reader left (then it goes to
+//! stderr too, as init's own failures do). The fd is made close-on-exec,
+//! then PATH is exec'd with ARG0...; on failure the cause is reported and
+//! the exit status is 127.
 //!
 //! No libc and no allocation: raw syscalls only. The loops read through
 //! read_volatile so that LLVM does not turn them into calls to strlen or
@@ -55,7 +56,7 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         if argc < 3 {
             exit(EXIT_CANNOT_EXEC);
         }
-        let Some((fd, tagged)) = parse_report(*argv) else {
+        let Some((fd, mode)) = parse_report(*argv) else {
             exit(EXIT_CANNOT_EXEC)
         };
         // Until this succeeds the fd would outlive the exec, and carte
@@ -77,29 +78,36 @@ unsafe extern "C" fn main(sp: *const usize) -> ! {
         let path = cstr(path);
         // An init pipe's reader reports it; after `start` (the exec fifo),
         // the container's stderr may be the only one left to tell.
-        if !tagged {
+        if mode == Mode::TextAndStderr {
             let parts: [&[u8]; 7] = [b"carte: ", what, b"exec \"", path, b"\": ", reason, b"\n"];
             writev(2, &parts);
         }
-        let parts: [&[u8]; 6] = [if tagged { b"E" } else { b"" }, what, b"exec \"", path, b"\": ", reason];
+        let parts: [&[u8]; 6] = [if mode == Mode::Tagged { b"E" } else { b"" }, what, b"exec \"", path, b"\": ", reason];
         writev(fd, &parts);
         exit(EXIT_CANNOT_EXEC)
     }
 }
 
-/// "7" or "7E": the fd and whether messages carry the Error tag.
-unsafe fn parse_report(arg: *const u8) -> Option<(usize, bool)> {
+#[derive(PartialEq)]
+enum Mode {
+    TextAndStderr,
+    Text,
+    Tagged,
+}
+
+/// "7", "7q" or "7E": the fd and how to report on it.
+unsafe fn parse_report(arg: *const u8) -> Option<(usize, Mode)> {
     let mut fd: usize = 0;
     let mut i = 0;
     loop {
         // SAFETY: arg is NUL-terminated; reading stops at the NUL.
         let c = unsafe { read_volatile(arg.add(i)) };
+        let last = || unsafe { read_volatile(arg.add(i + 1)) } == 0;
         match c {
             b'0'..=b'9' if i < 9 => fd = fd * 10 + (c - b'0') as usize,
-            b'E' if i > 0 && unsafe { read_volatile(arg.add(i + 1)) } == 0 => {
-                return Some((fd, true))
-            }
-            0 if i > 0 => return Some((fd, false)),
+            b'E' if i > 0 && last() => return Some((fd, Mode::Tagged)),
+            b'q' if i > 0 && last() => return Some((fd, Mode::Text)),
+            0 if i > 0 => return Some((fd, Mode::TextAndStderr)),
             _ => return None,
         }
         i += 1;
