@@ -106,9 +106,13 @@ pub fn send_fd(socket: BorrowedFd, fd: RawFd) -> io::Result<()> {
 /// Sends `payload` with `fd` attached as SCM_RIGHTS (the console socket,
 /// the init pipe, the seccomp agent).
 pub fn send_fd_with(socket: BorrowedFd, payload: &[u8], fd: RawFd) -> io::Result<()> {
+    send_fds_with(socket, payload, &[fd])
+}
+
+/// Sends `payload` with `fds` attached (SCM_RIGHTS), in one message.
+pub fn send_fds_with(socket: BorrowedFd, payload: &[u8], fds: &[RawFd]) -> io::Result<()> {
     let iov = [IoSlice::new(payload)];
-    let fds = [fd];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
     loop {
         match sendmsg::<()>(
             socket.as_raw_fd(),
@@ -137,8 +141,17 @@ pub fn recv_fd(socket: BorrowedFd) -> io::Result<OwnedFd> {
 /// Receives one message into `buf` and the fd sent with it, if any
 /// (close-on-exec). Returns the payload's length.
 pub fn recv_with_fd(socket: BorrowedFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let (n, fds) = recv_with_fds(socket, buf)?;
+    Ok((n, fds.into_iter().next()))
+}
+
+/// Most fds one message may carry (a v1 host's cgroup hierarchies).
+const MAX_FDS: usize = 32;
+
+/// Receives one message into `buf` and the fds sent with it (close-on-exec).
+pub fn recv_with_fds(socket: BorrowedFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
     let mut iov = [IoSliceMut::new(buf)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let msg = recvmsg::<()>(
         socket.as_raw_fd(),
         &mut iov,
@@ -146,18 +159,17 @@ pub fn recv_with_fd(socket: BorrowedFd, buf: &mut [u8]) -> io::Result<(usize, Op
         MsgFlags::MSG_CMSG_CLOEXEC,
     )
     .map_err(io::Error::from)?;
-    let mut fd = None;
+    let mut owned = Vec::new();
     for cmsg in msg.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            for raw in fds {
-                // SAFETY: the kernel installed these fds for us with
-                // SCM_RIGHTS; the first is kept, any other is closed.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                fd.get_or_insert(owned);
-            }
+            // SAFETY: the kernel installed these fds for us with SCM_RIGHTS.
+            owned.extend(
+                fds.into_iter()
+                    .map(|raw| unsafe { OwnedFd::from_raw_fd(raw) }),
+            );
         }
     }
-    Ok((msg.bytes, fd))
+    Ok((msg.bytes, owned))
 }
 
 /// Puts a terminal in raw mode until dropped.

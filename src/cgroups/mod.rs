@@ -257,6 +257,27 @@ impl Cgroup {
     }
 }
 
+impl SelfJoin {
+    /// The paths and the open files, to send to the child.
+    pub fn into_parts(self) -> (Vec<String>, Vec<std::fs::File>) {
+        self.files
+            .into_iter()
+            .map(|(path, file)| (path.display().to_string(), file))
+            .unzip()
+    }
+
+    /// The set again, in the child that received the parts.
+    pub fn from_parts(paths: Vec<String>, fds: Vec<std::os::fd::OwnedFd>) -> SelfJoin {
+        SelfJoin {
+            files: paths
+                .into_iter()
+                .map(PathBuf::from)
+                .zip(fds.into_iter().map(std::fs::File::from))
+                .collect(),
+        }
+    }
+}
+
 /// The v1 `tasks` files of a container's cgroup, opened by the runtime for
 /// a child to move itself. Writing "0" to `tasks` moves the calling thread
 /// without the global threadgroup lock that a pid written to cgroup.procs

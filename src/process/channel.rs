@@ -17,6 +17,10 @@ const CONTINUED: u8 = b'+';
 pub enum Message {
     /// parent -> intermediate: you are in the cgroup; go on.
     Start,
+    /// parent -> intermediate, on v1: the cgroup exists; its `tasks`
+    /// files (these paths) come with this message, opened, for the
+    /// intermediate to move itself (see cgroups::SelfJoin).
+    JoinCgroup(Vec<String>),
     /// intermediate -> parent: the user namespace exists; write its maps.
     MapsRequest,
     /// parent -> intermediate: maps written.
@@ -59,6 +63,7 @@ impl Message {
     fn tag(&self) -> u8 {
         match self {
             Message::Start => b'S',
+            Message::JoinCgroup(_) => b'J',
             Message::MapsRequest => b'M',
             Message::MapsDone => b'm',
             Message::InitPid(_) => b'P',
@@ -76,6 +81,7 @@ impl Message {
         let mut out = vec![self.tag()];
         match self {
             Message::InitPid(pid) => out.extend_from_slice(&pid.to_le_bytes()),
+            Message::JoinCgroup(paths) => out.extend_from_slice(paths.join("\n").as_bytes()),
             Message::HooksDone(text) | Message::Error(text) => {
                 out.extend_from_slice(text.as_bytes())
             }
@@ -101,6 +107,9 @@ impl Message {
         };
         match tag {
             b'S' => bare(Message::Start),
+            b'J' => Ok(Message::JoinCgroup(
+                text().split('\n').map(str::to_string).collect(),
+            )),
             b'M' => bare(Message::MapsRequest),
             b'm' => bare(Message::MapsDone),
             b'H' => bare(Message::CreateRuntimeHooks),
@@ -152,6 +161,8 @@ impl Channel {
     pub fn send(&self, msg: &Message) -> Result<(), ChannelError> {
         match msg {
             Message::Start => failpoint!("pipe.send.start"),
+            // Sent with its fds (send_with_fds), never through here.
+            Message::JoinCgroup(_) => {}
             Message::MapsRequest => failpoint!("pipe.send.maps_request"),
             Message::MapsDone => failpoint!("pipe.send.maps_done"),
             Message::InitPid(_) => failpoint!("pipe.send.init_pid"),
@@ -197,6 +208,12 @@ impl Channel {
 
     /// Receives a message and the fd that came with it, if any.
     pub fn recv_with_fd(&self) -> Result<(Message, Option<OwnedFd>), ChannelError> {
+        self.recv_with_fds()
+            .map(|(msg, fds)| (msg, fds.into_iter().next()))
+    }
+
+    /// Receives a message and the fds that came with it.
+    pub fn recv_with_fds(&self) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
         let mut buf = Vec::new();
         // The payload of CONTINUED pieces, which the next message ends.
         let mut head = Vec::new();
@@ -210,7 +227,7 @@ impl Channel {
                 Err(e) => return Err(ChannelError::Io(e.into())),
             };
             buf.resize(size.max(1), 0);
-            match crate::tty::recv_with_fd(self.fd.as_fd(), &mut buf) {
+            match crate::tty::recv_with_fds(self.fd.as_fd(), &mut buf) {
                 Ok((0, _)) => return Err(ChannelError::Closed),
                 Ok((n, _)) if buf[0] == CONTINUED => head.extend_from_slice(&buf[1..n]),
                 Ok((n, fd)) if head.is_empty() => return received(Message::decode(&buf[..n])?, fd),
@@ -255,7 +272,16 @@ impl Channel {
 
     /// Sends `msg` with `fd` attached.
     pub fn send_with_fd(&self, msg: &Message, fd: BorrowedFd) -> Result<(), ChannelError> {
-        crate::tty::send_fd_with(self.fd.as_fd(), &msg.encode(), fd.as_raw_fd()).map_err(|e| {
+        self.send_with_fds(msg, &[fd.as_raw_fd()])
+    }
+
+    /// Sends `msg` (one packet) with `fds` attached.
+    pub fn send_with_fds(
+        &self,
+        msg: &Message,
+        fds: &[std::os::fd::RawFd],
+    ) -> Result<(), ChannelError> {
+        crate::tty::send_fds_with(self.fd.as_fd(), &msg.encode(), fds).map_err(|e| {
             if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
                 ChannelError::Closed
             } else {
@@ -285,7 +311,7 @@ impl Channel {
 }
 
 /// The receiving side's failpoints, one per message.
-fn received(msg: Message, fd: Option<OwnedFd>) -> Result<(Message, Option<OwnedFd>), ChannelError> {
+fn received(msg: Message, fd: Vec<OwnedFd>) -> Result<(Message, Vec<OwnedFd>), ChannelError> {
     match msg {
         Message::Start => failpoint!("pipe.recv.start"),
         Message::MapsRequest => failpoint!("pipe.recv.maps_request"),
@@ -295,7 +321,7 @@ fn received(msg: Message, fd: Option<OwnedFd>) -> Result<(Message, Option<OwnedF
         Message::HooksDone(_) => failpoint!("pipe.recv.hooks_done"),
         Message::Ready => failpoint!("pipe.recv.ready"),
         Message::Created => failpoint!("pipe.recv.created"),
-        Message::SeccompFd | Message::SeccompDone | Message::Error(_) => {}
+        Message::SeccompFd | Message::SeccompDone | Message::JoinCgroup(_) | Message::Error(_) => {}
     }
     Ok((msg, fd))
 }

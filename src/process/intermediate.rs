@@ -13,14 +13,8 @@ use crate::namespaces::{self, Plan};
 use crate::sys;
 use std::os::fd::AsRawFd;
 
-pub(super) fn run(
-    args: &InitArgs,
-    chan: &Channel,
-    cgroup: SelfJoin,
-    parent: nix::unistd::Pid,
-) -> ! {
+pub(super) fn run(args: &InitArgs, chan: &Channel, parent: nix::unistd::Pid) -> ! {
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.release.raw_fd()];
-    keep.extend(cgroup.raw_fds());
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));
     keep.extend(crate::failpoint::hits_fd());
@@ -36,7 +30,7 @@ pub(super) fn run(
         // SAFETY: _exit ends the child without touching the parent's state.
         unsafe { libc::_exit(1) }
     }
-    if let Err(msg) = enter_namespaces(args, chan, cgroup) {
+    if let Err(msg) = enter_namespaces(args, chan) {
         let _ = chan.send(&Message::Error(msg));
         // SAFETY: _exit ends the child without touching the parent's state.
         unsafe { libc::_exit(1) }
@@ -65,16 +59,16 @@ pub(super) fn run(
     }
 }
 
-/// Enters the namespaces while the parent applies the cgroup's limits (and,
-/// on v2, moves us into it: that migration waits for an RCU grace period,
-/// milliseconds to overlap). Only the cgroup namespace waits for Start, as
-/// its root is the cgroup we are in when it is made.
-fn enter_namespaces(args: &InitArgs, chan: &Channel, cgroup: SelfJoin) -> Result<(), String> {
+/// Enters the namespaces while the parent makes the cgroup and applies its
+/// limits (and, on v2, moves us into it: that migration waits for an RCU
+/// grace period, milliseconds to overlap). Only the cgroup namespace waits
+/// for Start, as its root is the cgroup we are in when it is made.
+fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     // The caller's blocked signals must not reach the container.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let linux = args.spec.linux().as_ref().expect("validated");
     let plan = Plan::from_spec(linux);
-    let mut started = false;
+    let mut inbox = Inbox::default();
     let opened = |path| namespaces::open(path).map_err(|e| e.to_string());
     let user = plan.join_user.as_deref().map(opened).transpose()?;
     let others = (plan.join.iter())
@@ -86,7 +80,7 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel, cgroup: SelfJoin) -> Result
         namespaces::create(nix::sched::CloneFlags::CLONE_NEWUSER).map_err(|e| e.to_string())?;
         chan.send(&Message::MapsRequest)
             .map_err(|e| e.to_string())?;
-        expect_after_start(chan, &Message::MapsDone, &mut started)?;
+        inbox.wait_for(chan, Want::MapsDone)?;
     }
     if plan.has(LinuxNamespaceType::User) {
         // Become root of the new namespace, so init owns what it creates.
@@ -110,22 +104,59 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel, cgroup: SelfJoin) -> Result
     // its namespaces exist: what the kernel allocated for them is charged
     // where the runtime runs, as with a runtime that clones them; init and
     // everything it does is the container's.
-    cgroup.join()?;
-    if !started {
-        chan.expect(&Message::Start)?;
+    if !crate::cgroups::is_unified() {
+        inbox.wait_for(chan, Want::JoinCgroup)?;
+        inbox.join.take().expect("received").join()?;
     }
+    inbox.wait_for(chan, Want::Start)?;
     namespaces::create(plan.create & cgroup_ns).map_err(|e| e.to_string())
 }
 
-/// Waits for `want`; the parent's Start may come first, and is noted.
-fn expect_after_start(chan: &Channel, want: &Message, started: &mut bool) -> Result<(), String> {
-    loop {
-        match chan.recv() {
-            Ok(Message::Start) if !*started => *started = true,
-            Ok(ref got) if got == want => return Ok(()),
-            Ok(Message::Error(text)) => return Err(text),
-            Ok(other) => return Err(format!("init pipe: expected {want:?}, got {other:?}")),
-            Err(e) => return Err(e.to_string()),
+#[derive(Clone, Copy, PartialEq)]
+enum Want {
+    MapsDone,
+    JoinCgroup,
+    Start,
+}
+
+/// The parent's messages to the intermediate, which may come in any order
+/// (it sends the cgroup's files and Start without waiting for MapsRequest).
+#[derive(Default)]
+struct Inbox {
+    maps_done: bool,
+    join: Option<SelfJoin>,
+    started: bool,
+}
+
+impl Inbox {
+    fn has(&self, want: Want) -> bool {
+        match want {
+            Want::MapsDone => self.maps_done,
+            Want::JoinCgroup => self.join.is_some(),
+            Want::Start => self.started,
         }
+    }
+
+    fn wait_for(&mut self, chan: &Channel, want: Want) -> Result<(), String> {
+        while !self.has(want) {
+            match chan.recv_with_fds() {
+                Ok((Message::MapsDone, _)) if !self.maps_done => self.maps_done = true,
+                Ok((Message::Start, _)) if !self.started => self.started = true,
+                Ok((Message::JoinCgroup(paths), fds)) if self.join.is_none() => {
+                    if paths.len() != fds.len() {
+                        return Err(format!(
+                            "init pipe: {} cgroup paths with {} files",
+                            paths.len(),
+                            fds.len()
+                        ));
+                    }
+                    self.join = Some(SelfJoin::from_parts(paths, fds));
+                }
+                Ok((Message::Error(text), _)) => return Err(text),
+                Ok((other, _)) => return Err(format!("init pipe: unexpected {other:?}")),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
     }
 }

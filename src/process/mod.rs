@@ -118,8 +118,6 @@ pub fn spawn(
 ) -> Result<Spawned, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
     let parent_pid = nix::unistd::getpid();
-    let self_join = cgroup.self_join()?;
-    let child_joins = !self_join.is_empty();
     crate::logging::debug("forking the intermediate process");
     // SAFETY: carte is single-threaded here, so the child may run any code;
     // it never returns from this call (intermediate::run ends in _exit).
@@ -127,7 +125,7 @@ pub fn spawn(
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end, self_join, parent_pid)
+                intermediate::run(args, &child_end, parent_pid)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
@@ -137,13 +135,21 @@ pub fn spawn(
         }
         ForkResult::Parent { child } => {
             drop(child_end);
-            drop(self_join);
             let mut init_pid = None;
-            // On v2 (nothing to join by itself) the child is moved from here.
+            // The cgroup is made while the intermediate makes its
+            // namespaces (two cores: both at once). On v1 the intermediate
+            // moves itself, through the tasks files sent to it; on v2 (no
+            // such files) it is moved from here.
             let joined = (|| -> Result<(), ProcessError> {
                 failpoint!("cgroup.join");
-                if !child_joins {
+                let self_join = cgroup.self_join()?;
+                if self_join.is_empty() {
                     cgroup.add(child.as_raw())?;
+                } else {
+                    use std::os::fd::AsRawFd;
+                    let (paths, files) = self_join.into_parts();
+                    let fds: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
+                    send_with_fds(&parent_end, &Message::JoinCgroup(paths), &fds)?;
                 }
                 Ok(())
             })();
@@ -296,6 +302,20 @@ fn pending_error(chan: &Channel) -> Option<ProcessError> {
             Ok(_) => continue,
             Err(_) => return None,
         }
+    }
+}
+
+/// `send` with fds attached.
+fn send_with_fds(
+    chan: &Channel,
+    msg: &Message,
+    fds: &[std::os::fd::RawFd],
+) -> Result<(), ProcessError> {
+    match chan.send_with_fds(msg, fds) {
+        Err(ChannelError::Closed) => {
+            Err(pending_error(chan).unwrap_or(ChannelError::Closed.into()))
+        }
+        other => Ok(other?),
     }
 }
 
