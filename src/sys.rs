@@ -293,6 +293,41 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
 }
 
 /// pidfd_open(2): a handle that becomes readable when `pid` exits.
+/// The calling process's CPU affinity and one CPU in it that it is not
+/// running on, if there is one: where a child it forks can run meanwhile.
+pub fn other_cpu() -> Option<(libc::cpu_set_t, usize)> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
+    let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a pointer to our own cpu_set_t and its size.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&mask), &mut mask) } != 0 {
+        return None;
+    }
+    // SAFETY: sched_getcpu takes no arguments.
+    let current = unsafe { libc::sched_getcpu() };
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: CPU_ISSET reads a bit of our own mask, in range.
+        .find(|&cpu| cpu as i32 != current && unsafe { libc::CPU_ISSET(cpu, &mask) })
+        .map(|cpu| (mask, cpu))
+}
+
+/// Sets the CPU affinity of `pid` (0: the caller).
+pub fn set_affinity(pid: i32, mask: &libc::cpu_set_t) -> io::Result<()> {
+    // SAFETY: a pointer to a cpu_set_t the caller owns and its size.
+    if unsafe { libc::sched_setaffinity(pid, std::mem::size_of_val(mask), mask) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A mask of the one CPU `cpu`.
+pub fn only_cpu(cpu: usize) -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is plain data; an all-zero one is the empty set.
+    let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes a bit of our own mask; cpu < CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut mask) };
+    mask
+}
+
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };

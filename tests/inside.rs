@@ -157,6 +157,39 @@ fn capabilities_and_no_new_privs() {
     assert_eq!(v["NoNewPrivs"], "0");
 }
 
+/// The container's processes get the runtime's own CPU affinity: create
+/// moves its intermediate process to another CPU for a while (so the two
+/// work at once), and that must not reach init or an exec'd process.
+#[test]
+fn cpu_affinity_is_the_runtimes() {
+    let env = TestEnv::new("affinity");
+    let mut b = env.bundle("b");
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let allowed = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list:"))
+            .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+            .unwrap_or_else(|| panic!("no Cpus_allowed_list in {status}"))
+    };
+    for _ in 0..5 {
+        let out = env.sh(&mut b, "cat /proc/self/status");
+        assert_eq!(allowed(&out), allowed(&ours), "{out}");
+    }
+    b.set_args(&["sleep", "100"]);
+    b.write();
+    let id = env.id("exec");
+    env.carte(&["run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    let out = env.carte(&["exec", &id, "cat", "/proc/1/status", "/proc/self/status"]);
+    out.assert_ok();
+    for status in out.stdout.split("Name:").filter(|s| !s.trim().is_empty()) {
+        assert_eq!(allowed(status), allowed(&ours), "{status}");
+    }
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
 #[test]
 fn rlimits_and_oom_score_adj() {
     let env = TestEnv::new("rlimit");

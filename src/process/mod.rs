@@ -118,6 +118,11 @@ pub fn spawn(
 ) -> Result<Spawned, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
     let parent_pid = nix::unistd::getpid();
+    // The intermediate makes its namespaces while this process makes the
+    // cgroup. A new child starts on its parent's CPU, where it would wait
+    // for the parent to block: it is moved to another CPU, and puts its
+    // own affinity back (this process's) before it forks init.
+    let spread = crate::sys::other_cpu();
     crate::logging::debug("forking the intermediate process");
     // SAFETY: carte is single-threaded here, so the child may run any code;
     // it never returns from this call (intermediate::run ends in _exit).
@@ -125,7 +130,7 @@ pub fn spawn(
         ForkResult::Child => {
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end, parent_pid)
+                intermediate::run(args, &child_end, parent_pid, spread.map(|(mask, _)| mask))
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
@@ -135,6 +140,10 @@ pub fn spawn(
         }
         ForkResult::Parent { child } => {
             drop(child_end);
+            if let Some((_, cpu)) = spread {
+                // Only a hint: where it fails, both share a CPU.
+                let _ = crate::sys::set_affinity(child.as_raw(), &crate::sys::only_cpu(cpu));
+            }
             let mut init_pid = None;
             // The cgroup is made while the intermediate makes its
             // namespaces (two cores: both at once). On v1 the intermediate
