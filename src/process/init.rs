@@ -11,8 +11,9 @@ use oci_spec::runtime::LinuxNamespaceType;
 use super::attrs;
 use super::channel::{Channel, ChannelError, Message};
 use super::{InitArgs, Release};
+use crate::cgroups::SelfJoin;
 use crate::cloned_binary::Report;
-use crate::namespaces::Plan;
+use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsContext};
 use crate::{hooks, sys, tty};
 
@@ -23,8 +24,8 @@ struct Ready {
     state_json: String,
 }
 
-pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
-    let ready = match setup(args, chan) {
+pub(super) fn run(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> ! {
+    let ready = match setup(args, chan, join) {
         Ok(ready) => ready,
         Err(msg) => {
             let _ = chan.send(&Message::Error(msg));
@@ -67,12 +68,20 @@ pub(super) fn run(args: &InitArgs, chan: &Channel) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-fn setup(args: &InitArgs, chan: &Channel) -> Result<Ready, String> {
+fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Ready, String> {
     let spec = args.spec;
     let linux = spec.linux().as_ref().expect("validated");
     let process = spec.process().as_ref().expect("validated");
     let plan = Plan::from_spec(linux);
     let s = |e: &dyn std::fmt::Display| e.to_string();
+
+    // First, on v1: into the cgroup (see intermediate::enter_namespaces),
+    // then the cgroup namespace, whose root is the cgroup we are in.
+    if let Some(join) = join {
+        join.join()?;
+    }
+    let cgroup_ns = namespaces::clone_flag(LinuxNamespaceType::Cgroup);
+    namespaces::create(plan.create & cgroup_ns).map_err(|e| s(&e))?;
 
     nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
     // Devices and mountpoints get exactly the modes asked for.

@@ -35,11 +35,14 @@ pub(super) fn run(
         // SAFETY: _exit ends the child without touching the parent's state.
         unsafe { libc::_exit(1) }
     }
-    if let Err(msg) = enter_namespaces(args, chan) {
-        let _ = chan.send(&Message::Error(msg));
-        // SAFETY: _exit ends the child without touching the parent's state.
-        unsafe { libc::_exit(1) }
-    }
+    let join = match enter_namespaces(args, chan) {
+        Ok(join) => join,
+        Err(msg) => {
+            let _ = chan.send(&Message::Error(msg));
+            // SAFETY: _exit ends the child without touching the parent's state.
+            unsafe { libc::_exit(1) }
+        }
+    };
     // The parent moved us to another CPU for the namespaces (see spawn);
     // init and the container get the runtime's own affinity.
     if let Some(mask) = affinity {
@@ -54,7 +57,7 @@ pub(super) fn run(
     }
     // SAFETY: still single-threaded; the child never returns (init::run ends in exec or _exit).
     match unsafe { fork() } {
-        Ok(ForkResult::Child) => init::run(args, chan),
+        Ok(ForkResult::Child) => init::run(args, chan, join),
         Ok(ForkResult::Parent { child }) => {
             let code = match chan.send(&Message::InitPid(child.as_raw())) {
                 Ok(()) => 0,
@@ -76,11 +79,14 @@ pub(super) fn run(
     }
 }
 
-/// Enters the namespaces while the parent makes the cgroup and applies its
-/// limits (and, on v2, moves us into it: that migration waits for an RCU
-/// grace period, milliseconds to overlap). Only the cgroup namespace waits
-/// for Start, as its root is the cgroup we are in when it is made.
-fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
+/// Enters the namespaces (but the cgroup namespace) while the parent makes
+/// the cgroup and applies its limits (and, on v2, moves us into it: that
+/// migration waits for an RCU grace period, milliseconds to overlap). On
+/// v1 returns the cgroup's tasks files, through which init moves itself
+/// once forked: what the kernel allocates for the namespaces and for the
+/// fork of init is charged where the runtime runs, as for a runtime that
+/// clones init; init and everything it does is the container's.
+fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<Option<SelfJoin>, String> {
     // The caller's blocked signals must not reach the container.
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let linux = args.spec.linux().as_ref().expect("validated");
@@ -117,16 +123,11 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<(), String> {
     {
         namespaces::write_time_offsets(linux).map_err(|e| e.to_string())?;
     }
-    // On v1 the process moves itself into the cgroup (see `SelfJoin`) once
-    // its namespaces exist: what the kernel allocated for them is charged
-    // where the runtime runs, as with a runtime that clones them; init and
-    // everything it does is the container's.
     if !crate::cgroups::is_unified() {
         inbox.wait_for(chan, Want::JoinCgroup)?;
-        inbox.join.take().expect("received").join()?;
     }
     inbox.wait_for(chan, Want::Start)?;
-    namespaces::create(plan.create & cgroup_ns).map_err(|e| e.to_string())
+    Ok(inbox.join.take())
 }
 
 #[derive(Clone, Copy, PartialEq)]
