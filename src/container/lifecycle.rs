@@ -25,6 +25,15 @@ impl Container {
             });
         }
         let fifo_path = self.dir.join(EXEC_FIFO);
+        // Before the fifo opens: once it does, init may exec, run and exit
+        // before this process runs again (seen under load with podman).
+        // `run`'s init needs no release and may be gone already: the pipe
+        // then holds all it has to say.
+        let pidfd = match sys::pidfd_open(self.state.pid) {
+            Ok(fd) => Some(fd),
+            Err(e) if from_run && e.raw_os_error() == Some(libc::ESRCH) => None,
+            Err(e) => return Err(io_err("watch init", &fifo_path)(e)),
+        };
         failpoint!("start.fifo");
         let fifo = match pipe {
             Some(pipe) => std::fs::File::from(pipe),
@@ -34,7 +43,6 @@ impl Container {
                 .open(&fifo_path)
                 .map_err(io_err("open exec fifo", &fifo_path))?,
         };
-        let pidfd = sys::pidfd_open(self.state.pid).map_err(io_err("watch init", &fifo_path))?;
         // First the byte init writes once released. With poststart hooks,
         // then the hang-up when init's end closes at execve: they must run
         // after the process started and after the startContainer hooks.
@@ -57,7 +65,8 @@ impl Container {
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: pidfd.as_raw_fd(),
+                    // poll skips a negative fd.
+                    fd: pidfd.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -84,7 +93,8 @@ impl Container {
             } else if fds[0].revents & libc::POLLHUP != 0 && released {
                 break;
             }
-            if fds[1].revents != 0 {
+            let init_gone = pidfd.is_none() && fds[0].revents & libc::POLLHUP != 0;
+            if fds[1].revents != 0 || init_gone {
                 if released {
                     // Init is gone: what it wrote may still be in the fifo.
                     let mut buf = [0u8; 512];
