@@ -33,6 +33,24 @@ pub fn start_waits_for_exec(hooks: Option<&oci_spec::runtime::Hooks>) -> bool {
     })
 }
 
+/// Whether the config has a hook of any kind. Without one, create skips
+/// the parent's turn for prestart and createRuntime (and the poststop
+/// hooks that a failure after it would run).
+pub fn any(hooks: Option<&oci_spec::runtime::Hooks>) -> bool {
+    hooks.is_some_and(|h| {
+        [
+            h.prestart(),
+            h.create_runtime(),
+            h.create_container(),
+            h.start_container(),
+            h.poststart(),
+            h.poststop(),
+        ]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+    })
+}
+
 /// Runs `hooks` in order; the first failure stops the rest.
 pub fn run(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), HookError> {
     injection(kind, hooks)?;

@@ -75,7 +75,8 @@ fn plan(name: &str) -> (Config, Phase) {
         _ => Phase::Create,
     };
     let config = match name {
-        n if n.starts_with("hook.") => Config::Full,
+        // Without hooks, init does not ask the parent to run them.
+        n if n.starts_with("hook.") || n.contains("hooks") => Config::Full,
         n if n.starts_with("ns.setns.") => Config::Join,
         n if n.contains("maps") => Config::Userns,
         "ns.unshare.user" | "ns.unshare.cgroup" | "ns.unshare.time" | "ns.time_offsets" => {

@@ -108,10 +108,15 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
     };
     rootfs::prepare(spec, &ctx).map_err(|e| s(&e))?;
 
-    chan.send(&Message::CreateRuntimeHooks).map_err(|e| s(&e))?;
-    let state_json = match chan.recv().map_err(|e| s(&e))? {
-        Message::HooksDone(state) => state,
-        other => return Err(format!("init pipe: expected HooksDone, got {other:?}")),
+    // A config without hooks needs neither the parent's turn nor the state.
+    let state_json = if hooks::any(spec.hooks().as_ref()) {
+        chan.send(&Message::CreateRuntimeHooks).map_err(|e| s(&e))?;
+        match chan.recv().map_err(|e| s(&e))? {
+            Message::HooksDone(state) => state,
+            other => return Err(format!("init pipe: expected HooksDone, got {other:?}")),
+        }
+    } else {
+        String::new()
     };
     if let Some(list) = spec
         .hooks()
