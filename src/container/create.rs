@@ -310,7 +310,15 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             .map_err(|e| e.to_string())
     };
     phases.mark("open cgroup");
-    let init = process::spawn(&args, &mut cgroup, &mut runtime_hooks, &mut on_listener)?;
+    let mut prepared = None;
+    let mut meanwhile = || prepared = State::prepare(&dir);
+    let init = process::spawn(
+        &args,
+        &mut cgroup,
+        &mut runtime_hooks,
+        &mut on_listener,
+        &mut meanwhile,
+    )?;
     let pid = init.pid;
     phases.mark("fork chain until init is ready");
     undo.init_pid = Some(pid);
@@ -334,7 +342,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     // Init goes on to exec as soon as it is Created: recorded started
     // now, with no second write from `start`.
     state.started = opts.start_now;
-    state.save(&dir)?;
+    state.save_to(&dir, prepared)?;
     if let Some(pid_file) = &opts.pid_file {
         write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
             .map_err(io_err("write pid file", pid_file))?;

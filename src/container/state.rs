@@ -144,12 +144,27 @@ impl State {
     /// Writes to a temp file and renames it over state.json, so a reader sees
     /// the old state or the new one, never half of one.
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        self.save_to(dir, None)
+    }
+
+    /// The file made for it by `prepare`, or a new one.
+    pub fn save_to(&self, dir: &Path, prepared: Option<Prepared>) -> Result<(), StateError> {
         failpoint!("state.write");
         let json = serde_json::to_vec(self).expect("state serializes");
-        write_atomic(&dir.join(STATE_FILE), &json, 0o600).map_err(|source| StateError::Write {
-            path: dir.join(STATE_FILE).display().to_string(),
+        let path = dir.join(STATE_FILE);
+        match prepared {
+            Some(p) => p.commit(&json),
+            None => write_atomic(&path, &json, 0o600),
+        }
+        .map_err(|source| StateError::Write {
+            path: path.display().to_string(),
             source,
         })
+    }
+
+    /// A state.json write made ready ahead of `save_to`.
+    pub fn prepare(dir: &Path) -> Option<Prepared> {
+        Prepared::new(&dir.join(STATE_FILE), 0o600).ok()
     }
 
     /// The OCI state object that `state` prints and hooks read on stdin.
@@ -180,20 +195,43 @@ impl State {
 }
 
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
+    Prepared::new(path, mode)?.commit(data)
+}
+
+/// A temporary file made ahead of an atomic write, so that only the write
+/// and the rename are left for when the data is known (create makes the
+/// one for init's state.json while init sets itself up).
+pub struct Prepared {
+    tmp: PathBuf,
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl Prepared {
+    pub fn new(path: &Path, mode: u32) -> std::io::Result<Prepared> {
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let file = fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(mode)
             .custom_flags(libc::O_CLOEXEC)
             .open(&tmp)?;
-        f.write_all(data)?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        Ok(Prepared {
+            tmp,
+            path: path.to_path_buf(),
+            file,
+        })
     }
-    result
+
+    pub fn commit(mut self, data: &[u8]) -> std::io::Result<()> {
+        let result = self
+            .file
+            .write_all(data)
+            .and_then(|()| fs::rename(&self.tmp, &self.path));
+        if result.is_err() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        result
+    }
 }

@@ -109,12 +109,14 @@ impl Spawned {
 /// Starts the container's init and returns it once it is Ready.
 /// `create_runtime_hooks(init_pid)` runs the prestart and createRuntime hooks
 /// and returns the state JSON that init hands to the container's own hooks;
-/// `on_listener` passes a seccomp notify listener to the agent.
+/// `on_listener` passes a seccomp notify listener to the agent;
+/// `meanwhile` is the caller's own work, done while the children set up.
 pub fn spawn(
     args: &InitArgs,
     cgroup: &mut Cgroup,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
+    meanwhile: &mut dyn FnMut(),
 ) -> Result<Spawned, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
     let parent_pid = nix::unistd::getpid();
@@ -163,9 +165,13 @@ pub fn spawn(
                 Ok(())
             })();
             let result = joined.and_then(|()| {
+                if let Err(e) = start_intermediate(args, cgroup, &parent_end) {
+                    return Err(intermediate_cause(&parent_end, child).unwrap_or(e));
+                }
+                // The children work on their own for a while now.
+                meanwhile();
                 drive(
                     args,
-                    cgroup,
                     &parent_end,
                     child,
                     &mut init_pid,
@@ -209,7 +215,6 @@ fn late_init_pid(chan: &Channel, intermediate: Pid) -> Result<i32, ProcessError>
 
 fn drive(
     args: &InitArgs,
-    cgroup: &mut Cgroup,
     chan: &Channel,
     intermediate: Pid,
     init_pid: &mut Option<i32>,
@@ -217,9 +222,6 @@ fn drive(
     on_listener: &mut OnListener,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    if let Err(e) = start_intermediate(args, cgroup, chan) {
-        return Err(intermediate_cause(chan, intermediate).unwrap_or(e));
-    }
     loop {
         let (msg, fd) = match chan.recv_with_fd() {
             Ok((msg, fd)) => (Ok(msg), fd),
