@@ -13,7 +13,7 @@ use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
 use super::{io_err, validate_id, Container, ContainerError, Lock};
 use crate::cgroups::{self, Cgroup};
 use crate::cloned_binary::{Defence, Trampoline};
-use crate::process::{self, InitArgs, Release};
+use crate::process::{self, InitArgs, Release, Stage};
 use crate::{config, hooks, logging, sys};
 
 #[derive(Default)]
@@ -202,9 +202,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         )
     };
     undo.shared_mounts = shared_mount_base.map(|base| (bundle.rootfs.clone(), base));
-    // Recorded at once, without a pid: a create killed from here on leaves
-    // a container that `state` calls stopped and `delete` removes, cgroup
-    // included (it may be anywhere, by cgroupsPath).
+    // Recorded without a pid as soon as the intermediate is forked, before
+    // the cgroup is made (see `meanwhile` below).
     let mut state = State {
         oci_version: spec.version().clone(),
         id: id.to_string(),
@@ -227,7 +226,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             .map(|m| FileId::of(&m)),
         shared_mount_base,
     };
-    state.save(&dir)?;
 
     // `run` starts at once: a pipe it reads instead of the fifo, which
     // would make init wait for a `start` that is this same process.
@@ -311,7 +309,19 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     };
     phases.mark("open cgroup");
     let mut prepared = None;
-    let mut meanwhile = || prepared = State::prepare(&dir);
+    // The state.json writes overlap the intermediate's namespaces and
+    // init's setup. The first goes before the cgroup is made: a create
+    // killed from there on leaves a container that `state` calls stopped
+    // and `delete` removes, cgroup included (it may be anywhere, by
+    // cgroupsPath). Before it, only the intermediate exists, which dies
+    // with this process.
+    let mut meanwhile = |stage| {
+        match stage {
+            Stage::Forked => state.save(&dir).map_err(|e| e.to_string())?,
+            Stage::Started => prepared = State::prepare(&dir),
+        }
+        Ok(())
+    };
     let init = process::spawn(
         &args,
         &mut cgroup,

@@ -86,6 +86,16 @@ impl Release<'_> {
 /// pid and the listener, passes it to the agent.
 pub type OnListener<'a> = dyn FnMut(i32, OwnedFd) -> Result<(), String> + 'a;
 
+/// Where `spawn` lets its caller do its own work while the children do
+/// theirs (on the other core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The intermediate is forked; the cgroup is not made yet.
+    Forked,
+    /// The intermediate has Start; init sets itself up.
+    Started,
+}
+
 /// A Ready init that still depends on this `create`: it exits when the
 /// pipe closes, unless `created` was sent first.
 pub struct Spawned {
@@ -110,13 +120,14 @@ impl Spawned {
 /// `create_runtime_hooks(init_pid)` runs the prestart and createRuntime hooks
 /// and returns the state JSON that init hands to the container's own hooks;
 /// `on_listener` passes a seccomp notify listener to the agent;
-/// `meanwhile` is the caller's own work, done while the children set up.
+/// `meanwhile` is the caller's own work, done while the children set up
+/// (see Stage).
 pub fn spawn(
     args: &InitArgs,
     cgroup: &mut Cgroup,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
-    meanwhile: &mut dyn FnMut(),
+    meanwhile: &mut dyn FnMut(Stage) -> Result<(), String>,
 ) -> Result<Spawned, ProcessError> {
     let (parent_end, child_end) = channel::pair()?;
     let parent_pid = nix::unistd::getpid();
@@ -152,6 +163,7 @@ pub fn spawn(
             // moves itself, through the tasks files sent to it; on v2 (no
             // such files) it is moved from here.
             let joined = (|| -> Result<(), ProcessError> {
+                meanwhile(Stage::Forked).map_err(ProcessError::Child)?;
                 failpoint!("cgroup.join");
                 let self_join = cgroup.self_join()?;
                 if self_join.is_empty() {
@@ -169,7 +181,7 @@ pub fn spawn(
                     return Err(intermediate_cause(&parent_end, child).unwrap_or(e));
                 }
                 // The children work on their own for a while now.
-                meanwhile();
+                meanwhile(Stage::Started).map_err(ProcessError::Child)?;
                 drive(
                     args,
                     &parent_end,
