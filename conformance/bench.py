@@ -16,8 +16,8 @@ import time
 REPO, WORK = sys.argv[1], sys.argv[2]
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 # Many samples: this 2-core VM's timings swing by milliseconds.
-ROUNDS = 2 if QUICK else 6
-RUNS_PER_ROUND = 5 if QUICK else 25
+ROUNDS = 2 if QUICK else 10
+RUNS_PER_ROUND = 5 if QUICK else 20
 # A backtrace setting makes error paths capture backtraces; no runtime
 # should pay for the benchmark's environment.
 for var in ("RUST_BACKTRACE", "RUST_LIB_BACKTRACE"):
