@@ -133,6 +133,17 @@ pub fn spawn(
                 let _ = kill(child, Signal::SIGKILL);
             }
             let _ = waitpid(child, None);
+            if result.is_err() && pid.is_none() {
+                // The process's Error can overtake the intermediate's
+                // InitPid on their shared pipe; the intermediate has
+                // exited now, so its pid, if sent, is queued.
+                while let Some(msg) = parent_end.pending() {
+                    if let Message::InitPid(p) = msg {
+                        pid = Some(p);
+                        break;
+                    }
+                }
+            }
             if let (Err(_), Some(pid)) = (&result, pid) {
                 // Orphaned by the intermediate, the failed process is ours
                 // now (we are its subreaper): reap it. Left to the host's
