@@ -328,6 +328,16 @@ pub fn only_cpu(cpu: usize) -> libc::cpu_set_t {
     mask
 }
 
+/// A /proc file read whole. procfs gives no size, so std's reader would
+/// start at 32 bytes and double: a read (and a regeneration of the text)
+/// per step. One 16 KiB buffer takes most of them in one read.
+pub fn read_proc(path: impl AsRef<Path>) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
@@ -500,7 +510,7 @@ pub fn parse_proc_stat(text: &str) -> Option<ProcStat> {
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = read_proc(format!("/proc/{pid}/stat")).ok()?;
     parse_proc_stat(&text)
 }
 
@@ -516,7 +526,7 @@ pub fn process_alive(pid: i32, start_time: u64) -> bool {
 /// hierarchy. The start time counts in clock ticks (10 ms): a pid reused
 /// within the same tick is told apart by this.
 pub fn process_in_cgroup(pid: i32, cgroup: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+    let Ok(text) = read_proc(format!("/proc/{pid}/cgroup")) else {
         return false;
     };
     in_cgroup(&text, cgroup)

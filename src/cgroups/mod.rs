@@ -621,7 +621,7 @@ pub fn host_hierarchies() -> Vec<Hierarchy> {
     static HIERARCHIES: std::sync::OnceLock<Vec<Hierarchy>> = std::sync::OnceLock::new();
     HIERARCHIES
         .get_or_init(|| {
-            let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+            let text = crate::sys::read_proc("/proc/self/mountinfo").unwrap_or_default();
             parse_hierarchies(&text)
         })
         .clone()
