@@ -7,12 +7,14 @@ set -u
 
 current() {
     grep -E '/tmp/carte-tests|/carte/' /proc/self/mountinfo | awk '{print "mount " $5}'
-    find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d -iname '*carte*' 2>/dev/null |
+    # carte's own (/carte/...) and the tests' containers without a
+    # cgroupsPath, which carte puts at /<id> (test ids start with "t-").
+    find /sys/fs/cgroup -mindepth 2 -maxdepth 4 -type d \( -iname '*carte*' -o -name 't-*' \) 2>/dev/null |
         sed 's/^/cgroup /'
     ls -d /tmp/carte-tests/*/state/* 2>/dev/null | sed 's/^/state-dir /'
     # Container processes read "/" as their root from here; their cgroup tells.
     for p in /proc/[0-9]*; do
-        if grep -q '/carte/' "$p/cgroup" 2>/dev/null; then
+        if grep -qE '/carte/|:/t-' "$p/cgroup" 2>/dev/null; then
             echo "process ${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
         fi
     done

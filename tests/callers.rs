@@ -238,7 +238,7 @@ fn containerd_lines() {
     let resources = json!({"pids": {"limit": 77}}).to_string();
     shim.run(SHIM_EXTRA[0], &id, &[], Some(&resources))
         .assert_ok();
-    let max = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/carte/{id}/pids.max"));
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{id}/pids.max"));
     assert_eq!(max.unwrap().trim(), "77");
 
     let features: Value =
@@ -344,7 +344,7 @@ fn podman_lines() {
     conmon
         .run(PODMAN[11], &id, &[resources.to_str().unwrap()], None)
         .assert_ok();
-    let max = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/carte/{id}/pids.max"));
+    let max = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{id}/pids.max"));
     assert_eq!(max.unwrap().trim(), "66");
     conmon.run(PODMAN[8], &id, &[], None).assert_ok();
     env.wait_status(&id, "stopped");

@@ -17,7 +17,7 @@ const MIB: i64 = 1 << 20;
 
 /// The host's file for container `id` under controller `ctrl`.
 fn host(ctrl: &str, id: &str, file: &str) -> String {
-    let path = format!("/sys/fs/cgroup/{ctrl}/carte/{id}/{file}");
+    let path = format!("/sys/fs/cgroup/{ctrl}/{id}/{file}");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read {path}: {e}"))
         .trim()
@@ -606,7 +606,7 @@ fn default_device_rules_keep_their_wildcards() {
     env.carte(&["create", "--bundle", b.path(), &id])
         .assert_ok();
     let list =
-        std::fs::read_to_string(format!("/sys/fs/cgroup/devices/carte/{id}/devices.list")).unwrap();
+        std::fs::read_to_string(format!("/sys/fs/cgroup/devices/{id}/devices.list")).unwrap();
     assert!(list.contains("c *:* m"), "{list}");
     assert!(list.contains("c 136:* rwm"), "{list}");
     let out = env.carte(&["start", &id]);

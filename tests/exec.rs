@@ -43,7 +43,7 @@ fn exec_joins_the_container() {
     let cg = env.carte(&["exec", &id, "cat", "/proc/self/cgroup"]);
     if !is_runc() {
         assert!(
-            cg.stdout.contains(&format!("pids:/carte/{id}")),
+            cg.stdout.contains(&format!("pids:/{id}\n")),
             "{}",
             cg.stdout
         );

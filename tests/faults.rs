@@ -253,7 +253,7 @@ fn leftovers(env: &TestEnv, id: &str, bundle: &Path, hits: &Path) -> Vec<String>
         }
     }
     let env_needle = format!("CARTE_FAILPOINT_HITS={}", hits.display());
-    let cg_needle = format!("/carte/{id}\n");
+    let cg_needle = format!(":/{id}\n");
     let fifo = env.root.join(id).join("exec.fifo");
     let me = std::process::id().to_string();
     for entry in fs::read_dir("/proc").unwrap().flatten() {

@@ -121,7 +121,7 @@ fn kill_all_reaches_every_process() {
         .assert_ok();
     env.wait_status(&id, "running");
     std::thread::sleep(Duration::from_millis(100));
-    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/carte/{id}/cgroup.procs"))
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/{id}/cgroup.procs"))
         .unwrap_or_default();
     if !is_runc() {
         assert_eq!(procs.lines().count(), 3, "sh and two sleeps: {procs}");
@@ -489,7 +489,7 @@ fn kill_all_and_delete_reach_nested_cgroups() {
         .assert_ok();
     env.wait_status(&id, "running");
     std::thread::sleep(Duration::from_millis(100));
-    let top = |ctrl: &str| PathBuf::from(format!("/sys/fs/cgroup/{ctrl}/carte/{id}"));
+    let top = |ctrl: &str| PathBuf::from(format!("/sys/fs/cgroup/{ctrl}/{id}"));
     let procs = std::fs::read_to_string(top("pids").join("cgroup.procs")).unwrap();
     let moved = procs.lines().last().unwrap().to_string();
     let mut nested = Vec::new();

@@ -104,7 +104,7 @@ fn cmdline(pid: i32) -> String {
 }
 
 fn frozen(id: &str) -> bool {
-    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/carte/{id}/freezer.state"))
+    std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/{id}/freezer.state"))
         .is_ok_and(|s| s.trim() == "FROZEN")
 }
 

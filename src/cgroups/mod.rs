@@ -21,7 +21,7 @@ use cgroups_rs::manager::{FsManager, Manager};
 use cgroups_rs::{CgroupPid, FreezerState};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
-/// Default parent of every container's cgroup.
+/// Parent of the cgroup of a relative cgroupsPath.
 pub const DEFAULT_PARENT: &str = "/carte";
 
 #[derive(Debug, thiserror::Error)]
@@ -65,12 +65,14 @@ pub enum CgroupError {
 }
 
 /// The cgroup path for a container: cgroupsPath if given (a relative one is
-/// taken under the default parent), else /carte/<id>.
+/// taken under the default parent), else /<id>, as runc and crun do: one
+/// level, so no parent to make and remove around every container (about
+/// 0.7 ms of a `run` on this v1 host, the kernel's work for nine cgroups).
 pub fn path_for(cgroups_path: Option<&Path>, id: &str) -> String {
     match cgroups_path {
         Some(p) if p.is_absolute() => p.display().to_string(),
         Some(p) if !p.as_os_str().is_empty() => format!("{DEFAULT_PARENT}/{}", p.display()),
-        _ => format!("{DEFAULT_PARENT}/{id}"),
+        _ => format!("/{id}"),
     }
 }
 
@@ -769,7 +771,7 @@ mod tests {
 
     #[test]
     fn default_and_custom_paths() {
-        assert_eq!(path_for(None, "abc"), "/carte/abc");
+        assert_eq!(path_for(None, "abc"), "/abc");
         assert_eq!(path_for(Some(Path::new("/pod/x")), "abc"), "/pod/x");
         assert_eq!(path_for(Some(Path::new("pod/x")), "abc"), "/carte/pod/x");
     }

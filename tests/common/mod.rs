@@ -266,8 +266,9 @@ impl TestEnv {
             "state dir of {id} left behind"
         );
         for entry in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            let cg = entry.path().join("carte").join(id);
-            assert!(!cg.exists(), "cgroup {} left behind", cg.display());
+            for cg in [entry.path().join("carte").join(id), entry.path().join(id)] {
+                assert!(!cg.exists(), "cgroup {} left behind", cg.display());
+            }
         }
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
         let dir = self.dir.to_string_lossy();
