@@ -335,8 +335,9 @@ fn update_refuses_what_it_cannot_do() {
         .assert_fails_with(&["linux.resources.memory.limit", "current usage"]);
     update(json!({"cpu": {"shares": 1}}))
         .assert_fails_with(&["linux.resources.cpu.shares", "out of the kernel's range"]);
-    // The parent has no realtime budget to give: the kernel's refusal, named.
-    update(json!({"cpu": {"realtimeRuntime": 1000}}))
+    // More realtime budget than the parent (the root, 950000 of 1000000
+    // us) has to give: the kernel's refusal, named.
+    update(json!({"cpu": {"realtimeRuntime": 990000}}))
         .assert_fails_with(&["linux.resources.cpu.realtimeRuntime", "cpu.rt_runtime_us"]);
     update(json!({"memory": "lots"})).assert_fails_with(&["stdin", "memory"]);
     update(json!({"blockIO": {"throttleReadIopsDevice": [{"major": 254, "minor": 0, "rate": 1}]}}))

@@ -241,9 +241,10 @@ fn leftovers(env: &TestEnv, id: &str, bundle: &Path, hits: &Path) -> Vec<String>
         left.push(format!("state dir {}", env.root.join(id).display()));
     }
     for entry in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let cg = entry.path().join("carte").join(id);
-        if cg.exists() {
-            left.push(format!("cgroup {}", cg.display()));
+        for cg in [entry.path().join("carte").join(id), entry.path().join(id)] {
+            if cg.exists() {
+                left.push(format!("cgroup {}", cg.display()));
+            }
         }
     }
     let bundle_s = bundle.to_string_lossy().into_owned();

@@ -494,7 +494,7 @@ fn kill_all_and_delete_reach_nested_cgroups() {
     let moved = procs.lines().last().unwrap().to_string();
     let mut nested = Vec::new();
     for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let dir = entry.path().join(format!("carte/{id}"));
+        let dir = entry.path().join(&id);
         if !dir.is_dir() {
             continue;
         }

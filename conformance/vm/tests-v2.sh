@@ -7,12 +7,12 @@ out=$($C run -b /bundles/echo echo 2>&1)
 expect "run on a v2-only host" "hello-v2 v2box" "$out"
 
 $C run -d -b /bundles/limits lim >/dev/null 2>&1
-expect "memory.limit -> memory.max" "67108864" "$(cat $cg/carte/lim/memory.max 2>&1)"
-expect "memory.reservation -> memory.low" "33554432" "$(cat $cg/carte/lim/memory.low 2>&1)"
-expect "pids.limit -> pids.max" "50" "$(cat $cg/carte/lim/pids.max 2>&1)"
-expect "cpu quota/period -> cpu.max" "50000 100000" "$(cat $cg/carte/lim/cpu.max 2>&1)"
-expect "cpu.shares -> cpu.weight" "20" "$(cat $cg/carte/lim/cpu.weight 2>&1)"
-expect "cpu.cpus -> cpuset.cpus" "0" "$(cat $cg/carte/lim/cpuset.cpus 2>&1)"
+expect "memory.limit -> memory.max" "67108864" "$(cat $cg/lim/memory.max 2>&1)"
+expect "memory.reservation -> memory.low" "33554432" "$(cat $cg/lim/memory.low 2>&1)"
+expect "pids.limit -> pids.max" "50" "$(cat $cg/lim/pids.max 2>&1)"
+expect "cpu quota/period -> cpu.max" "50000 100000" "$(cat $cg/lim/cpu.max 2>&1)"
+expect "cpu.shares -> cpu.weight" "20" "$(cat $cg/lim/cpu.weight 2>&1)"
+expect "cpu.cpus -> cpuset.cpus" "0" "$(cat $cg/lim/cpuset.cpus 2>&1)"
 expect "the container sees its memory.max" "67108864" "$($C exec lim cat /sys/fs/cgroup/memory.max 2>&1)"
 expect "the container sees its pids.max" "50" "$($C exec lim cat /sys/fs/cgroup/pids.max 2>&1)"
 expect "the cgroup namespace root is the container's cgroup" "0::/" "$($C exec lim cat /proc/self/cgroup 2>&1)"
@@ -20,10 +20,10 @@ out=$($C exec lim sh -c 'echo x > /dev/null && echo null-ok; mknod /dev/blk b 8 
 expect "device program: /dev/null is allowed" "null-ok" "$out"
 expect "device program: an unlisted block device is denied" "Operation not permitted" "$out"
 $C update --memory 33554432 --pids-limit 40 lim
-expect "update --memory -> memory.max" "33554432" "$(cat $cg/carte/lim/memory.max 2>&1)"
-expect "update --pids-limit -> pids.max" "40" "$(cat $cg/carte/lim/pids.max 2>&1)"
+expect "update --memory -> memory.max" "33554432" "$(cat $cg/lim/memory.max 2>&1)"
+expect "update --pids-limit -> pids.max" "40" "$(cat $cg/lim/pids.max 2>&1)"
 echo '{"cpu": {"quota": 20000, "period": 100000}}' | $C update --resources - lim
-expect "update --resources - -> cpu.max" "20000 100000" "$(cat $cg/carte/lim/cpu.max 2>&1)"
+expect "update --resources - -> cpu.max" "20000 100000" "$(cat $cg/lim/cpu.max 2>&1)"
 expect "the container sees the updated memory.max" "33554432" "$($C exec lim cat /sys/fs/cgroup/memory.max 2>&1)"
 out=$($C events --stats lim 2>&1)
 expect "events --stats" '"type":"stats"' "$out"
@@ -33,13 +33,13 @@ expect "ps lists the container's process" "sleep" "$out"
 $C kill lim KILL
 wait_stopped lim
 $C delete lim
-[ ! -e $cg/carte/lim ] && ok "delete removes the cgroup" || not_ok "delete removes the cgroup" "still there"
+[ ! -e $cg/lim ] && ok "delete removes the cgroup" || not_ok "delete removes the cgroup" "still there"
 
 $C run -d -b /bundles/counter ctr >/dev/null 2>&1
 sleep 0.5
 $C pause ctr
 expect "pause: state paused" '"paused"' "$($C state ctr 2>&1)"
-expect "pause: cgroup.events frozen 1" "frozen 1" "$(cat $cg/carte/ctr/cgroup.events 2>&1)"
+expect "pause: cgroup.events frozen 1" "frozen 1" "$(cat $cg/ctr/cgroup.events 2>&1)"
 a=$(cat /tmp/out/counter); sleep 0.5; b=$(cat /tmp/out/counter)
 [ "$a" = "$b" ] && ok "pause: the counter stops" || not_ok "pause: the counter stops" "$a -> $b"
 $C resume ctr
@@ -47,16 +47,16 @@ expect "resume: state running" '"running"' "$($C state ctr 2>&1)"
 a=$(cat /tmp/out/counter); sleep 0.5; b=$(cat /tmp/out/counter)
 [ "$a" != "$b" ] && ok "resume: the counter moves" || not_ok "resume: the counter moves" "stuck at $a"
 $C delete --force ctr
-[ ! -e $cg/carte/ctr ] && ok "delete --force of a running container removes the cgroup" || not_ok "delete --force removes the cgroup" "still there"
+[ ! -e $cg/ctr ] && ok "delete --force of a running container removes the cgroup" || not_ok "delete --force removes the cgroup" "still there"
 
 $C run -d -b /bundles/killall ka >/dev/null 2>&1
 sleep 0.3
-n=$(wc -l < $cg/carte/ka/cgroup.procs)
+n=$(wc -l < $cg/ka/cgroup.procs)
 [ "$n" -ge 3 ] && ok "kill --all: the container has $n processes" || not_ok "kill --all: processes" "$n"
 $C kill --all ka KILL
 wait_stopped ka
 sleep 0.2
-expect "kill --all leaves no process" "" "$(cat $cg/carte/ka/cgroup.procs 2>&1)"
+expect "kill --all leaves no process" "" "$(cat $cg/ka/cgroup.procs 2>&1)"
 $C delete ka
 
 $C create -b /bundles/oom oom >/dev/null 2>&1
@@ -68,7 +68,7 @@ wait_stopped oom
 sleep 0.3
 kill $events_pid 2>/dev/null
 expect "events reports the OOM" '"type":"oom"' "$(cat /tmp/events.oom)"
-events=$(cat $cg/carte/oom/memory.events 2>&1)
+events=$(cat $cg/oom/memory.events 2>&1)
 case "$events" in *"oom_kill 0"*|"") not_ok "the memory limit stops an allocation" "$events" ;;
     *oom_kill*) ok "the memory limit stops an allocation (OOM kill)" ;;
     *) not_ok "the memory limit stops an allocation" "$events" ;; esac
@@ -102,26 +102,27 @@ done
 
 # Cgroup ownership: handed to the container's root (host uid 100000).
 $C run -d -b /bundles/delegated dlg >/dev/null 2>&1
-expect "delegated cgroup: the directory belongs to the container's root" "100000" "$(stat -c %u $cg/carte/dlg 2>&1)"
-expect "delegated cgroup: cgroup.procs too" "100000" "$(stat -c %u $cg/carte/dlg/cgroup.procs 2>&1)"
-expect "delegated cgroup: memory.max stays the host's" "0" "$(stat -c %u $cg/carte/dlg/memory.max 2>&1)"
+expect "delegated cgroup: the directory belongs to the container's root" "100000" "$(stat -c %u $cg/dlg 2>&1)"
+expect "delegated cgroup: cgroup.procs too" "100000" "$(stat -c %u $cg/dlg/cgroup.procs 2>&1)"
+expect "delegated cgroup: memory.max stays the host's" "0" "$(stat -c %u $cg/dlg/memory.max 2>&1)"
 expect "delegated cgroup: the container makes a sub-cgroup" "made" "$($C exec dlg sh -c 'mkdir /sys/fs/cgroup/sub && echo made' 2>&1)"
 $C delete --force dlg
 $C run -d -b /bundles/limits lim2 >/dev/null 2>&1
-expect "no user namespace: the cgroup stays root's" "0" "$(stat -c %u $cg/carte/lim2 2>&1)"
+expect "no user namespace: the cgroup stays root's" "0" "$(stat -c %u $cg/lim2 2>&1)"
 $C delete --force lim2
 
 # linux.resources.unified: written as given, controllers enabled; a file
 # of no controller is an error.
 $C run -d -b /bundles/unified uni >/dev/null 2>&1
-expect "unified pids.max" "42" "$(cat $cg/carte/uni/pids.max 2>&1)"
-expect "unified memory.high" "50331648" "$(cat $cg/carte/uni/memory.high 2>&1)"
-expect "unified io.weight" "default 70" "$(cat $cg/carte/uni/io.weight 2>&1)"
+expect "unified pids.max" "42" "$(cat $cg/uni/pids.max 2>&1)"
+expect "unified memory.high" "50331648" "$(cat $cg/uni/memory.high 2>&1)"
+expect "unified io.weight" "default 70" "$(cat $cg/uni/io.weight 2>&1)"
 $C delete --force uni
 out=$($C run -b /bundles/unified-bad unibad 2>&1)
 expect "unified: a file of no controller fails create" "nosuch" "$out"
-[ ! -e $cg/carte/unibad ] && ok "unified: the failed create leaves no cgroup" || not_ok "unified failure cleanup" "cgroup left"
+[ ! -e $cg/unibad ] && ok "unified: the failed create leaves no cgroup" || not_ok "unified failure cleanup" "cgroup left"
 
-left=$(find $cg -name '*carte*' -o -path "$cg/mypod/*" 2>/dev/null)
+# carte's own cgroups, and the containers' here (no cgroupsPath: /<id>).
+left=$(find $cg \( -name '*carte*' -o -path "$cg/mypod/*" -o -name lim -o -name lim2 -o -name ctr -o -name ka -o -name oom -o -name dlg -o -name uni -o -name unibad \) 2>/dev/null)
 expect "no carte cgroup left" "" "$left"
 echo "$passed passed, $failed failed"
