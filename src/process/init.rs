@@ -3,7 +3,7 @@
 //! exec.fifo until `start` and execs the user's process.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -166,15 +166,16 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
 }
 
 fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
+    let opened;
     let fifo = match args.release {
         Release::Fifo(fifo) => match open_fifo(fifo, &ready) {
-            Ok(fd) => fd,
+            Ok(fd) => {
+                opened = fd;
+                opened.as_fd()
+            }
             Err(e) => return e,
         },
-        Release::Pipe(pipe) => match pipe.try_clone() {
-            Ok(fd) => fd,
-            Err(e) => return format!("release pipe: {}", sys::reason(&e)),
-        },
+        Release::Pipe(pipe) => pipe.as_fd(),
     };
     // SAFETY: writes one byte from a static buffer.
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
@@ -195,7 +196,7 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
         // get here, and the user's program has not run yet.
         let state = &ready.state_json;
         if let Err(e) = hooks::run("startContainer", list, state) {
-            return report(&fifo, e.to_string());
+            return report(fifo, e.to_string());
         }
     }
     let via = args.trampoline.map(|trampoline| attrs::Via {
@@ -208,7 +209,7 @@ fn wait_and_exec(args: &InitArgs, ready: Ready) -> String {
         },
     });
     report(
-        &fifo,
+        fifo,
         attrs::exec(&ready.program, args.preserve_fds, via.as_ref()),
     )
 }
@@ -243,7 +244,7 @@ fn open_fifo(fifo: &OwnedFd, ready: &Ready) -> Result<OwnedFd, String> {
 /// After the release byte, anything init writes on the fifo is why it
 /// could not exec: `start` waits for it when the config has startContainer
 /// or poststart hooks, and fails with it.
-fn report(fifo: &OwnedFd, err: String) -> String {
+fn report(fifo: BorrowedFd, err: String) -> String {
     // SAFETY: ignoring SIGPIPE only turns a missing reader into EPIPE.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     // SAFETY: writes from a buffer we own; the result does not matter.
