@@ -168,10 +168,7 @@ impl Trampoline {
         let memfd = memfd(c"carte-trampoline")?;
         let mut file = File::from(memfd);
         io::Write::write_all(&mut file, TRAMPOLINE).map_err(ClonedBinaryError::Trampoline)?;
-        // SAFETY: fcntl with integer arguments on our own memfd.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
-            return Err(ClonedBinaryError::Seal(io::Error::last_os_error()));
-        }
+        seal(file.as_fd())?;
         Ok(Trampoline(file.into()))
     }
 
@@ -250,10 +247,7 @@ pub fn ensure() -> Result<(), ClonedBinaryError> {
             }
         }
     }
-    // SAFETY: fcntl with integer arguments on our own memfd.
-    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
-        return Err(ClonedBinaryError::Seal(io::Error::last_os_error()));
-    }
+    seal(memfd.as_fd())?;
     Err(reexec(&memfd))
 }
 
@@ -312,6 +306,15 @@ fn reexec(fd: &OwnedFd) -> ClonedBinaryError {
         )
     };
     ClonedBinaryError::Exec(io::Error::last_os_error())
+}
+
+/// Adds every seal in SEALS to a filled memfd.
+fn seal(memfd: BorrowedFd) -> Result<(), ClonedBinaryError> {
+    // SAFETY: fcntl with integer arguments on a memfd we hold.
+    if unsafe { libc::fcntl(memfd.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
+        return Err(ClonedBinaryError::Seal(io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn memfd(name: &CStr) -> Result<OwnedFd, ClonedBinaryError> {

@@ -62,7 +62,9 @@ impl Container {
         // could open the exe of later exec children: from now on they run
         // from the read-only binary.
         let mut trampoline = None;
-        if !self.state.sealed_binary && self.state.trampoline {
+        if self.state.sealed_binary {
+            crate::cloned_binary::ensure()?;
+        } else if self.state.trampoline {
             if crate::cloned_binary::trampoline_fits_process(&opts.process, seccomp.as_ref()) {
                 trampoline = Trampoline::new()
                     .map_err(|e| logging::debug(&format!("{e}: re-exec instead")))
@@ -72,9 +74,7 @@ impl Container {
                 crate::cloned_binary::ensure()?;
             }
         }
-        if self.state.sealed_binary {
-            crate::cloned_binary::ensure()?;
-        } else if crate::cloned_binary::grants_ptrace(Some(&opts.process)) {
+        if !self.state.sealed_binary && crate::cloned_binary::grants_ptrace(Some(&opts.process)) {
             let _lock = Lock::acquire(&self.dir).map_err(io_err("lock", &self.dir))?;
             let mut state = State::load(&self.dir)?;
             state.sealed_binary = true;

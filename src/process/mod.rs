@@ -334,18 +334,18 @@ fn send_with_fds(
     msg: &Message,
     fds: &[std::os::fd::RawFd],
 ) -> Result<(), ProcessError> {
-    match chan.send_with_fds(msg, fds) {
-        Err(ChannelError::Closed) => {
-            Err(pending_error(chan).unwrap_or(ChannelError::Closed.into()))
-        }
-        other => Ok(other?),
-    }
+    or_cause(chan, chan.send_with_fds(msg, fds))
 }
 
 /// Sends to a child; if it is gone (end of pipe: every holder of its end
 /// has closed it, so reading cannot block), reports its error instead.
 pub(crate) fn send(chan: &Channel, msg: &Message) -> Result<(), ProcessError> {
-    match chan.send(msg) {
+    or_cause(chan, chan.send(msg))
+}
+
+/// A send's result, with the child's own Error in place of Closed.
+fn or_cause(chan: &Channel, sent: Result<(), ChannelError>) -> Result<(), ProcessError> {
+    match sent {
         Err(ChannelError::Closed) => {
             Err(pending_error(chan).unwrap_or(ChannelError::Closed.into()))
         }
