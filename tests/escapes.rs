@@ -95,18 +95,26 @@ fn assert_not_escaped(log: &str, bin: &Path, before: &[u8]) {
     );
 }
 
-/// Runs carte with a stderr pipe that is already full, so the carte
-/// process that `#!/proc/self/exe` starts in the container blocks on its
-/// error message (the attacker's timing, made certain) until `hold` is over.
-fn run_stalled(env: &TestEnv, bin: &Path, args: &[&str], hold: Duration) -> bool {
-    use std::io::{Read, Write};
+/// A pipe whose buffer is full: a write to it blocks until the reader
+/// drains it.
+fn full_pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
+    use std::io::Write;
     use std::os::fd::AsRawFd;
-    let (mut reader, mut writer) = std::io::pipe().unwrap();
+    let (reader, mut writer) = std::io::pipe().unwrap();
     // SAFETY: fcntl on a pipe fd this test owns.
     unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
     while writer.write(&[b'.'; 4096]).is_ok() {}
     // SAFETY: as above; back to blocking for the child.
     unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, 0) };
+    (reader, writer)
+}
+
+/// Runs carte with a stderr pipe that is already full, so the carte
+/// process that `#!/proc/self/exe` starts in the container blocks on its
+/// error message (the attacker's timing, made certain) until `hold` is over.
+fn run_stalled(env: &TestEnv, bin: &Path, args: &[&str], hold: Duration) -> bool {
+    use std::io::Read;
+    let (mut reader, writer) = full_pipe();
     let mut child = Command::new(bin)
         .arg("--root")
         .arg(&env.root)
@@ -253,8 +261,7 @@ fn cve_2019_5736_init_before_start() {
 /// carte's binary would run in the container as a dumpable image.
 #[test]
 fn cve_2019_5736_start_of_a_proc_self_exe_entrypoint() {
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
+    use std::io::Read;
     let env = TestEnv::new("x5736start");
     let bin = carte_copy(&env);
     let before = std::fs::read(&bin).unwrap();
@@ -266,12 +273,7 @@ fn cve_2019_5736_start_of_a_proc_self_exe_entrypoint() {
     let id = env.id("c");
     // The container's stderr is a full pipe: carte's image, if it runs,
     // blocks on its usage error and stays there for the attacker.
-    let (mut reader, mut writer) = std::io::pipe().unwrap();
-    // SAFETY: fcntl on a pipe fd this test owns.
-    unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-    while writer.write(&[b'.'; 4096]).is_ok() {}
-    // SAFETY: as above; back to blocking for the container.
-    unsafe { libc::fcntl(writer.as_raw_fd(), libc::F_SETFL, 0) };
+    let (mut reader, writer) = full_pipe();
     let status = Command::new(&bin)
         .arg("--root")
         .arg(&env.root)
