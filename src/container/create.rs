@@ -171,21 +171,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     failpoint!("create.state_dir");
     failpoint!("create.lock");
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
-    // delete kills whatever is in the container's cgroup: never take one
-    // that holds processes already (cgroupsPath "/" or a service's).
     let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
-    let strangers = cgroups::pids_in(&cgroup_path);
-    if !strangers.is_empty() {
-        return Err(config::ConfigError::Invalid {
-            path: bundle.config_path().display().to_string(),
-            field: "linux.cgroupsPath".into(),
-            reason: format!(
-                "cgroup {cgroup_path} already holds {} processes",
-                strangers.len()
-            ),
-        }
-        .into());
-    }
     // Without a mount namespace, init mounts in carte's: note what the
     // rootfs path is before, to tell the container's mounts from the rest.
     let own_mount_ns = linux
@@ -250,7 +236,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let console_ref = opts.console_fd.as_ref().or(console.as_ref());
 
     phases.mark("state dir, lock and exec fifo");
-    undo.cgroup = Some(cgroup_path.clone());
     failpoint!("cgroup.create");
     let mut cgroup = Cgroup::open(&cgroup_path)?;
 
@@ -309,6 +294,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     };
     phases.mark("open cgroup");
     let mut prepared = None;
+    let mut init_start_time = None;
     // The state.json writes overlap the intermediate's namespaces and
     // init's setup. The first goes before the cgroup is made: a create
     // killed from there on leaves a container that `state` calls stopped
@@ -317,8 +303,29 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     // with this process.
     let mut meanwhile = |stage| {
         match stage {
-            Stage::Forked => state.save(&dir).map_err(|e| e.to_string())?,
+            Stage::Forked => {
+                // delete kills whatever is in the container's cgroup: never
+                // take one that holds processes already (cgroupsPath "/" or
+                // a service's). Checked here, beside the intermediate's
+                // namespaces, which take longer than the cgroup work.
+                let strangers = cgroups::pids_in(&cgroup_path);
+                if !strangers.is_empty() {
+                    return Err(config::ConfigError::Invalid {
+                        path: bundle.config_path().display().to_string(),
+                        field: "linux.cgroupsPath".into(),
+                        reason: format!(
+                            "cgroup {cgroup_path} already holds {} processes",
+                            strangers.len()
+                        ),
+                    }
+                    .to_string());
+                }
+                // Only now: undoing a failed create kills what is in it.
+                undo.cgroup = Some(cgroup_path.clone());
+                state.save(&dir).map_err(|e| e.to_string())?
+            }
             Stage::Started => prepared = State::prepare(&dir),
+            Stage::InitForked(pid) => init_start_time = sys::proc_stat(pid).map(|s| s.start_time),
         }
         Ok(())
     };
@@ -344,7 +351,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         cgroups::delegate(&cgroup_path, uid, gid)?;
     }
     state.pid = pid;
-    state.pid_start_time = sys::proc_stat(pid).map(|s| s.start_time).ok_or_else(|| {
+    state.pid_start_time = init_start_time.ok_or_else(|| {
         ContainerError::Process(process::ProcessError::Child(
             "container init exited right after it was ready".into(),
         ))
@@ -352,7 +359,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     // Init goes on to exec as soon as it is Created: recorded started
     // now, with no second write from `start`.
     state.started = opts.start_now;
-    state.save_to(&dir, prepared)?;
+    let superseded = state.save_to(&dir, prepared)?;
     if let Some(pid_file) = &opts.pid_file {
         write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
             .map_err(io_err("write pid file", pid_file))?;
@@ -360,6 +367,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     // The pipe hangs up when init's end closes at its execve: no copy here.
     drop(fifo);
     init.created()?;
+    drop(superseded);
     phases.mark("write state.json and pid file");
     undo.armed = false;
     Ok(Container {

@@ -94,6 +94,8 @@ pub enum Stage {
     Forked,
     /// The intermediate has Start; init sets itself up.
     Started,
+    /// Init exists, with this pid, and sets itself up.
+    InitForked(i32),
 }
 
 /// A Ready init that still depends on this `create`: it exits when the
@@ -189,6 +191,7 @@ pub fn spawn(
                     &mut init_pid,
                     create_runtime_hooks,
                     on_listener,
+                    meanwhile,
                 )
             });
             if result.is_err() {
@@ -232,6 +235,7 @@ fn drive(
     init_pid: &mut Option<i32>,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
+    meanwhile: &mut dyn FnMut(Stage) -> Result<(), String>,
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
     loop {
@@ -244,7 +248,9 @@ fn drive(
             Ok(Message::SeccompFd | Message::CreateRuntimeHooks | Message::Ready)
         );
         if from_init && init_pid.is_none() {
-            *init_pid = Some(late_init_pid(chan, intermediate)?);
+            let pid = late_init_pid(chan, intermediate)?;
+            *init_pid = Some(pid);
+            meanwhile(Stage::InitForked(pid)).map_err(ProcessError::Child)?;
         }
         match msg {
             Ok(Message::SeccompFd) => {
@@ -261,7 +267,10 @@ fn drive(
                 crate::namespaces::write_id_maps(intermediate.as_raw(), linux)?;
                 send(chan, &Message::MapsDone)?;
             }
-            Ok(Message::InitPid(pid)) => *init_pid = Some(pid),
+            Ok(Message::InitPid(pid)) => {
+                *init_pid = Some(pid);
+                meanwhile(Stage::InitForked(pid)).map_err(ProcessError::Child)?;
+            }
             Ok(Message::CreateRuntimeHooks) => {
                 let pid = init_pid.ok_or_else(|| {
                     ProcessError::Child("init asked for hooks before its pid was known".into())
