@@ -292,7 +292,6 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// pidfd_open(2): a handle that becomes readable when `pid` exits.
 /// The calling process's CPU affinity and one CPU in it that it is not
 /// running on, if there is one: where a child it forks can run meanwhile.
 pub fn other_cpu() -> Option<(libc::cpu_set_t, usize)> {
@@ -338,6 +337,7 @@ pub fn read_proc(path: impl AsRef<Path>) -> io::Result<String> {
     Ok(text)
 }
 
+/// pidfd_open(2): a handle that becomes readable when `pid` exits.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
