@@ -42,9 +42,34 @@ pub struct Sets {
     pub left_out: Vec<Capability>,
 }
 
+/// This process's bounding set (41 prctl reads), read once: init, forked
+/// from `create` after its own `resolve`, has the same one. Not so in a
+/// user namespace, which gives init a full set: `resolve_fresh` reads it.
+fn own_bounding_set() -> CapsHashSet {
+    static HELD: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    HELD.get_or_init(read_bounding_set).clone()
+}
+
+fn read_bounding_set() -> CapsHashSet {
+    caps::read(None, CapSet::Bounding).unwrap_or_else(|_| caps::all())
+}
+
+/// `resolve`, in a process whose bounding set may differ from the one
+/// read first (init or an exec'd process in a user namespace).
+pub fn resolve_fresh(caps: Option<&LinuxCapabilities>) -> Result<Sets, CapabilityError> {
+    resolve_with(caps, read_bounding_set)
+}
+
 /// Resolves the config's sets up front, so an unknown name fails create
 /// before anything is set up. A missing `capabilities` object means none.
 pub fn resolve(caps: Option<&LinuxCapabilities>) -> Result<Sets, CapabilityError> {
+    resolve_with(caps, own_bounding_set)
+}
+
+fn resolve_with(
+    caps: Option<&LinuxCapabilities>,
+    bounding_set: fn() -> CapsHashSet,
+) -> Result<Sets, CapabilityError> {
     let c = match caps {
         Some(c) => c,
         None => {
@@ -58,7 +83,7 @@ pub fn resolve(caps: Option<&LinuxCapabilities>) -> Result<Sets, CapabilityError
             })
         }
     };
-    let held = caps::read(None, CapSet::Bounding).unwrap_or_else(|_| caps::all());
+    let held = bounding_set();
     let mut left_out = CapsHashSet::new();
     let mut grantable = |set: CapsHashSet| -> CapsHashSet {
         let (keep, drop): (CapsHashSet, CapsHashSet) =
@@ -86,13 +111,19 @@ fn set_err(set: &'static str) -> impl Fn(caps::errors::CapsError) -> CapabilityE
     }
 }
 
-/// Cuts the bounding set; runs before the user switch.
+/// Cuts the bounding set; runs before the user switch. Each cap is
+/// dropped without reading the set first (one prctl, not two): dropping
+/// an absent cap succeeds. Only a refused drop is checked: refused is
+/// fine for a cap the set lacks already, or one this kernel does not know.
 pub fn drop_bounding(sets: &Sets) -> Result<(), CapabilityError> {
     for cap in caps::all() {
-        if !sets.bounding.contains(&cap)
-            && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
-        {
-            caps::drop(None, CapSet::Bounding, cap).map_err(set_err("bounding"))?;
+        if sets.bounding.contains(&cap) {
+            continue;
+        }
+        if let Err(e) = caps::drop(None, CapSet::Bounding, cap) {
+            if caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+                return Err(set_err("bounding")(e));
+            }
         }
     }
     Ok(())

@@ -177,7 +177,13 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 }
 
 fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
-    let sets = capabilities::resolve(process.capabilities().as_ref()).map_err(|e| e.to_string())?;
+    let caps = process.capabilities().as_ref();
+    let sets = if in_userns {
+        capabilities::resolve_fresh(caps)
+    } else {
+        capabilities::resolve(caps)
+    }
+    .map_err(|e| e.to_string())?;
     let user = process.user();
     // SAFETY: prctl with integer arguments; keeps permitted caps across setuid.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
