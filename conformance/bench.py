@@ -73,10 +73,16 @@ def make_bundle(name, args, memory_limit=None):
     return path
 
 
+# scenario -> carte/crun of each round's medians: how much the ratio moves
+# from one round to the next on this machine.
+ROUND_RATIOS = {}
+
+
 def hyperfine(scenario, commands, shell=False):
     """commands: runtime -> command line. Rounds rotate the order."""
     times = {rt: [] for rt in commands}
     names = list(commands)
+    ratios = []
     for r in range(ROUNDS):
         order = names[r % len(names):] + names[: r % len(names)]
         out = os.path.join(WORK, "hf.json")
@@ -86,8 +92,14 @@ def hyperfine(scenario, commands, shell=False):
         args += [commands[rt] for rt in order]
         subprocess.run(args, check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(out) as f:
+            medians = {}
             for rt, result in zip(order, json.load(f)["results"]):
                 times[rt] += result["times"]
+                medians[rt] = statistics.median(result["times"])
+            if "carte" in medians and "crun" in medians:
+                ratios.append(medians["carte"] / medians["crun"])
+    if ratios:
+        ROUND_RATIOS[scenario] = ratios
     print(f"  {scenario}: " + ", ".join(f"{rt} {statistics.median(t) * 1000:.2f} ms" for rt, t in times.items()), flush=True)
     return {rt: (statistics.mean(t), statistics.median(t)) for rt, t in times.items()}
 
@@ -179,6 +191,15 @@ def version(rt):
     return out[0] if out else "?"
 
 
+# The report's scenario names -> the names hyperfine() was given.
+SHORT = {
+    "run /bin/true": "run",
+    "create, start, wait, delete": "lifecycle",
+    "state of a created container": "state",
+    "exec /bin/true": "exec",
+}
+
+
 def write_report(results, rss, sizes, floors):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     lines = [
@@ -193,8 +214,8 @@ def write_report(results, rss, sizes, floors):
         f"- method: hyperfine, {ROUNDS} rounds of {RUNS_PER_ROUND} runs in rotated order; all three runtimes in one "
         "private mount namespace with the hybrid host's cgroup2 `cgroup.controllers` masked (crun 1.8 needs it)",
         "",
-        "| scenario | carte mean / median | crun mean / median | runc mean / median | carte/crun | carte/runc | target |",
-        "|---|---|---|---|---|---|---|",
+        "| scenario | carte mean / median | crun mean / median | runc mean / median | carte/crun | carte/crun per round (min–max) | carte/runc | target |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for scenario, by_rt in results.items():
         unit, scale = ("s", 1) if scenario.startswith("100") else ("ms", 1000)
@@ -203,7 +224,9 @@ def write_report(results, rss, sizes, floors):
         vs_runc = by_rt["carte"][1] / by_rt["runc"][1]
         want = TARGETS.get(scenario, 1.0)
         target = f"≤ {want}× crun: {'met' if vs_crun <= want else 'missed'}"
-        lines.append(f"| {scenario} | " + " | ".join(cells) + f" | {vs_crun:.2f} | {vs_runc:.2f} | {target} |")
+        per_round = ROUND_RATIOS.get(SHORT.get(scenario, scenario))
+        spread = f"{min(per_round):.2f}–{max(per_round):.2f}" if per_round else "—"
+        lines.append(f"| {scenario} | " + " | ".join(cells) + f" | {vs_crun:.2f} | {spread} | {vs_runc:.2f} | {target} |")
     lines += [
         "",
         "| resource | carte | crun | runc |",
