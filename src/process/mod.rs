@@ -134,15 +134,22 @@ pub fn spawn(
     let (parent_end, child_end) = channel::pair()?;
     let parent_pid = nix::unistd::getpid();
     // The intermediate makes its namespaces while this process makes the
-    // cgroup. A new child starts on its parent's CPU, where it would wait
-    // for the parent to block: it is moved to another CPU, and puts its
-    // own affinity back (this process's) before it forks init.
+    // cgroup. A new child starts on its parent's CPU: where the parent goes
+    // on first, the child would wait there for it to block; where the child
+    // runs first (the parent has used up its slice), the parent would wait
+    // for most of the child's unshare. So both move it to another CPU, the
+    // child as its first step, the parent as soon as fork returns; it puts
+    // its own affinity back (this process's) before it forks init.
     let spread = crate::sys::other_cpu();
     crate::logging::debug("forking the intermediate process");
     // SAFETY: carte is single-threaded here, so the child may run any code;
     // it never returns from this call (intermediate::run ends in _exit).
     match unsafe { fork() }.map_err(ProcessError::Fork)? {
         ForkResult::Child => {
+            if let Some((_, cpu)) = spread {
+                // Only a hint: where it fails, both share a CPU.
+                let _ = crate::sys::set_affinity(0, &crate::sys::only_cpu(cpu));
+            }
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 intermediate::run(args, &child_end, parent_pid, spread.map(|(mask, _)| mask))
