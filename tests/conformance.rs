@@ -413,6 +413,47 @@ fn user_namespace_maps() {
     check(&env, &b, "c");
 }
 
+/// In a user namespace init gets a full bounding set from the kernel, so
+/// a capability carte itself lacks (here CAP_SYS_MODULE, dropped with
+/// setpriv) is granted there, and create does not warn that it cannot be.
+#[test]
+fn capabilities_carte_lacks_are_granted_in_a_user_namespace() {
+    let env = TestEnv::new("cf-capuserns");
+    let mut b = env.bundle("b");
+    let status = Command::new("chown")
+        .args(["-R", "200000:200000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    namespaces(&mut b).push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    b.config["process"]["noNewPrivileges"] = json!(false);
+    let set = json!(["CAP_KILL", "CAP_SYS_MODULE"]);
+    b.config["process"]["capabilities"] =
+        json!({"bounding": set, "permitted": set, "effective": set, "inheritable": set});
+    b.set_args(&["sh", "-c", "grep CapBnd /proc/self/status"]);
+    b.write();
+    let id = env.id("c");
+    let inner = env.command(&["run", "--bundle", b.path(), &id]);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--bounding-set", "-sys_module", "--"])
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    let out = env.carte_cmd(cmd);
+    out.assert_ok();
+    assert!(!out.stderr.contains("cannot be granted"), "warned: {out:?}");
+    let bnd = out.stdout.split_whitespace().nth(1).unwrap_or_default();
+    let mask = u64::from_str_radix(bnd, 16).unwrap();
+    assert_eq!(
+        mask,
+        (1 << 5) | (1 << 16),
+        "CapBnd {bnd} (CAP_KILL 5, CAP_SYS_MODULE 16)"
+    );
+    env.assert_no_leaks(&id);
+}
+
 /// A new time namespace with offsets, and a cgroup namespace.
 #[test]
 fn time_and_cgroup_namespaces() {

@@ -102,7 +102,14 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         field: "process.capabilities".into(),
         reason: e.to_string(),
     })?;
-    if !caps.left_out.is_empty() {
+    // In a user namespace init's bounding set is a full one (the kernel
+    // gives one with the namespace), whatever carte's own lacks.
+    let in_userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User);
+    if !caps.left_out.is_empty() && !in_userns {
         let names: Vec<String> = caps.left_out.iter().map(|c| c.to_string()).collect();
         logging::warn(&format!(
             "process.capabilities: {} cannot be granted here (not in carte's own bounding set): left out",
