@@ -93,30 +93,19 @@ pub fn defence_for(
     spec: &oci_spec::runtime::Spec,
     seccomp: Option<&crate::seccomp::Filter>,
 ) -> Defence {
-    use oci_spec::runtime::LinuxNamespaceType;
-    let namespaces = spec
+    use crate::namespaces::{clone_flag, Plan};
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let plan = spec
         .linux()
         .as_ref()
-        .and_then(|l| l.namespaces().clone())
+        .map(Plan::from_spec)
         .unwrap_or_default();
-    let pid_ns = namespaces
-        .iter()
-        .find(|n| n.typ() == LinuxNamespaceType::Pid);
-    let shares_pid_ns = pid_ns.is_some_and(|n| n.path().is_some());
-    let has_userns = namespaces
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::User);
-    if has_userns && !shares_pid_ns {
+    let shares_pid_ns = plan.join.iter().any(|(kind, _)| *kind == T::Pid);
+    if plan.has(T::User) && !shares_pid_ns {
         return Defence::UserNamespace;
     }
-    let container_hooks = spec.hooks().as_ref().is_some_and(|h| {
-        h.create_container().as_ref().is_some_and(|l| !l.is_empty())
-            || h.start_container().as_ref().is_some_and(|l| !l.is_empty())
-    });
-    let trampoline_fits = pid_ns.is_some()
-        && !shares_pid_ns
-        && !has_userns
-        && !container_hooks
+    let trampoline_fits = plan.create.contains(clone_flag(T::Pid))
+        && !crate::hooks::run_in_container(spec.hooks().as_ref())
         && spec
             .process()
             .as_ref()
@@ -148,7 +137,7 @@ pub fn trampoline_fits_process(
 /// execveat of its memfd and the fcntl that marks the report fd. (Its
 /// execve of the user's program is the one every runtime makes.) The fd
 /// numbers are not known yet: a profile that filters on them is refused.
-fn trampoline_calls_allowed(filter: &crate::seccomp::Filter) -> bool {
+pub fn trampoline_calls_allowed(filter: &crate::seccomp::Filter) -> bool {
     [3, 4, 9, 64, 1000].iter().all(|&fd| {
         let execveat = [fd, 0, 0, 0, libc::AT_EMPTY_PATH as u64, 0];
         let fcntl = [fd, libc::F_SETFD as u64, libc::FD_CLOEXEC as u64, 0, 0, 0];
@@ -320,7 +309,7 @@ fn seal(memfd: BorrowedFd) -> Result<(), ClonedBinaryError> {
 fn memfd(name: &CStr) -> Result<OwnedFd, ClonedBinaryError> {
     let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
     let create = |flags: libc::c_uint| {
-        // SAFETY: a static NUL-terminated name and integer flags.
+        // SAFETY: a NUL-terminated name (CStr) and integer flags.
         unsafe { libc::memfd_create(name.as_ptr(), flags) }
     };
     let mut fd = create(base | MFD_EXEC);

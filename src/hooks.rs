@@ -33,6 +33,15 @@ pub fn start_waits_for_exec(hooks: Option<&oci_spec::runtime::Hooks>) -> bool {
     })
 }
 
+/// Whether the config has hooks that run in the container's namespaces
+/// (createContainer, startContainer): carte execs them from init itself.
+pub fn run_in_container(hooks: Option<&oci_spec::runtime::Hooks>) -> bool {
+    hooks.is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|l| !l.is_empty())
+            || h.start_container().as_ref().is_some_and(|l| !l.is_empty())
+    })
+}
+
 /// Whether the config has a hook of any kind. Without one, create skips
 /// the parent's turn for prestart and createRuntime (and the poststop
 /// hooks that a failure after it would run).

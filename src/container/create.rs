@@ -117,27 +117,35 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         ));
     }
     check_terminal(spec, &opts, &bundle.config_path())?;
+    // CVE-2019-5736, before anything is made, the seccomp filter included:
+    // the re-exec starts this create over. Only a trampoline's fit depends
+    // on the profile; where it does not fit, or cannot be made, the re-exec
+    // comes after the compile.
+    let mut defence = crate::cloned_binary::defence_for(spec, None);
+    if defence == Defence::ReadOnlyExe {
+        crate::cloned_binary::ensure()?;
+    }
     let seccomp = linux
         .seccomp()
         .as_ref()
         .map(crate::seccomp::compile)
         .transpose()?;
-    // CVE-2019-5736, before anything is made: the re-exec starts this
-    // create over, and a trampoline that cannot be made falls back to it.
-    let mut defence = crate::cloned_binary::defence_for(spec, seccomp.as_ref());
-    let trampoline = match defence {
-        Defence::Trampoline => match Trampoline::new() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                logging::debug(&format!("{e}: re-exec from the read-only binary instead"));
-                defence = Defence::ReadOnlyExe;
-                None
-            }
-        },
-        _ => None,
-    };
-    if defence == Defence::ReadOnlyExe {
-        crate::cloned_binary::ensure()?;
+    let mut trampoline = None;
+    if defence == Defence::Trampoline {
+        if seccomp
+            .as_ref()
+            .is_none_or(crate::cloned_binary::trampoline_calls_allowed)
+        {
+            trampoline = Trampoline::new()
+                .map_err(|e| {
+                    logging::debug(&format!("{e}: re-exec from the read-only binary instead"))
+                })
+                .ok();
+        }
+        if trampoline.is_none() {
+            defence = Defence::ReadOnlyExe;
+            crate::cloned_binary::ensure()?;
+        }
     }
     if let Some(filter) = &seccomp {
         if !filter.skipped.is_empty() {

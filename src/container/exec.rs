@@ -48,6 +48,14 @@ impl Container {
             };
             return Err(ContainerError::Usage(reason.into()));
         }
+        // CVE-2019-5736: see cloned_binary.rs. Before anything outside this
+        // process happens (the console socket's connection), and before the
+        // profile is compiled: the re-exec starts the verb over. A process
+        // that may hold CAP_SYS_PTRACE could open the exe of later exec
+        // children: from now on they run from the read-only binary.
+        if self.state.sealed_binary {
+            crate::cloned_binary::ensure()?;
+        }
         // The container's profile, as created; the process object has no
         // seccomp of its own in the runtime-spec.
         let seccomp = self
@@ -56,15 +64,8 @@ impl Container {
             .as_ref()
             .map(crate::seccomp::compile)
             .transpose()?;
-        // CVE-2019-5736: see cloned_binary.rs. Before anything outside this
-        // process happens (the console socket's connection): the re-exec
-        // starts the verb over. A process that may hold CAP_SYS_PTRACE
-        // could open the exe of later exec children: from now on they run
-        // from the read-only binary.
         let mut trampoline = None;
-        if self.state.sealed_binary {
-            crate::cloned_binary::ensure()?;
-        } else if self.state.trampoline {
+        if !self.state.sealed_binary && self.state.trampoline {
             if crate::cloned_binary::trampoline_fits_process(&opts.process, seccomp.as_ref()) {
                 trampoline = Trampoline::new()
                     .map_err(|e| logging::debug(&format!("{e}: re-exec instead")))
@@ -78,6 +79,7 @@ impl Container {
             let _lock = Lock::acquire(&self.dir).map_err(io_err("lock", &self.dir))?;
             let mut state = State::load(&self.dir)?;
             state.sealed_binary = true;
+            state.trampoline = false;
             state.save(&self.dir)?;
         }
         let connected: Option<OwnedFd> = match (&opts.console_fd, &opts.console_socket) {
