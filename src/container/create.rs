@@ -15,6 +15,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::cloned_binary::{Defence, Trampoline};
 use crate::process::{self, InitArgs, Release, Stage};
 use crate::{config, hooks, logging, sys};
+use oci_spec::runtime::LinuxNamespaceType;
 
 #[derive(Default)]
 pub struct CreateOptions {
@@ -102,14 +103,10 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         field: "process.capabilities".into(),
         reason: e.to_string(),
     })?;
+    let namespaces = crate::namespaces::Plan::from_spec(linux);
     // In a user namespace init's bounding set is a full one (the kernel
     // gives one with the namespace), whatever carte's own lacks.
-    let in_userns = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::User);
-    if !caps.left_out.is_empty() && !in_userns {
+    if !caps.left_out.is_empty() && !namespaces.has(LinuxNamespaceType::User) {
         let names: Vec<String> = caps.left_out.iter().map(|c| c.to_string()).collect();
         logging::warn(&format!(
             "process.capabilities: {} cannot be granted here (not in carte's own bounding set): left out",
@@ -189,11 +186,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
     // Without a mount namespace, init mounts in carte's: note what the
     // rootfs path is before, to tell the container's mounts from the rest.
-    let own_mount_ns = linux
-        .namespaces()
-        .iter()
-        .flatten()
-        .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Mount);
+    let own_mount_ns = namespaces.has(LinuxNamespaceType::Mount);
     let shared_mount_base = if own_mount_ns {
         None
     } else {
