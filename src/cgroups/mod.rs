@@ -253,10 +253,6 @@ impl Cgroup {
     pub fn pids(&self) -> Vec<i32> {
         pids_in(&self.path)
     }
-
-    pub fn destroy(&self) -> Result<(), CgroupError> {
-        destroy(&self.path)
-    }
 }
 
 impl SelfJoin {
@@ -491,23 +487,13 @@ pub fn kill_all(path: &str, signal: i32) {
     }
 }
 
-/// Removes the cgroup in every hierarchy, waiting while the kernel still
+/// Kills what is in the cgroup and removes it in every hierarchy, with the
+/// cgroups the container made below it, waiting while the kernel still
 /// reports it busy (its last processes are exiting), then the default
-/// parent if it is left empty. The caller has killed what was in it.
-pub fn destroy(path: &str) -> Result<(), CgroupError> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for dir in dirs(path) {
-        remove_tree(&dir, deadline)?;
-        remove_empty_parents(&dir, path);
-    }
-    Ok(())
-}
-
-/// `kill_all(path, SIGKILL)` then `destroy(path)`, for a container whose
-/// init is gone: tries rmdir first, which the kernel refuses (EBUSY) while
-/// the cgroup holds a process or a child cgroup. Only then does it scan,
-/// kill and walk the tree, so the usual empty cgroup costs one rmdir per
-/// hierarchy instead of reading cgroup.procs and every directory twice.
+/// parent if it is left empty. Tries rmdir first, which the kernel refuses
+/// (EBUSY) while the cgroup holds a process or a child cgroup; only then
+/// does it scan, kill and walk the tree, so the usual empty cgroup costs
+/// one rmdir per hierarchy.
 pub fn kill_and_destroy(path: &str) -> Result<(), CgroupError> {
     let mut busy = Vec::new();
     for dir in candidate_dirs(path) {

@@ -71,8 +71,7 @@ impl Drop for Undo {
             }
         }
         if let Some(path) = &self.cgroup {
-            cgroups::kill_all(path, libc::SIGKILL);
-            if let Err(e) = cgroups::destroy(path) {
+            if let Err(e) = cgroups::kill_and_destroy(path) {
                 logging::warn(&format!("cleanup after failed create: {e}"));
             }
         }
