@@ -141,8 +141,9 @@ impl State {
         })
     }
 
-    /// Writes to a temp file and renames it over state.json, so a reader sees
-    /// the old state or the new one, never half of one.
+    /// Writes to a temp file and puts it in place of state.json (see
+    /// `Prepared::commit`), so a reader sees the old state or the new one,
+    /// never half of one.
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
         self.save_to(dir, None).map(drop)
     }
@@ -157,14 +158,13 @@ impl State {
         failpoint!("state.write");
         let json = serde_json::to_vec(self).expect("state serializes");
         let path = dir.join(STATE_FILE);
-        match prepared {
-            Some(p) => p.commit(&json),
-            None => Prepared::new(&path, 0o600).and_then(|p| p.commit(&json)),
-        }
-        .map_err(|source| StateError::Write {
-            path: path.display().to_string(),
-            source,
-        })
+        prepared
+            .map_or_else(|| Prepared::new(&path, 0o600), Ok)
+            .and_then(|p| p.commit(&json))
+            .map_err(|source| StateError::Write {
+                path: path.display().to_string(),
+                source,
+            })
     }
 
     /// A state.json write made ready ahead of `save_to`.

@@ -141,15 +141,18 @@ pub fn spawn(
     // child as its first step, the parent as soon as fork returns; it puts
     // its own affinity back (this process's) before it forks init.
     let spread = crate::sys::other_cpu();
+    let to_other_cpu = |pid: i32| {
+        if let Some((_, cpu)) = spread {
+            // Only a hint: where it fails, both share a CPU.
+            let _ = crate::sys::set_affinity(pid, &crate::sys::only_cpu(cpu));
+        }
+    };
     crate::logging::debug("forking the intermediate process");
     // SAFETY: carte is single-threaded here, so the child may run any code;
     // it never returns from this call (intermediate::run ends in _exit).
     match unsafe { fork() }.map_err(ProcessError::Fork)? {
         ForkResult::Child => {
-            if let Some((_, cpu)) = spread {
-                // Only a hint: where it fails, both share a CPU.
-                let _ = crate::sys::set_affinity(0, &crate::sys::only_cpu(cpu));
-            }
+            to_other_cpu(0);
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 intermediate::run(args, &child_end, parent_pid, spread.map(|(mask, _)| mask))
@@ -162,10 +165,7 @@ pub fn spawn(
         }
         ForkResult::Parent { child } => {
             drop(child_end);
-            if let Some((_, cpu)) = spread {
-                // Only a hint: where it fails, both share a CPU.
-                let _ = crate::sys::set_affinity(child.as_raw(), &crate::sys::only_cpu(cpu));
-            }
+            to_other_cpu(child.as_raw());
             let mut init_pid = None;
             // The cgroup is made while the intermediate makes its
             // namespaces (two cores: both at once). On v1 the intermediate
