@@ -18,8 +18,9 @@ use oci_spec::runtime::{
 };
 use serde::{de, Deserialize, Deserializer};
 
+// `expecting`: serde names the struct in a type error; users see oci-spec's.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "struct Spec")]
 pub(super) struct RawSpec {
     #[serde(default, rename = "ociVersion")]
     version: String,
@@ -77,7 +78,7 @@ impl From<RawSpec> for Spec {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "struct Process")]
 pub(super) struct RawProcess {
     #[serde(default)]
     terminal: Option<bool>,
@@ -141,6 +142,7 @@ impl From<RawProcess> for Process {
 }
 
 #[derive(Deserialize)]
+#[serde(expecting = "struct ExecCPUAffinity")]
 pub(super) struct RawCpuAffinity {
     #[serde(default, deserialize_with = "cpu_list")]
     initial: Option<String>,
@@ -232,5 +234,23 @@ mod tests {
         let ours = serde_json::from_str::<RawProcess>(text).err().unwrap();
         let theirs = serde_json::from_str::<Process>(text).err().unwrap();
         assert_eq!(ours.to_string(), theirs.to_string());
+    }
+
+    #[test]
+    fn type_errors_name_oci_specs_structs() {
+        for text in [
+            "5",
+            r#"{"process": 5}"#,
+            r#"{"process": {"execCPUAffinity": 1}}"#,
+        ] {
+            let ours = serde_json::from_str::<RawSpec>(text)
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_str::<Spec>(text)
+                .err()
+                .map(|e| e.to_string());
+            assert!(ours.is_some(), "{text}");
+            assert_eq!(ours, theirs, "{text}");
+        }
     }
 }
