@@ -47,8 +47,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Option<Cli> {
             break word;
         }
         match words.flag(word, &["--root", "--log", "--log-format", "--rootless"])? {
-            ("--root", Some(v)) => cli.root = Some(path(v)?),
-            ("--log", Some(v)) => cli.log = Some(path(v)?),
+            ("--root", Some(v)) => cli.root = Some(PathBuf::from(v)),
+            ("--log", Some(v)) => cli.log = Some(PathBuf::from(v)),
             ("--log-format", Some("text")) => cli.log_format = LogFormat::Text,
             ("--log-format", Some("json")) => cli.log_format = LogFormat::Json,
             ("--rootless", Some(v)) => cli.rootless = Some(v.to_string()),
@@ -60,7 +60,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Option<Cli> {
     words.seen.clear();
     cli.command = match verb {
         "start" | "state" | "pause" | "resume" => {
-            let id = words.only_ids(1)?.remove(0);
+            let id = words.only_id()?;
             match verb {
                 "start" => Command::Start { id },
                 "state" => Command::State { id },
@@ -70,14 +70,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Option<Cli> {
         }
         "kill" => kill(&mut words)?,
         "delete" => {
-            let mut force = false;
-            let mut ids = Vec::new();
-            while let Some(word) = words.next() {
-                match word {
-                    "-f" | "--force" => force = words.once(true, "force")?,
-                    _ => ids.push(id(word)?),
-                }
-            }
+            let (force, mut ids) = words.switch_and_ids("-f", "--force")?;
             if ids.len() != 1 {
                 return None;
             }
@@ -115,9 +108,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Option<Cli> {
                     "--preserve-fds",
                 ];
                 match words.flag(word, &valued)? {
-                    ("--bundle", Some(v)) => create.bundle = path(v)?,
-                    ("--pid-file", Some(v)) => create.pid_file = Some(path(v)?),
-                    ("--console-socket", Some(v)) => create.console_socket = Some(path(v)?),
+                    ("--bundle", Some(v)) => create.bundle = PathBuf::from(v),
+                    ("--pid-file", Some(v)) => create.pid_file = Some(PathBuf::from(v)),
+                    ("--console-socket", Some(v)) => create.console_socket = Some(PathBuf::from(v)),
                     ("--preserve-fds", Some(v)) => create.preserve_fds = number(v)?,
                     ("--no-pivot", None) => create.no_pivot = true,
                     ("--no-new-keyring", None) => create.no_new_keyring = true,
@@ -180,30 +173,33 @@ impl<'a> Words<'a> {
         Some((name, Some(value)))
     }
 
-    /// A bool flag under its long name, seen for the first time.
-    fn once(&mut self, value: bool, name: &'a str) -> Option<bool> {
-        if self.seen.contains(&name) {
-            return None;
+    /// Positional ids, and whether a bool flag (`short` or `long`, at most
+    /// once) is among them.
+    fn switch_and_ids(&mut self, short: &str, long: &str) -> Option<(bool, Vec<String>)> {
+        let mut on = false;
+        let mut ids = Vec::new();
+        while let Some(word) = self.next() {
+            if word == short || word == long {
+                if on {
+                    return None;
+                }
+                on = true;
+            } else {
+                ids.push(id(word)?);
+            }
         }
-        self.seen.push(name);
-        Some(value)
+        Some((on, ids))
     }
 
-    /// Exactly `n` positional ids and nothing else.
-    fn only_ids(&mut self, n: usize) -> Option<Vec<String>> {
-        let ids: Vec<String> = std::iter::from_fn(|| self.next())
-            .map(id)
-            .collect::<Option<_>>()?;
-        (ids.len() == n).then_some(ids)
+    /// Exactly one positional id and nothing else.
+    fn only_id(&mut self) -> Option<String> {
+        let first = id(self.next()?)?;
+        self.next().is_none().then_some(first)
     }
 }
 
 fn id(word: &str) -> Option<String> {
     (!word.starts_with('-') && !word.is_empty()).then(|| word.to_string())
-}
-
-fn path(value: &str) -> Option<PathBuf> {
-    Some(PathBuf::from(value))
 }
 
 /// Plain decimal digits only: clap's own reading of "+1" or " 1" is left
@@ -216,14 +212,7 @@ fn number(value: &str) -> Option<u32> {
 }
 
 fn kill(words: &mut Words) -> Option<Command> {
-    let mut all = false;
-    let mut positional = Vec::new();
-    while let Some(word) = words.next() {
-        match word {
-            "-a" | "--all" => all = words.once(true, "all")?,
-            _ => positional.push(id(word)?),
-        }
-    }
+    let (all, positional) = words.switch_and_ids("-a", "--all")?;
     let mut positional = positional.into_iter();
     let id = positional.next()?;
     let signal = positional.next().unwrap_or_else(|| "SIGTERM".to_string());
@@ -306,11 +295,11 @@ fn exec(words: &mut Words) -> Option<ExecArgs> {
             "--process-label",
         ];
         match words.flag(word, &valued)? {
-            ("--process", Some(v)) => args.process = Some(path(v)?),
-            ("--cwd", Some(v)) => args.cwd = Some(path(v)?),
+            ("--process", Some(v)) => args.process = Some(PathBuf::from(v)),
+            ("--cwd", Some(v)) => args.cwd = Some(PathBuf::from(v)),
             ("--user", Some(v)) => args.user = Some(v.to_string()),
-            ("--console-socket", Some(v)) => args.console_socket = Some(path(v)?),
-            ("--pid-file", Some(v)) => args.pid_file = Some(path(v)?),
+            ("--console-socket", Some(v)) => args.console_socket = Some(PathBuf::from(v)),
+            ("--pid-file", Some(v)) => args.pid_file = Some(PathBuf::from(v)),
             ("--preserve-fds", Some(v)) => args.preserve_fds = number(v)?,
             ("--apparmor", Some(v)) => args.apparmor = Some(v.to_string()),
             ("--process-label", Some(v)) => args.process_label = Some(v.to_string()),
@@ -424,6 +413,7 @@ mod tests {
             "delete",
             "delete id1 id2",
             "delete -ff id1",
+            "delete -f --force id1",
             "create",
             "create -b",
             "create -b/b id1",
