@@ -62,6 +62,8 @@ const JMP_JEQ_K: u16 = 0x15;
 const JMP_JGE_K: u16 = 0x35;
 /// BPF_RET | BPF_K
 const RET_K: u16 = 0x06;
+/// BPF_ALU | BPF_AND | BPF_K (seccompiler's masked compare)
+const ALU_AND_K: u16 = 0x54;
 
 /// The version of the runtime-spec the agent message follows.
 const OCI_VERSION: &str = "1.2.0";
@@ -639,6 +641,12 @@ struct SockFprog {
 }
 
 impl Filter {
+    /// Whether the filter lets a native call through unconditionally
+    /// (SECCOMP_RET_ALLOW) with these arguments.
+    pub fn allows(&self, nr: libc::c_long, args: [u64; 6]) -> bool {
+        evaluate(&self.program, AUDIT_ARCH_X86_64, nr as u32, args) == Some(libc::SECCOMP_RET_ALLOW)
+    }
+
     pub fn len(&self) -> usize {
         self.program.len()
     }
@@ -712,22 +720,14 @@ impl Filter {
     }
 }
 
-impl Filter {
-    /// Whether the filter lets a native call through unconditionally
-    /// (SECCOMP_RET_ALLOW) with these arguments.
-    pub fn allows(&self, nr: libc::c_long, args: [u64; 6]) -> bool {
-        evaluate(&self.program, AUDIT_ARCH_X86_64, nr as u32, args) == Some(libc::SECCOMP_RET_ALLOW)
-    }
-}
-
 /// Runs a program made of the instructions carte emits on one call, as the
 /// kernel would, and returns its action; None for anything else (another
 /// load, another opcode, a jump out of the program).
 fn evaluate(p: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> Option<u32> {
     let word = |off: u32| -> Option<u32> {
         match off {
-            0 => Some(nr),
-            4 => Some(arch),
+            DATA_NR => Some(nr),
+            DATA_ARCH => Some(arch),
             o if (16..64).contains(&o) && o % 4 == 0 => {
                 let a = args[((o - 16) / 8) as usize];
                 Some(if (o - 16) % 8 == 0 {
@@ -745,7 +745,7 @@ fn evaluate(p: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> Option<u32
         pc += 1;
         match i.code {
             LD_W_ABS => acc = word(i.k)?,
-            0x54 => acc &= i.k, // ALU AND K
+            ALU_AND_K => acc &= i.k,
             JMP_JA => pc += i.k as usize,
             c if c & 0x07 == 0x05 => {
                 let taken = match c & 0xf0 {

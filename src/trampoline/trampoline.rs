@@ -20,6 +20,9 @@
 #![no_std]
 #![no_main]
 
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("the trampoline makes x86_64 syscalls only");
+
 use core::arch::{asm, naked_asm};
 use core::ptr::read_volatile;
 
@@ -96,12 +99,17 @@ enum Mode {
 }
 
 /// "7", "7q" or "7E": the fd and how to report on it.
+///
+/// # Safety
+/// `arg` points to a NUL-terminated string.
 unsafe fn parse_report(arg: *const u8) -> Option<(usize, Mode)> {
     let mut fd: usize = 0;
     let mut i = 0;
     loop {
         // SAFETY: arg is NUL-terminated; reading stops at the NUL.
         let c = unsafe { read_volatile(arg.add(i)) };
+        // SAFETY: called only where byte i is not the NUL, so i + 1 is
+        // still within the string.
         let last = || unsafe { read_volatile(arg.add(i + 1)) } == 0;
         match c {
             b'0'..=b'9' if i < 9 => fd = fd * 10 + (c - b'0') as usize,
@@ -143,6 +151,10 @@ fn reason_of(errno: i32, digits: &mut [u8; 20]) -> &[u8] {
     &digits[at..]
 }
 
+/// The bytes of a C string, without its NUL.
+///
+/// # Safety
+/// `p` points to a NUL-terminated string that lives for `'a`.
 unsafe fn cstr<'a>(p: *const u8) -> &'a [u8] {
     let mut n = 0;
     // SAFETY: p is NUL-terminated.
