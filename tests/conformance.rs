@@ -429,29 +429,37 @@ fn capabilities_carte_lacks_are_granted_in_a_user_namespace() {
     namespaces(&mut b).push(json!({"type": "user"}));
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    let id = env.id("c");
+    let (out, mask) = run_asking_cap_sys_module_without_it(&env, &mut b, &id);
+    assert!(!out.stderr.contains("cannot be granted"), "warned: {out:?}");
+    assert_eq!(
+        mask,
+        (1 << 5) | (1 << 16),
+        "CapBnd {mask:x} (CAP_KILL 5, CAP_SYS_MODULE 16)"
+    );
+    env.assert_no_leaks(&id);
+}
+
+/// Runs `b` asking for CAP_KILL and CAP_SYS_MODULE, with carte under
+/// setpriv without CAP_SYS_MODULE in its bounding set; returns the output
+/// and the container's CapBnd.
+fn run_asking_cap_sys_module_without_it(env: &TestEnv, b: &mut Bundle, id: &str) -> (Out, u64) {
     b.config["process"]["noNewPrivileges"] = json!(false);
     let set = json!(["CAP_KILL", "CAP_SYS_MODULE"]);
     b.config["process"]["capabilities"] =
         json!({"bounding": set, "permitted": set, "effective": set, "inheritable": set});
     b.set_args(&["sh", "-c", "grep CapBnd /proc/self/status"]);
     b.write();
-    let id = env.id("c");
-    let inner = env.command(&["run", "--bundle", b.path(), &id]);
+    let inner = env.command(&["run", "--bundle", b.path(), id]);
     let mut cmd = Command::new("setpriv");
     cmd.args(["--bounding-set", "-sys_module", "--"])
         .arg(inner.get_program())
         .args(inner.get_args());
     let out = env.carte_cmd(cmd);
     out.assert_ok();
-    assert!(!out.stderr.contains("cannot be granted"), "warned: {out:?}");
     let bnd = out.stdout.split_whitespace().nth(1).unwrap_or_default();
     let mask = u64::from_str_radix(bnd, 16).unwrap();
-    assert_eq!(
-        mask,
-        (1 << 5) | (1 << 16),
-        "CapBnd {bnd} (CAP_KILL 5, CAP_SYS_MODULE 16)"
-    );
-    env.assert_no_leaks(&id);
+    (out, mask)
 }
 
 /// A new time namespace with offsets, and a cgroup namespace.
@@ -924,26 +932,12 @@ fn every_operation_needs_an_id_and_create_a_bundle() {
 fn capabilities_that_cannot_be_granted_are_a_warning() {
     let env = TestEnv::new("cf-capwarn");
     let mut b = env.bundle("b");
-    b.config["process"]["noNewPrivileges"] = json!(false);
-    let set = json!(["CAP_KILL", "CAP_SYS_MODULE"]);
-    b.config["process"]["capabilities"] =
-        json!({"bounding": set, "permitted": set, "effective": set, "inheritable": set});
-    b.set_args(&["sh", "-c", "grep CapBnd /proc/self/status"]);
-    b.write();
     let id = env.id("c");
-    let inner = env.command(&["run", "--bundle", b.path(), &id]);
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--bounding-set", "-sys_module", "--"])
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    let out = env.carte_cmd(cmd);
-    out.assert_ok();
+    let (out, mask) = run_asking_cap_sys_module_without_it(&env, &mut b, &id);
     assert!(
         out.stderr.contains("CAP_SYS_MODULE") && out.stderr.contains("cannot be granted"),
         "no warning: {out:?}"
     );
-    let bnd = out.stdout.split_whitespace().nth(1).unwrap_or_default();
-    let mask = u64::from_str_radix(bnd, 16).unwrap();
-    assert_eq!(mask, 1 << 5, "CapBnd {bnd} (only CAP_KILL, 5)");
+    assert_eq!(mask, 1 << 5, "CapBnd {mask:x} (only CAP_KILL, 5)");
     env.assert_no_leaks(&id);
 }
