@@ -16,16 +16,15 @@ use serde_json::{json, Value};
 const MIB: i64 = 1 << 20;
 
 /// The host's file for container `id` under controller `ctrl`.
-fn host(ctrl: &str, id: &str, file: &str) -> String {
-    let path = format!("/sys/fs/cgroup/{ctrl}/{id}/{file}");
+fn host_file(ctrl: &str, id: &str, file: &str) -> String {
+    let root = common::host::host()
+        .v1(ctrl)
+        .unwrap_or_else(|| panic!("no v1 {ctrl} hierarchy"));
+    let path = format!("{}/{id}/{file}", root.display());
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read {path}: {e}"))
         .trim()
         .to_string()
-}
-
-fn has_host_file(ctrl: &str, file: &str) -> bool {
-    std::path::Path::new(&format!("/sys/fs/cgroup/{ctrl}/{file}")).exists()
 }
 
 /// A bundle running `args`, with a cgroup namespace and a cgroup mount so
@@ -59,7 +58,7 @@ fn inside(env: &TestEnv, id: &str, ctrl: &str, file: &str) -> String {
 /// Checks that the host's file and the container's view both hold `want`.
 #[track_caller]
 fn assert_limit(env: &TestEnv, id: &str, ctrl: &str, file: &str, want: &str) {
-    assert_eq!(host(ctrl, id, file), want, "host {ctrl}/{file}");
+    assert_eq!(host_file(ctrl, id, file), want, "host {ctrl}/{file}");
     assert_eq!(inside(env, id, ctrl, file), want, "inside {ctrl}/{file}");
 }
 
@@ -79,217 +78,422 @@ fn finish(env: &TestEnv, id: &str) {
     env.assert_no_leaks(id);
 }
 
+/// These checks read the v1 files; on a host without v1 controllers the
+/// test records a skip (conformance/vm runs the cgroup v2 checks).
+fn v1_host(test: &str) -> bool {
+    if host().has_v1() {
+        return true;
+    }
+    skip(
+        test,
+        "no cgroup v1 controllers on this host (conformance/vm checks cgroup v2)",
+    );
+    false
+}
+
+/// The v1 controllers a test reads; a skip with the reason when one is
+/// not mounted.
+fn v1_controllers(test: &str, ctrls: &[&str]) -> bool {
+    if !v1_host(test) {
+        return false;
+    }
+    match ctrls.iter().find(|c| host().v1(c).is_none()) {
+        None => true,
+        Some(c) => {
+            skip(test, &format!("no v1 {c} hierarchy on this host"));
+            false
+        }
+    }
+}
+
+/// Resources built from what this host offers: each field goes in only
+/// where the host has its file, with the value its file must then hold;
+/// a field left out is a skip with the reason.
+struct Limits {
+    test: &'static str,
+    resources: Value,
+    want: Vec<(String, String, String)>,
+}
+
+impl Limits {
+    fn new(test: &'static str) -> Limits {
+        Limits {
+            test,
+            resources: json!({}),
+            want: Vec::new(),
+        }
+    }
+
+    /// `field` ("memory.limit") = `value`, which `ctrl`/`file` then reads
+    /// as `expect`.
+    fn set(&mut self, field: &str, value: Value, ctrl: &str, file: &str, expect: impl ToString) {
+        if !host().v1_file(ctrl, file) {
+            skip(
+                self.test,
+                &format!("linux.resources.{field} left out: this host has no {ctrl}/{file}"),
+            );
+            return;
+        }
+        let (a, b) = field.split_once('.').unwrap();
+        if !self.resources[a].is_object() {
+            self.resources[a] = json!({});
+        }
+        self.resources[a][b] = value;
+        self.want
+            .push((ctrl.into(), file.into(), expect.to_string()));
+    }
+
+    /// The block IO weight, where the kernel has a weight file (BFQ's or
+    /// CFQ's; a kernel without BFQ has neither).
+    fn weight(&mut self, w: u16) {
+        match host().blkio_weight_file() {
+            Some(file) => self.set("blockIO.weight", json!(w), "blkio", file, w),
+            None => skip(
+                self.test,
+                "linux.resources.blockIO.weight left out: no blkio.weight or blkio.bfq.weight (no BFQ)",
+            ),
+        }
+    }
+
+    fn has(&self, ctrl: &str, file: &str) -> bool {
+        self.want.iter().any(|(c, f, _)| c == ctrl && f == file)
+    }
+
+    /// Every value landed, on the host and as the container sees it.
+    #[track_caller]
+    fn assert_landed(&self, env: &TestEnv, id: &str) {
+        for (ctrl, file, want) in &self.want {
+            assert_limit(env, id, ctrl, file, want);
+        }
+    }
+}
+
 #[test]
 fn config_limits_land_and_the_container_sees_them() {
-    let env = TestEnv::new("cgcreate");
-    let mut resources = json!({
-        "memory": {"limit": 64 * MIB, "reservation": 32 * MIB, "swap": 96 * MIB,
-                   "swappiness": 30, "disableOOMKiller": false, "useHierarchy": true,
-                   "kernelTCP": 16 * MIB, "checkBeforeUpdate": true},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "burst": 1000,
-                "realtimePeriod": 500000, "realtimeRuntime": 0, "cpus": "0", "mems": "0", "idle": 0},
-        "pids": {"limit": 50},
-        "blockIO": {"weight": 300,
-                    "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}],
-                    "throttleWriteBpsDevice": [{"major": 254, "minor": 0, "rate": 2097152}],
-                    "throttleReadIOPSDevice": [{"major": 254, "minor": 0, "rate": 100}],
-                    "throttleWriteIOPSDevice": [{"major": 254, "minor": 0, "rate": 200}]}
-    });
-    if !std::path::Path::new("/sys/dev/block/254:0").exists() {
-        resources["blockIO"] = json!({"weight": 300});
+    const T: &str = "cgroups::config_limits_land_and_the_container_sees_them";
+    if !v1_host(T) {
+        return;
     }
-    let b = bundle(&env, &["sleep", "1000"], resources.clone());
+    let h = host();
+    let env = TestEnv::new("cgcreate");
+    let mut l = Limits::new(T);
+    l.set(
+        "memory.limit",
+        json!(64 * MIB),
+        "memory",
+        "memory.limit_in_bytes",
+        64 * MIB,
+    );
+    l.set(
+        "memory.reservation",
+        json!(32 * MIB),
+        "memory",
+        "memory.soft_limit_in_bytes",
+        32 * MIB,
+    );
+    l.set(
+        "memory.swap",
+        json!(96 * MIB),
+        "memory",
+        "memory.memsw.limit_in_bytes",
+        96 * MIB,
+    );
+    l.set(
+        "memory.swappiness",
+        json!(30),
+        "memory",
+        "memory.swappiness",
+        30,
+    );
+    l.set(
+        "memory.useHierarchy",
+        json!(true),
+        "memory",
+        "memory.use_hierarchy",
+        1,
+    );
+    l.set(
+        "memory.kernelTCP",
+        json!(16 * MIB),
+        "memory",
+        "memory.kmem.tcp.limit_in_bytes",
+        16 * MIB,
+    );
+    if l.has("memory", "memory.limit_in_bytes") {
+        l.resources["memory"]["disableOOMKiller"] = json!(false);
+        l.resources["memory"]["checkBeforeUpdate"] = json!(true);
+    }
+    l.set("cpu.shares", json!(512), "cpu", "cpu.shares", 512);
+    l.set("cpu.quota", json!(50000), "cpu", "cpu.cfs_quota_us", 50000);
+    l.set(
+        "cpu.period",
+        json!(100000),
+        "cpu",
+        "cpu.cfs_period_us",
+        100000,
+    );
+    l.set("cpu.burst", json!(1000), "cpu", "cpu.cfs_burst_us", 1000);
+    l.set(
+        "cpu.realtimePeriod",
+        json!(500000),
+        "cpu",
+        "cpu.rt_period_us",
+        500000,
+    );
+    l.set(
+        "cpu.realtimeRuntime",
+        json!(0),
+        "cpu",
+        "cpu.rt_runtime_us",
+        0,
+    );
+    l.set("cpu.idle", json!(0), "cpu", "cpu.idle", 0);
+    let (cpu, mem) = (h.cpus[0], h.mems[0]);
+    l.set(
+        "cpu.cpus",
+        json!(cpu.to_string()),
+        "cpuset",
+        "cpuset.cpus",
+        cpu,
+    );
+    l.set(
+        "cpu.mems",
+        json!(mem.to_string()),
+        "cpuset",
+        "cpuset.mems",
+        mem,
+    );
+    l.set("pids.limit", json!(50), "pids", "pids.max", 50);
+    l.weight(300);
+    match h.block_device() {
+        Some((maj, min)) => {
+            let dev = format!("{maj}:{min}");
+            for (field, file, rate) in [
+                ("throttleReadBpsDevice", "read_bps_device", 1048576),
+                ("throttleWriteBpsDevice", "write_bps_device", 2097152),
+                ("throttleReadIOPSDevice", "read_iops_device", 100),
+                ("throttleWriteIOPSDevice", "write_iops_device", 200),
+            ] {
+                l.set(
+                    &format!("blockIO.{field}"),
+                    json!([{"major": maj, "minor": min, "rate": rate}]),
+                    "blkio",
+                    &format!("blkio.throttle.{file}"),
+                    format!("{dev} {rate}"),
+                );
+            }
+        }
+        None => skip(T, "blockIO throttles left out: no disk in /sys/block"),
+    }
+    let b = bundle(&env, &["sleep", "1000"], l.resources.clone());
     let id = env.id("c");
     run_detached(&env, &b, &id);
 
-    let mem = |f: &str, want: i64| assert_limit(&env, &id, "memory", f, &want.to_string());
-    mem("memory.limit_in_bytes", 64 * MIB);
-    mem("memory.soft_limit_in_bytes", 32 * MIB);
-    mem("memory.memsw.limit_in_bytes", 96 * MIB);
-    mem("memory.swappiness", 30);
-    mem("memory.use_hierarchy", 1);
-    mem("memory.kmem.tcp.limit_in_bytes", 16 * MIB);
-    assert!(host("memory", &id, "memory.oom_control").contains("oom_kill_disable 0"));
-    let cpu = |f: &str, want: &str| assert_limit(&env, &id, "cpu", f, want);
-    cpu("cpu.shares", "512");
-    cpu("cpu.cfs_quota_us", "50000");
-    cpu("cpu.cfs_period_us", "100000");
-    cpu("cpu.cfs_burst_us", "1000");
-    cpu("cpu.rt_period_us", "500000");
-    cpu("cpu.rt_runtime_us", "0");
-    cpu("cpu.idle", "0");
-    assert_limit(&env, &id, "cpuset", "cpuset.cpus", "0");
-    assert_limit(&env, &id, "cpuset", "cpuset.mems", "0");
-    assert_limit(&env, &id, "pids", "pids.max", "50");
-    assert_limit(&env, &id, "blkio", "blkio.bfq.weight", "300");
-    if resources["blockIO"].get("throttleReadBpsDevice").is_some() {
-        for (file, want) in [
-            ("read_bps_device", "254:0 1048576"),
-            ("write_bps_device", "254:0 2097152"),
-            ("read_iops_device", "254:0 100"),
-            ("write_iops_device", "254:0 200"),
-        ] {
-            assert_limit(&env, &id, "blkio", &format!("blkio.throttle.{file}"), want);
-        }
+    l.assert_landed(&env, &id);
+    if l.has("memory", "memory.limit_in_bytes") {
+        assert!(host_file("memory", &id, "memory.oom_control").contains("oom_kill_disable 0"));
     }
     // The device rules: deny all, then the defaults (/dev/null is c 1:3).
-    let devices = host("devices", &id, "devices.list");
-    assert!(devices.contains("c 1:3 rwm"), "{devices}");
-    assert!(!devices.contains("a *:* rwm"), "{devices}");
+    if h.v1("devices").is_some() {
+        let devices = host_file("devices", &id, "devices.list");
+        assert!(devices.contains("c 1:3 rwm"), "{devices}");
+        assert!(!devices.contains("a *:* rwm"), "{devices}");
+    }
     // state.json keeps what was applied.
-    assert_eq!(recorded(&env, &id)["pids"]["limit"], 50);
+    if l.has("pids", "pids.max") {
+        assert_eq!(recorded(&env, &id)["pids"]["limit"], 50);
+    }
     finish(&env, &id);
 }
 
 #[test]
 fn update_from_a_file_from_stdin_and_from_flags() {
+    const T: &str = "cgroups::update_from_a_file_from_stdin_and_from_flags";
+    if !v1_host(T) {
+        return;
+    }
+    let h = host();
+    let swap = h.swap_accounting();
+    if !swap {
+        skip(T, "memory.swap left out: this kernel does not account swap");
+    }
     let env = TestEnv::new("cgupdate");
-    let b = bundle(
-        &env,
-        &["sleep", "1000"],
-        json!({"memory": {"limit": 64 * MIB, "swap": 64 * MIB}, "pids": {"limit": 40}}),
-    );
+    let mut first = json!({"memory": {"limit": 64 * MIB}, "pids": {"limit": 40}});
+    if swap {
+        first["memory"]["swap"] = json!(64 * MIB);
+    }
+    let b = bundle(&env, &["sleep", "1000"], first);
     let id = env.id("c");
     run_detached(&env, &b, &id);
+    let last_cpu = h.cpus[h.cpus.len() - 1].to_string();
 
     // podman: --resources=FILE
-    let file = env.dir.join("resources.json");
-    std::fs::write(
-        &file,
-        json!({"memory": {"limit": 48 * MIB, "swap": 80 * MIB, "reservation": 16 * MIB},
-               "cpu": {"shares": 256, "quota": 20000, "period": 50000, "cpus": "1"},
-               "pids": {"limit": 30}, "blockIO": {"weight": 500}})
-        .to_string(),
-    )
-    .unwrap();
-    env.carte(&["update", &format!("--resources={}", file.display()), &id])
-        .assert_ok();
-    assert_limit(
-        &env,
-        &id,
+    let mut l = Limits::new(T);
+    l.set(
+        "memory.limit",
+        json!(48 * MIB),
         "memory",
         "memory.limit_in_bytes",
-        &(48 * MIB).to_string(),
+        48 * MIB,
     );
-    assert_limit(
-        &env,
-        &id,
+    l.set(
+        "memory.swap",
+        json!(80 * MIB),
         "memory",
         "memory.memsw.limit_in_bytes",
-        &(80 * MIB).to_string(),
+        80 * MIB,
     );
-    assert_limit(
-        &env,
-        &id,
+    l.set(
+        "memory.reservation",
+        json!(16 * MIB),
         "memory",
         "memory.soft_limit_in_bytes",
-        &(16 * MIB).to_string(),
+        16 * MIB,
     );
-    assert_limit(&env, &id, "cpu", "cpu.shares", "256");
-    assert_limit(&env, &id, "cpu", "cpu.cfs_quota_us", "20000");
-    assert_limit(&env, &id, "cpu", "cpu.cfs_period_us", "50000");
-    assert_limit(&env, &id, "cpuset", "cpuset.cpus", "1");
-    assert_limit(&env, &id, "pids", "pids.max", "30");
-    assert_limit(&env, &id, "blkio", "blkio.bfq.weight", "500");
+    l.set("cpu.shares", json!(256), "cpu", "cpu.shares", 256);
+    l.set("cpu.quota", json!(20000), "cpu", "cpu.cfs_quota_us", 20000);
+    l.set(
+        "cpu.period",
+        json!(50000),
+        "cpu",
+        "cpu.cfs_period_us",
+        50000,
+    );
+    l.set(
+        "cpu.cpus",
+        json!(last_cpu),
+        "cpuset",
+        "cpuset.cpus",
+        &last_cpu,
+    );
+    l.set("pids.limit", json!(30), "pids", "pids.max", 30);
+    l.weight(500);
+    let file = env.dir.join("resources.json");
+    std::fs::write(&file, l.resources.to_string()).unwrap();
+    env.carte(&["update", &format!("--resources={}", file.display()), &id])
+        .assert_ok();
+    l.assert_landed(&env, &id);
 
     // containerd: --resources - with the JSON on stdin; the memory limit
     // grows past the old swap limit, so swap must be written first.
-    let json = json!({"memory": {"limit": 128 * MIB, "swap": 160 * MIB},
-                      "cpu": {"cpus": "", "mems": "", "idle": 1}, "pids": {"limit": 0}});
+    let mut l = Limits::new(T);
+    l.set(
+        "memory.limit",
+        json!(128 * MIB),
+        "memory",
+        "memory.limit_in_bytes",
+        128 * MIB,
+    );
+    l.set(
+        "memory.swap",
+        json!(160 * MIB),
+        "memory",
+        "memory.memsw.limit_in_bytes",
+        160 * MIB,
+    );
+    l.set("cpu.idle", json!(1), "cpu", "cpu.idle", 1);
+    // Empty cpus and a 0 pids limit leave those as they were.
+    l.set("cpu.cpus", json!(""), "cpuset", "cpuset.cpus", &last_cpu);
+    l.set("cpu.mems", json!(""), "cpuset", "cpuset.mems", h.mems[0]);
+    l.set("pids.limit", json!(0), "pids", "pids.max", 30);
     env.carte_with_input(
         &["update", "--resources", "-", &id],
-        json.to_string().as_bytes(),
+        l.resources.to_string().as_bytes(),
     )
     .assert_ok();
-    assert_limit(
-        &env,
-        &id,
-        "memory",
-        "memory.limit_in_bytes",
-        &(128 * MIB).to_string(),
-    );
-    assert_limit(
-        &env,
-        &id,
-        "memory",
-        "memory.memsw.limit_in_bytes",
-        &(160 * MIB).to_string(),
-    );
-    assert_limit(&env, &id, "cpu", "cpu.idle", "1");
-    // Empty cpus and a 0 pids limit leave those as they were.
-    assert_limit(&env, &id, "cpuset", "cpuset.cpus", "1");
-    assert_limit(&env, &id, "pids", "pids.max", "30");
+    l.assert_landed(&env, &id);
 
-    // runc's single-value flags, both --flag value and --flag=value.
-    env.carte(&[
-        "update",
-        "--memory-swap",
-        "200m",
-        "--memory=150M",
-        "--memory-reservation",
-        "8m",
-        "--kernel-memory-tcp",
-        "4m",
-        "--cpu-share",
-        "1024",
-        "--cpu-quota",
-        "-1",
-        "--cpu-period=100000",
-        "--cpu-burst",
-        "0",
-        "--cpu-idle",
-        "0",
-        "--cpu-rt-period",
-        "400000",
-        "--cpu-rt-runtime",
-        "0",
-        "--cpuset-cpus",
-        "0-1",
-        "--cpuset-mems",
-        "0",
-        "--pids-limit",
-        "20",
-        "--blkio-weight",
-        "700",
-        &id,
-    ])
-    .assert_ok();
-    assert_limit(
-        &env,
-        &id,
-        "memory",
-        "memory.limit_in_bytes",
-        &(150 * MIB).to_string(),
-    );
-    assert_limit(
-        &env,
-        &id,
+    // runc's single-value flags, both --flag value and --flag=value; each
+    // where the host has its file.
+    let all_cpus = format_list(&h.cpus);
+    let mut args: Vec<String> = vec!["update".into()];
+    let mut want: Vec<(&str, &str, String)> = Vec::new();
+    let mut flag = |ctrl: &'static str, file: &'static str, flag: &[&str], expect: String| {
+        if h.v1_file(ctrl, file) {
+            args.extend(flag.iter().map(|s| s.to_string()));
+            want.push((ctrl, file, expect));
+        } else {
+            skip(
+                T,
+                &format!("{} left out: this host has no {ctrl}/{file}", flag[0]),
+            );
+        }
+    };
+    flag(
         "memory",
         "memory.memsw.limit_in_bytes",
-        &(200 * MIB).to_string(),
+        &["--memory-swap", "200m"],
+        (200 * MIB).to_string(),
     );
-    assert_limit(
-        &env,
-        &id,
+    flag(
+        "memory",
+        "memory.limit_in_bytes",
+        &["--memory=150M"],
+        (150 * MIB).to_string(),
+    );
+    flag(
         "memory",
         "memory.soft_limit_in_bytes",
-        &(8 * MIB).to_string(),
+        &["--memory-reservation", "8m"],
+        (8 * MIB).to_string(),
     );
-    assert_limit(
-        &env,
-        &id,
+    flag(
         "memory",
         "memory.kmem.tcp.limit_in_bytes",
-        &(4 * MIB).to_string(),
+        &["--kernel-memory-tcp", "4m"],
+        (4 * MIB).to_string(),
     );
-    assert_limit(&env, &id, "cpu", "cpu.shares", "1024");
-    assert_limit(&env, &id, "cpu", "cpu.cfs_quota_us", "-1");
-    assert_limit(&env, &id, "cpu", "cpu.cfs_period_us", "100000");
-    assert_limit(&env, &id, "cpu", "cpu.idle", "0");
-    assert_limit(&env, &id, "cpu", "cpu.rt_period_us", "400000");
-    assert_limit(&env, &id, "cpuset", "cpuset.cpus", "0-1");
-    assert_limit(&env, &id, "pids", "pids.max", "20");
-    assert_limit(&env, &id, "blkio", "blkio.bfq.weight", "700");
+    flag("cpu", "cpu.shares", &["--cpu-share", "1024"], "1024".into());
+    flag(
+        "cpu",
+        "cpu.cfs_quota_us",
+        &["--cpu-quota", "-1"],
+        "-1".into(),
+    );
+    flag(
+        "cpu",
+        "cpu.cfs_period_us",
+        &["--cpu-period=100000"],
+        "100000".into(),
+    );
+    flag("cpu", "cpu.cfs_burst_us", &["--cpu-burst", "0"], "0".into());
+    flag("cpu", "cpu.idle", &["--cpu-idle", "0"], "0".into());
+    flag(
+        "cpu",
+        "cpu.rt_period_us",
+        &["--cpu-rt-period", "400000"],
+        "400000".into(),
+    );
+    flag(
+        "cpu",
+        "cpu.rt_runtime_us",
+        &["--cpu-rt-runtime", "0"],
+        "0".into(),
+    );
+    flag(
+        "cpuset",
+        "cpuset.cpus",
+        &["--cpuset-cpus", &all_cpus],
+        all_cpus.clone(),
+    );
+    flag(
+        "cpuset",
+        "cpuset.mems",
+        &["--cpuset-mems", &h.mems[0].to_string()],
+        h.mems[0].to_string(),
+    );
+    flag("pids", "pids.max", &["--pids-limit", "20"], "20".into());
+    if let Some(file) = h.blkio_weight_file() {
+        flag("blkio", file, &["--blkio-weight", "700"], "700".into());
+    } else {
+        skip(T, "--blkio-weight left out: no blkio weight file (no BFQ)");
+    }
+    args.push(id.clone());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.carte(&args).assert_ok();
+    for (ctrl, file, expect) in &want {
+        assert_limit(&env, &id, ctrl, file, expect);
+    }
     env.carte(&["update", "--pids-limit", "-1", &id])
         .assert_ok();
     assert_limit(&env, &id, "pids", "pids.max", "max");
@@ -297,11 +501,15 @@ fn update_from_a_file_from_stdin_and_from_flags() {
     // state.json records the merged result.
     let r = recorded(&env, &id);
     assert_eq!(r["memory"]["limit"], 150 * MIB);
-    assert_eq!(r["memory"]["swap"], 200 * MIB);
+    if swap {
+        assert_eq!(r["memory"]["swap"], 200 * MIB);
+    }
     assert_eq!(r["cpu"]["shares"], 1024);
-    assert_eq!(r["cpu"]["cpus"], "0-1");
+    assert_eq!(r["cpu"]["cpus"], all_cpus.as_str());
     assert_eq!(r["pids"]["limit"], -1);
-    assert_eq!(r["blockIO"]["weight"], 700);
+    if h.blkio_weight_file().is_some() {
+        assert_eq!(r["blockIO"]["weight"], 700);
+    }
     // The device rules of the config may be sent again, unchanged.
     let devices = json!({"devices": b.config["linux"]["resources"]["devices"]});
     env.carte_with_input(&["update", "-r", "-", &id], devices.to_string().as_bytes())
@@ -311,6 +519,12 @@ fn update_from_a_file_from_stdin_and_from_flags() {
 
 #[test]
 fn update_refuses_what_it_cannot_do() {
+    if !v1_controllers(
+        "cgroups::update_refuses_what_it_cannot_do",
+        &["memory", "cpu"],
+    ) {
+        return;
+    }
     let env = TestEnv::new("cgupbad");
     let b = bundle(
         &env,
@@ -337,14 +551,20 @@ fn update_refuses_what_it_cannot_do() {
         .assert_fails_with(&["linux.resources.cpu.shares", "out of the kernel's range"]);
     // More realtime budget than the parent (the root, 950000 of 1000000
     // us) has to give: the kernel's refusal, named.
-    update(json!({"cpu": {"realtimeRuntime": 990000}}))
-        .assert_fails_with(&["linux.resources.cpu.realtimeRuntime", "cpu.rt_runtime_us"]);
+    if host().v1_file("cpu", "cpu.rt_runtime_us") {
+        update(json!({"cpu": {"realtimeRuntime": 990000}}))
+            .assert_fails_with(&["linux.resources.cpu.realtimeRuntime", "cpu.rt_runtime_us"]);
+    } else {
+        // A kernel without CONFIG_RT_GROUP_SCHED has no such file at all.
+        update(json!({"cpu": {"realtimeRuntime": 990000}}))
+            .assert_fails_with(&["linux.resources.cpu.realtimeRuntime"]);
+    }
     update(json!({"memory": "lots"})).assert_fails_with(&["stdin", "memory"]);
     update(json!({"blockIO": {"throttleReadIopsDevice": [{"major": 254, "minor": 0, "rate": 1}]}}))
         .assert_fails_with(&["unknown field blockIO.throttleReadIopsDevice"]);
     // Nothing of a refused update was applied or recorded.
     assert_eq!(
-        host("memory", &id, "memory.limit_in_bytes"),
+        host_file("memory", &id, "memory.limit_in_bytes"),
         (64 * MIB).to_string()
     );
     assert_eq!(recorded(&env, &id)["memory"]["limit"], 64 * MIB);
@@ -380,43 +600,79 @@ fn update_refuses_what_it_cannot_do() {
 
 #[test]
 fn fields_this_host_lacks_fail_create_cleanly() {
+    if !v1_host("cgroups::fields_this_host_lacks_fail_create_cleanly") {
+        return;
+    }
     let env = TestEnv::new("cgnohost");
+    let h = host();
     let mut cases = vec![
         (
             json!({"unified": {"pids.max": "10"}}),
             vec!["linux.resources.unified.pids.max", "not cgroup v2 only"],
         ),
         (
-            json!({"rdma": {"mlx5_0": {"hcaHandles": 3}}}),
-            vec!["linux.resources.rdma", "no rdma controller"],
-        ),
-        (
-            json!({"blockIO": {"leafWeight": 300}}),
-            vec!["linux.resources.blockIO.leafWeight", "blkio.leaf_weight"],
-        ),
-        (
             json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]}),
             vec!["linux.resources.hugepageLimits[3MB]"],
         ),
     ];
-    let vda_sched =
-        std::fs::read_to_string("/sys/dev/block/254:0/queue/scheduler").unwrap_or_default();
-    if !vda_sched.is_empty() && !vda_sched.contains("[bfq]") {
+    if h.v1("rdma").is_none() {
         cases.push((
-            json!({"blockIO": {"weightDevice": [{"major": 254, "minor": 0, "weight": 200}]}}),
-            vec![
-                "linux.resources.blockIO.weightDevice[254:0]",
-                "does not use the BFQ",
-            ],
+            json!({"rdma": {"mlx5_0": {"hcaHandles": 3}}}),
+            vec!["linux.resources.rdma", "no rdma controller"],
         ));
     }
-    if !has_host_file("net_cls", "net_cls.classid") {
+    if !h.v1_file("blkio", "blkio.leaf_weight") {
+        cases.push((
+            json!({"blockIO": {"leafWeight": 300}}),
+            vec!["linux.resources.blockIO.leafWeight", "blkio.leaf_weight"],
+        ));
+    }
+    let dev = h.block_device();
+    match (h.blkio_weight_file(), dev) {
+        (None, _) => {
+            cases.push((
+                json!({"blockIO": {"weight": 300}}),
+                vec!["linux.resources.blockIO.weight", "no I/O weight file"],
+            ));
+            if let Some((maj, min)) = dev {
+                cases.push((
+                    json!({"blockIO": {"weightDevice": [{"major": maj, "minor": min, "weight": 200}]}}),
+                    vec![
+                        &*format!("linux.resources.blockIO.weightDevice[{maj}:{min}]").leak(),
+                        "no I/O weight file",
+                    ],
+                ));
+            }
+        }
+        // BFQ's per-device file takes only the devices BFQ schedules.
+        (Some("blkio.bfq.weight"), Some((maj, min)))
+            if !std::fs::read_to_string(format!("/sys/dev/block/{maj}:{min}/queue/scheduler"))
+                .unwrap_or_default()
+                .contains("[bfq]") =>
+        {
+            cases.push((
+                json!({"blockIO": {"weightDevice": [{"major": maj, "minor": min, "weight": 200}]}}),
+                vec![
+                    &*format!("linux.resources.blockIO.weightDevice[{maj}:{min}]").leak(),
+                    "does not use the BFQ",
+                ],
+            ));
+        }
+        _ => {}
+    }
+    if h.has_v1() && !h.swap_accounting() {
+        cases.push((
+            json!({"memory": {"limit": 64 * MIB, "swap": 96 * MIB}}),
+            vec!["linux.resources.memory.swap", "does not account swap"],
+        ));
+    }
+    if !h.v1_file("net_cls", "net_cls.classid") {
         cases.push((
             json!({"network": {"classID": 1048577}}),
             vec!["linux.resources.network.classID", "net_cls"],
         ));
     }
-    if !has_host_file("hugetlb", "") {
+    if h.v1("hugetlb").is_none() {
         cases.push((
             json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}),
             vec!["linux.resources.hugepageLimits[2MB]", "hugetlb"],
@@ -433,12 +689,24 @@ fn fields_this_host_lacks_fail_create_cleanly() {
 
 #[test]
 fn a_memory_limit_stops_an_allocation_and_events_reports_the_oom() {
+    if !v1_controllers(
+        "cgroups::a_memory_limit_stops_an_allocation_and_events_reports_the_oom",
+        &["memory"],
+    ) {
+        return;
+    }
     let env = TestEnv::new("cgoom");
-    // swap = limit: no swapping around the limit (the host has zram swap).
+    // swap = limit: no swapping around the limit (the host may have
+    // swap); without swap accounting, a swappiness of 0 does the same.
+    let memory = if host().swap_accounting() {
+        json!({"limit": 16 * MIB, "swap": 16 * MIB})
+    } else {
+        json!({"limit": 16 * MIB, "swappiness": 0})
+    };
     let b = bundle(
         &env,
         &["sh", "-c", "x=0123456789abcdef; while :; do x=$x$x; done"],
-        json!({"memory": {"limit": 16 * MIB, "swap": 16 * MIB}}),
+        json!({ "memory": memory }),
     );
     let id = env.id("c");
     env.carte(&["create", "--bundle", b.path(), &id])
@@ -473,7 +741,7 @@ fn a_memory_limit_stops_an_allocation_and_events_reports_the_oom() {
         .filter(|e| e["type"] == "stats")
         .all(|e| e["id"] == id.as_str() && e["data"]["memory"]["usage"]["limit"] == 16 * MIB));
     env.wait_status(&id, "stopped");
-    let oom = host("memory", &id, "memory.oom_control");
+    let oom = host_file("memory", &id, "memory.oom_control");
     assert!(
         oom.contains("oom_kill 1") || oom.contains("oom_kill 2"),
         "{oom}"
@@ -483,6 +751,9 @@ fn a_memory_limit_stops_an_allocation_and_events_reports_the_oom() {
 
 #[test]
 fn a_pids_limit_stops_a_fork_bomb() {
+    if !v1_controllers("cgroups::a_pids_limit_stops_a_fork_bomb", &["pids"]) {
+        return;
+    }
     let env = TestEnv::new("cgpids");
     let mut b = bundle(&env, &["true"], json!({"pids": {"limit": 8}}));
     let out = env.sh(
@@ -502,6 +773,12 @@ fn a_pids_limit_stops_a_fork_bomb() {
 
 #[test]
 fn events_stats_prints_runc_shaped_json() {
+    if !v1_controllers(
+        "cgroups::events_stats_prints_runc_shaped_json",
+        &["memory", "pids", "cpu", "cpuacct"],
+    ) {
+        return;
+    }
     let env = TestEnv::new("cgstats");
     let b = bundle(
         &env,
@@ -573,6 +850,12 @@ fn events_stats_prints_runc_shaped_json() {
 
 #[test]
 fn kernel_memory_is_a_warning_as_in_runc() {
+    if !v1_controllers(
+        "cgroups::kernel_memory_is_a_warning_as_in_runc",
+        &["memory"],
+    ) {
+        return;
+    }
     let env = TestEnv::new("cgkmem");
     let b = bundle(&env, &["true"], json!({"memory": {"kernel": 64 * MIB}}));
     let id = env.id("c");
@@ -589,6 +872,12 @@ fn kernel_memory_is_a_warning_as_in_runc() {
 
 #[test]
 fn default_device_rules_keep_their_wildcards() {
+    if !v1_controllers(
+        "cgroups::default_device_rules_keep_their_wildcards",
+        &["devices"],
+    ) {
+        return;
+    }
     // mknod of any device and every pty are allowed by runc's default
     // rules; a wildcard written as 0 would allow only c 0:0 and pts/0
     // (the second pty is checked through `exec -t` in tests/inside.rs).
@@ -606,8 +895,7 @@ fn default_device_rules_keep_their_wildcards() {
     let id = env.id("c");
     env.carte(&["create", "--bundle", b.path(), &id])
         .assert_ok();
-    let list =
-        std::fs::read_to_string(format!("/sys/fs/cgroup/devices/{id}/devices.list")).unwrap();
+    let list = host_file("devices", &id, "devices.list");
     assert!(list.contains("c *:* m"), "{list}");
     assert!(list.contains("c 136:* rwm"), "{list}");
     let out = env.carte(&["start", &id]);

@@ -428,6 +428,13 @@ fn user_namespace_mappings() {
 
 #[test]
 fn time_namespace_offsets() {
+    if !host().time_namespace {
+        skip(
+            "inside::time_namespace_offsets",
+            "this kernel has no time namespace",
+        );
+        return;
+    }
     let env = TestEnv::new("timens");
     let mut b = env.bundle("b");
     b.config["linux"]["namespaces"]
@@ -794,7 +801,12 @@ fn lsm_labels_without_the_lsm() {
     }
     let env = TestEnv::new("lsm");
     let mut b = env.bundle("b");
-    if !std::path::Path::new("/sys/module/apparmor").exists() {
+    if host().apparmor {
+        skip(
+            "inside::lsm_labels_without_the_lsm",
+            "AppArmor is enabled on this host",
+        );
+    } else {
         b.config["process"]["apparmorProfile"] = json!("myprofile");
         let id = env.id("a");
         env.run(&b, &id)
@@ -802,7 +814,12 @@ fn lsm_labels_without_the_lsm() {
         env.assert_no_leaks(&id);
         b.config["process"]["apparmorProfile"] = json!(null);
     }
-    if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+    if host().selinux {
+        skip(
+            "inside::lsm_labels_without_the_lsm",
+            "SELinux is enabled on this host",
+        );
+    } else {
         b.config["process"]["selinuxLabel"] = json!("system_u:system_r:svirt_lxc_net_t:s0:c1,c2");
         b.config["linux"]["mountLabel"] = json!("system_u:object_r:svirt_sandbox_file_t:s0:c1,c2");
         let id = env.id("s");

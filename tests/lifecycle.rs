@@ -489,15 +489,11 @@ fn kill_all_and_delete_reach_nested_cgroups() {
         .assert_ok();
     env.wait_status(&id, "running");
     std::thread::sleep(Duration::from_millis(100));
-    let top = |ctrl: &str| PathBuf::from(format!("/sys/fs/cgroup/{ctrl}/{id}"));
-    let procs = std::fs::read_to_string(top("pids").join("cgroup.procs")).unwrap();
+    let dirs = host().cgroup_dirs(&id);
+    let procs = std::fs::read_to_string(dirs[0].join("cgroup.procs")).unwrap();
     let moved = procs.lines().last().unwrap().to_string();
     let mut nested = Vec::new();
-    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let dir = entry.path().join(&id);
-        if !dir.is_dir() {
-            continue;
-        }
+    for dir in dirs {
         let sub = dir.join("nested");
         std::fs::create_dir(&sub).unwrap();
         for f in ["cpuset.cpus", "cpuset.mems"] {

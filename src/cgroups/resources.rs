@@ -294,14 +294,20 @@ fn check(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
                 "this kernel has no blkio.leaf_weight (it was CFQ's; BFQ and cgroup v2 have no leaf weight)",
             ));
         }
-        let weights = b.weight().is_some()
-            || b.weight_device()
-                .iter()
-                .flatten()
-                .any(|d| d.weight().is_some());
-        if weights && weight_file(files, false).is_none() {
+        // Name the field that asked: the weight, or the first device weight.
+        let asked = b
+            .weight()
+            .map(|_| "blockIO.weight".to_string())
+            .or_else(|| {
+                b.weight_device()
+                    .iter()
+                    .flatten()
+                    .find(|d| d.weight().is_some())
+                    .map(|d| format!("blockIO.weightDevice[{}:{}]", d.major(), d.minor()))
+            });
+        if let Some(field) = asked.filter(|_| weight_file(files, false).is_none()) {
             return Err(unsupported(
-                "blockIO.weight",
+                field,
                 "this kernel offers no I/O weight file (blkio.weight, blkio.bfq.weight, io.weight)",
             ));
         }

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+pub mod host;
+#[allow(unused_imports)]
+pub use host::{format_list, host, skip};
+
 pub fn carte_bin() -> PathBuf {
     std::env::var_os("CARTE_BIN")
         .map(PathBuf::from)
@@ -265,10 +269,9 @@ impl TestEnv {
             !self.root.join(id).exists(),
             "state dir of {id} left behind"
         );
-        for entry in fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            for cg in [entry.path().join("carte").join(id), entry.path().join(id)] {
-                assert!(!cg.exists(), "cgroup {} left behind", cg.display());
-            }
+        for rel in [format!("carte/{id}"), id.to_string()] {
+            let left = host().cgroup_dirs(&rel);
+            assert!(left.is_empty(), "cgroups left behind: {left:?}");
         }
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap();
         let dir = self.dir.to_string_lossy();
