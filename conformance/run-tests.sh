@@ -30,17 +30,29 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# What machine this is: a failure log then says what host it came from.
+conformance/host-summary.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -q -- -D warnings
 cargo build -q
-# Test binaries run one after another; tests inside one binary run in parallel.
+# Test binaries run one after another; tests inside one binary run in
+# parallel. --no-fail-fast: every binary runs even after one fails.
 log=$(mktemp)
 before=$(mktemp)
-trap 'rm -f "$log" "$before"' EXIT
+skips=$(mktemp)
+trap 'rm -f "$log" "$before" "$skips"' EXIT
 conformance/check-leaks.sh --snapshot "$before"
 set +e
-cargo test -q -- --test-threads=4 2>&1 | tee "$log"
+CARTE_SKIP_LOG=$skips cargo test -q --no-fail-fast -- --test-threads=4 2>&1 | tee "$log"
 tests_rc=${PIPESTATUS[0]}
+# A test binary that died without its `test result:` line (a crash, a
+# build failure) counts as one failure: cargo lists it among the failed
+# targets, and no FAILED result line accounts for it.
+failed_targets=$(sed -n 's/^error: \([0-9]*\) targets\? failed:$/\1/p' "$log" | tail -1)
+result_failures=$(grep -c '^test result: FAILED' "$log")
+crashed=$(( ${failed_targets:-0} - result_failures ))
+[ "$crashed" -gt 0 ] || crashed=0
+[ "$crashed" = 0 ] || echo "run-tests: $crashed test binaries ended without a result line"
 # docs/conformance.md has one row per MUST and SHOULD of the spec.
 echo "== conformance table"
 conformance/spec-rows.sh || tests_rc=1
@@ -49,7 +61,7 @@ conformance/spec-rows.sh || tests_rc=1
 echo "== fault injection"
 cargo clippy -q --features failpoints --target-dir target/failpoints --all-targets -- -D warnings 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
-cargo test -q --features failpoints --target-dir target/failpoints --test faults -- --test-threads=2 --nocapture 2>&1 | tee -a "$log"
+CARTE_SKIP_LOG=$skips cargo test -q --features failpoints --target-dir target/failpoints --test faults -- --test-threads=2 --nocapture 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 # podman (through conmon), containerd (through its runc shim) and docker
 # (through containerd) drive the same binary; each suite prints its own `N passed, M failed`.
@@ -75,6 +87,12 @@ set -e
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
 [ "$leaks_rc" = 0 ] || failed=$((failed + 1))
+failed=$((failed + crashed))
+# What the host lacked, each with the test that left it out and why.
+if [ -s "$skips" ]; then
+    echo "== left out for this host ($(sort -u "$skips" | wc -l))"
+    sort -u "$skips"
+fi
 # A runner that died before printing its totals still counts as a failure.
 [ "$tests_rc" = 0 ] || [ "$failed" -gt 0 ] || failed=1
 echo "$passed passed, $failed failed"
