@@ -60,7 +60,7 @@ out=$(run -e FOO=bar -w /tmp --user 1000:1000 "$image" sh -c 'echo $FOO $(pwd) $
 out=$(run --read-only "$image" sh -c 'touch /x 2>/dev/null && echo rw || echo ro'); expect "--read-only" "ro" "$out"
 mkdir -p "$work/vol" && echo from-host > "$work/vol/f"
 out=$(run -v "$work/vol:/data:ro" "$image" cat /data/f); expect "-v bind mount" "from-host" "$out"
-out=$(run --memory 64m "$image" cat /sys/fs/cgroup/memory/memory.limit_in_bytes); expect "--memory" "67108864" "$out"
+out=$(run --memory 64m "$image" sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'); expect "--memory" "67108864" "$out"
 out=$(run "$image" grep '^Seccomp:' /proc/self/status); expect "docker's default seccomp profile" "2" "$out"
 out=$(TERM=xterm timeout 60 script -qec "docker -H unix://$sock run --rm -t --network none $image sh -c 'sleep 0.2; tty'" /dev/null 2>&1)
 expect "run -t" "/dev/pts/" "$out"
