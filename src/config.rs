@@ -138,7 +138,7 @@ pub fn check_process_args(process: &Process) -> Result<(), Invalid> {
             format!("{:?} is not an absolute path", process.cwd()),
         ));
     }
-    Ok(())
+    crate::process::sched::validate(process)
 }
 
 /// Parses config.json, naming the JSON path of a bad field.
@@ -466,14 +466,11 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     }
     for (field, set) in [
         ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.personality", linux.personality().is_some()),
         ("linux.memoryPolicy", linux.memory_policy().is_some()),
         (
             "linux.netDevices",
             linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
         ),
-        ("process.ioPriority", process.io_priority().is_some()),
-        ("process.scheduler", process.scheduler().is_some()),
         (
             "process.execCPUAffinity",
             process.exec_cpu_affinity().is_some(),

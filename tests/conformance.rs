@@ -807,8 +807,8 @@ const BAD_VALUES: &[Bad] = &[
     ),
     (
         "personality",
-        |c| c["linux"]["personality"] = json!({"domain": "LINUX32"}),
-        &["linux.personality", "not supported"],
+        |c| c["linux"]["personality"] = json!({"domain": "LINUX64"}),
+        &["linux.personality.domain", "LINUX64"],
     ),
 ];
 

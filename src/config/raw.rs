@@ -1,5 +1,5 @@
 //! config.json as serde reads it, field for field oci-spec's `Spec` and
-//! `Process`, but for process.execCPUAffinity.
+//! `Process`, but for process.execCPUAffinity and the scheduler's flags.
 //!
 //! oci-spec checks execCPUAffinity with a regex inside `Process`'s
 //! Deserialize, which links the regex crate and its Unicode tables into
@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use oci_spec::runtime::{
     Box as ConsoleSize, ExecCPUAffinity, Hooks, Linux, LinuxCapabilities, LinuxIOPriority,
-    LinuxIdMapping, Mount, PosixRlimit, Process, Root, Scheduler, Solaris, Spec, User, Windows, VM,
-    ZOS,
+    LinuxIdMapping, LinuxSchedulerFlag, LinuxSchedulerPolicy, Mount, PosixRlimit, Process, Root,
+    Scheduler, Solaris, Spec, User, Windows, VM, ZOS,
 };
 use serde::{de, Deserialize, Deserializer};
 
@@ -106,9 +106,77 @@ pub(super) struct RawProcess {
     #[serde(default)]
     io_priority: Option<LinuxIOPriority>,
     #[serde(default)]
-    scheduler: Option<Scheduler>,
+    scheduler: Option<RawScheduler>,
     #[serde(rename = "execCPUAffinity", default)]
     exec_cpu_affinity: Option<RawCpuAffinity>,
+}
+
+/// process.scheduler with its flags spelled as the spec spells them
+/// (`SCHED_FLAG_RESET_ON_FORK`, `SCHED_FLAG_DL_OVERRUN`); oci-spec 0.10
+/// reads other names (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`).
+#[derive(Deserialize)]
+#[serde(expecting = "struct Scheduler")]
+pub(crate) struct RawScheduler {
+    policy: LinuxSchedulerPolicy,
+    #[serde(default)]
+    nice: Option<i32>,
+    #[serde(default)]
+    priority: Option<i32>,
+    #[serde(default)]
+    flags: Option<Vec<SpecSchedulerFlag>>,
+    #[serde(default)]
+    runtime: Option<u64>,
+    #[serde(default)]
+    deadline: Option<u64>,
+    #[serde(default)]
+    period: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[allow(clippy::enum_variant_names)] // the spec's names
+enum SpecSchedulerFlag {
+    #[serde(rename = "SCHED_FLAG_RESET_ON_FORK")]
+    ResetOnFork,
+    #[serde(rename = "SCHED_FLAG_RECLAIM")]
+    Reclaim,
+    #[serde(rename = "SCHED_FLAG_DL_OVERRUN")]
+    DlOverrun,
+    #[serde(rename = "SCHED_FLAG_KEEP_POLICY")]
+    KeepPolicy,
+    #[serde(rename = "SCHED_FLAG_KEEP_PARAMS")]
+    KeepParams,
+    #[serde(rename = "SCHED_FLAG_UTIL_CLAMP_MIN")]
+    UtilClampMin,
+    #[serde(rename = "SCHED_FLAG_UTIL_CLAMP_MAX")]
+    UtilClampMax,
+}
+
+impl From<RawScheduler> for Scheduler {
+    fn from(raw: RawScheduler) -> Scheduler {
+        let flags = raw.flags.map(|flags| {
+            flags
+                .into_iter()
+                .map(|f| match f {
+                    SpecSchedulerFlag::ResetOnFork => LinuxSchedulerFlag::SchedResetOnFork,
+                    SpecSchedulerFlag::Reclaim => LinuxSchedulerFlag::SchedFlagReclaim,
+                    SpecSchedulerFlag::DlOverrun => LinuxSchedulerFlag::SchedFlagDLOverrun,
+                    SpecSchedulerFlag::KeepPolicy => LinuxSchedulerFlag::SchedFlagKeepPolicy,
+                    SpecSchedulerFlag::KeepParams => LinuxSchedulerFlag::SchedFlagKeepParams,
+                    SpecSchedulerFlag::UtilClampMin => LinuxSchedulerFlag::SchedFlagUtilClampMin,
+                    SpecSchedulerFlag::UtilClampMax => LinuxSchedulerFlag::SchedFlagUtilClampMax,
+                })
+                .collect()
+        });
+        let mut s = Scheduler::default();
+        s.set_policy(raw.policy)
+            .set_nice(raw.nice)
+            .set_priority(raw.priority)
+            .set_flags(flags)
+            .set_runtime(raw.runtime)
+            .set_deadline(raw.deadline)
+            .set_period(raw.period);
+        s
+    }
 }
 
 impl From<RawProcess> for Process {
@@ -129,7 +197,7 @@ impl From<RawProcess> for Process {
             .set_oom_score_adj(raw.oom_score_adj)
             .set_selinux_label(raw.selinux_label)
             .set_io_priority(raw.io_priority)
-            .set_scheduler(raw.scheduler)
+            .set_scheduler(raw.scheduler.map(Scheduler::from))
             .set_exec_cpu_affinity(raw.exec_cpu_affinity.map(|raw| {
                 let mut affinity = ExecCPUAffinity::default();
                 affinity

@@ -112,6 +112,13 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             names.join(", ")
         ));
     }
+    if let Some(w) = linux
+        .personality()
+        .as_ref()
+        .and_then(crate::process::sched::personality_warning)
+    {
+        logging::warn(&w);
+    }
     check_terminal(spec, &opts, &bundle.config_path())?;
     // CVE-2019-5736, before anything is made, the seccomp filter included:
     // the re-exec starts this create over. Only a trampoline's fit depends
@@ -211,6 +218,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         hooks: spec.hooks().clone(),
         started: false,
         seccomp: linux.seccomp().clone(),
+        personality: linux.personality().clone(),
         resources: linux.resources().clone(),
         sealed_binary: defence == Defence::ReadOnlyExe,
         trampoline: defence == Defence::Trampoline,

@@ -94,6 +94,7 @@ impl Container {
         let args = ExecArgs {
             init_pid: self.state.pid,
             process: &opts.process,
+            personality: self.state.personality.as_ref(),
             console_socket: opts.console_fd.as_ref().or(connected.as_ref()),
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),

@@ -23,6 +23,8 @@ use crate::{sys, tty};
 pub struct ExecArgs<'a> {
     pub init_pid: i32,
     pub process: &'a Process,
+    /// linux.personality as the container was created with it.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
     pub console_socket: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     /// The container's seccomp filter, which the process gets too.
@@ -333,5 +335,6 @@ fn setup(
         filter,
         hand_off: &hand_off,
     });
+    super::sched::apply(args.process, args.personality)?;
     attrs::prepare(args.process, in_userns, seccomp.as_ref(), host_proc)
 }

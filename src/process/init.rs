@@ -152,6 +152,7 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
         filter,
         hand_off: &hand_off,
     });
+    super::sched::apply(process, linux.personality().as_ref())?;
     let program = attrs::prepare(
         process,
         plan.has(LinuxNamespaceType::User),

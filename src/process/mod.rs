@@ -15,6 +15,7 @@ pub mod exec;
 pub mod foreground;
 mod init;
 mod intermediate;
+pub mod sched;
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
