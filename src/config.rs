@@ -461,19 +461,18 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     if let Some(seccomp) = linux.seccomp() {
         crate::seccomp::validate(seccomp)?;
     }
+    if let Some(m) = linux.memory_policy() {
+        crate::process::sched::validate_memory_policy(m)
+            .map_err(|(field, reason)| (format!("linux.{field}"), reason))?;
+    }
     if let Err(e) = crate::lsm::check(process, linux.mount_label().as_deref()) {
         return Err(bad("process.apparmorProfile", e.to_string()));
     }
     for (field, set) in [
         ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.memoryPolicy", linux.memory_policy().is_some()),
         (
             "linux.netDevices",
             linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
         ),
     ] {
         if set {

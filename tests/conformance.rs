@@ -797,13 +797,16 @@ const BAD_VALUES: &[Bad] = &[
     ),
     (
         "memoryPolicy",
-        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}),
-        &["linux.memoryPolicy", "not supported"],
+        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND"}),
+        &[
+            "linux.memoryPolicy.nodes",
+            "MPOL_BIND needs at least one node",
+        ],
     ),
     (
         "execCPUAffinity",
-        |c| c["process"]["execCPUAffinity"] = json!({"final": "0"}),
-        &["process.execCPUAffinity", "not supported"],
+        |c| c["process"]["execCPUAffinity"] = json!({"final": "0-x"}),
+        &["process.execCPUAffinity"],
     ),
     (
         "personality",

@@ -219,6 +219,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         started: false,
         seccomp: linux.seccomp().clone(),
         personality: linux.personality().clone(),
+        memory_policy: linux.memory_policy().clone(),
         resources: linux.resources().clone(),
         sealed_binary: defence == Defence::ReadOnlyExe,
         trampoline: defence == Defence::Trampoline,

@@ -94,7 +94,10 @@ impl Container {
         let args = ExecArgs {
             init_pid: self.state.pid,
             process: &opts.process,
-            personality: self.state.personality.as_ref(),
+            container: crate::process::sched::Container {
+                personality: self.state.personality.as_ref(),
+                memory_policy: self.state.memory_policy.as_ref(),
+            },
             console_socket: opts.console_fd.as_ref().or(connected.as_ref()),
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),

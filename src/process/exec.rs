@@ -23,8 +23,8 @@ use crate::{sys, tty};
 pub struct ExecArgs<'a> {
     pub init_pid: i32,
     pub process: &'a Process,
-    /// linux.personality as the container was created with it.
-    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// linux.personality and memoryPolicy as the container was created.
+    pub container: super::sched::Container<'a>,
     pub console_socket: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     /// The container's seccomp filter, which the process gets too.
@@ -127,7 +127,8 @@ pub fn spawn(
         ForkResult::Parent { child } => {
             drop(child_end);
             let mut pid = None;
-            let result = drive(cgroup, &parent_end, child, &mut pid, on_listener);
+            let result = initial_affinity(args.process, child)
+                .and_then(|()| drive(cgroup, &parent_end, child, &mut pid, on_listener));
             if result.is_err() {
                 if let Some(pid) = pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -157,6 +158,22 @@ pub fn spawn(
             result
         }
     }
+}
+
+/// execCPUAffinity.initial: the intermediate runs there until it joins
+/// the container's cgroup (then `final`, see sched::final_affinity).
+fn initial_affinity(process: &Process, intermediate: Pid) -> Result<(), ProcessError> {
+    let Some(list) = super::sched::initial_affinity(process) else {
+        return Ok(());
+    };
+    let mask = super::sched::cpu_mask(list)
+        .map_err(|e| ProcessError::Child(format!("process.execCPUAffinity.initial: {e}")))?;
+    sys::set_affinity(intermediate.as_raw(), &mask).map_err(|e| {
+        ProcessError::Child(format!(
+            "process.execCPUAffinity.initial: sched_setaffinity({list}): {}",
+            sys::reason(&e)
+        ))
+    })
 }
 
 fn drive(
@@ -335,6 +352,7 @@ fn setup(
         filter,
         hand_off: &hand_off,
     });
-    super::sched::apply(args.process, args.personality)?;
+    super::sched::final_affinity(Some(args.process))?;
+    super::sched::apply(args.process, args.container)?;
     attrs::prepare(args.process, in_userns, seccomp.as_ref(), host_proc)
 }

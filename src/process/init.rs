@@ -152,7 +152,11 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
         filter,
         hand_off: &hand_off,
     });
-    super::sched::apply(process, linux.personality().as_ref())?;
+    let container = super::sched::Container {
+        personality: linux.personality().as_ref(),
+        memory_policy: linux.memory_policy().as_ref(),
+    };
+    super::sched::apply(process, container)?;
     let program = attrs::prepare(
         process,
         plan.has(LinuxNamespaceType::User),

@@ -139,8 +139,8 @@ pub fn spawn(
     // on first, the child would wait there for it to block; where the child
     // runs first (the parent has used up its slice), the parent would wait
     // for most of the child's unshare. So both move it to another CPU, the
-    // child as its first step, the parent as soon as fork returns; it puts
-    // its own affinity back (this process's) before it forks init.
+    // child as its first step, the parent as soon as fork returns; it
+    // resets its affinity to every CPU before it forks init.
     let spread = crate::sys::other_cpu();
     let to_other_cpu = |pid: i32| {
         if let Some((_, cpu)) = spread {
@@ -156,7 +156,7 @@ pub fn spawn(
             to_other_cpu(0);
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end, parent_pid, spread.map(|(mask, _)| mask))
+                intermediate::run(args, &child_end, parent_pid)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
