@@ -49,3 +49,22 @@ fn home_from_the_containers_passwd() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// A new network namespace has `lo` up, as with runc and crun: 127.0.0.1
+/// answers inside.
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    let env = TestEnv::new("di-lo");
+    let mut b = env.bundle("b");
+    let out = env.sh(
+        &mut b,
+        "cat /sys/class/net/lo/operstate; cat /sys/class/net/lo/flags; \
+         timeout 3 nc -l -p 4242 > /tmp/got & sleep 0.2; echo hello | timeout 3 nc 127.0.0.1 4242; wait; cat /tmp/got",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    // operstate of lo is "unknown" when up (it has no carrier), "down" when down.
+    assert_eq!(lines[0], "unknown", "{out}");
+    let flags = u32::from_str_radix(lines[1].trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(flags & 1, 1, "IFF_UP: {out}");
+    assert_eq!(lines.get(2), Some(&"hello"), "{out}");
+}
