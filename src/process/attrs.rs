@@ -61,8 +61,14 @@ pub(super) fn prepare(
         process.env().as_deref().unwrap_or_default(),
         process.user().uid(),
     );
+    // Into cwd while still privileged, as runc: the user may be unable to
+    // search a directory on the way. When root can't (root-squashed NFS),
+    // again as the user.
+    let cwd_entered = enter_cwd(process.cwd(), true)?;
     set_user_and_caps(process, in_userns)?;
-    enter_cwd(process.cwd())?;
+    if !cwd_entered {
+        enter_cwd(process.cwd(), false)?;
+    }
     if nnp {
         failpoint!("attrs.no_new_privs");
         // SAFETY: prctl with integer arguments.
@@ -226,15 +232,40 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
 /// chdir to process.cwd and make sure it really is inside the new root: a
 /// cwd that is an fd leaked from the host lies outside it (CVE-2024-21626).
 /// Checked by inode, not getcwd, which the container's seccomp profile may
-/// already deny.
-fn enter_cwd(cwd: &Path) -> Result<(), String> {
+/// already deny. With `may_retry`, a permission error is Ok(false): the
+/// caller tries again as the user.
+fn enter_cwd(cwd: &Path, may_retry: bool) -> Result<bool, String> {
     failpoint!("attrs.cwd");
-    nix::unistd::chdir(cwd)
-        .map_err(|e| format!("chdir to cwd {:?}: {}", cwd, e.desc().to_lowercase()))?;
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => {}
+        Err(nix::Error::EACCES | nix::Error::EPERM) if may_retry => return Ok(false),
+        Err(e) => {
+            return Err(format!(
+                "chdir to cwd {:?}: {}",
+                cwd,
+                e.desc().to_lowercase()
+            ))
+        }
+    }
     match sys::cwd_under_root() {
-        Ok(true) => Ok(()),
+        Ok(true) => Ok(true),
         Ok(false) => Err(format!("cwd {cwd:?} is outside the container's root")),
         Err(e) => Err(format!("check cwd {cwd:?}: {}", sys::reason(&e))),
+    }
+}
+
+/// Makes a missing process.cwd (and its parents) mode 0755, as runc does;
+/// in init, after pivot_root (the path resolves in the container's root)
+/// and before the root is made read-only.
+pub(super) fn create_cwd(cwd: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::symlink_metadata(cwd) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(cwd)
+            .map_err(|e| format!("create cwd {cwd:?}: {}", sys::reason(&e))),
+        _ => Ok(()),
     }
 }
 
