@@ -144,13 +144,15 @@ pub fn check_process_args(process: &Process) -> Result<(), Invalid> {
 /// Parses config.json, naming the JSON path of a bad field.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let mut spec: Spec = serde_path_to_error::deserialize::<_, raw::RawSpec>(&mut de)
-        .map_err(|err| {
-            let field = json_field(err.path());
-            let reason = seccomp_reason(&field, &err.into_inner().to_string());
-            (field, reason)
-        })?
-        .into();
+    let raw: raw::RawSpec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = json_field(err.path());
+        let reason = seccomp_reason(&field, &err.into_inner().to_string());
+        (field, reason)
+    })?;
+    if raw.lacks_user() {
+        return Err(("process".into(), "missing field `user`".into()));
+    }
+    let mut spec: Spec = raw.into();
     // Text after the object is a broken file, not something to ignore.
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;

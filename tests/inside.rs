@@ -23,7 +23,7 @@ fn identity_cwd_env_umask_and_pid1() {
         &mut b,
         "echo host=$(hostname); echo domain=$(cat /proc/sys/kernel/domainname); echo uid=$(id -u); echo gid=$(id -g); \
          echo groups=$(grep ^Groups: /proc/self/status | cut -f2); echo cwd=$(pwd); echo foo=$FOO; echo empty=[$EMPTY]; \
-         echo path=$PATH; echo umask=$(umask); echo pid=$$; echo envcount=$(env | grep -cv '^PWD=\\|^SHLVL=\\|^_=')",
+         echo path=$PATH; echo home=$HOME; echo umask=$(umask); echo pid=$$; echo envcount=$(env | grep -cv '^PWD=\\|^SHLVL=\\|^_=')",
     );
     let v = kv(&out);
     assert_eq!(v["host"], "box-one");
@@ -35,11 +35,12 @@ fn identity_cwd_env_umask_and_pid1() {
     assert_eq!(v["foo"], "bar baz");
     assert_eq!(v["empty"], "[]");
     assert_eq!(v["path"], "/bin");
+    assert_eq!(v["home"], "/home/user", "HOME from /etc/passwd, as runc");
     assert_eq!(v["umask"], "0027");
     assert_eq!(v["pid"], "1", "the process is PID 1");
     assert_eq!(
-        v["envcount"], "3",
-        "only the configured env reaches the process: {out}"
+        v["envcount"], "4",
+        "only the configured env (and HOME) reaches the process: {out}"
     );
 }
 

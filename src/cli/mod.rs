@@ -222,7 +222,12 @@ pub fn main() -> ExitCode {
             let msg = e.to_string();
             logging::error(&msg);
             eprintln!("carte: {msg}");
-            ExitCode::FAILURE
+            // A failed exec exits 255, as runc's does.
+            if matches!(cli.command, Command::Exec(_)) {
+                ExitCode::from(255)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

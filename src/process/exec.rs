@@ -31,6 +31,9 @@ pub struct ExecArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Execs the process, when that is the CVE-2019-5736 defence.
     pub trampoline: Option<&'a crate::cloned_binary::Trampoline>,
+    /// `exec --cgroup`: existing sub-cgroups of the container's to move
+    /// the process into, after the container's own.
+    pub sub_cgroups: &'a [std::path::PathBuf],
 }
 
 /// Namespace kinds in the order they are joined: user first (it owns the
@@ -127,8 +130,16 @@ pub fn spawn(
         ForkResult::Parent { child } => {
             drop(child_end);
             let mut pid = None;
-            let result = initial_affinity(args.process, child)
-                .and_then(|()| drive(cgroup, &parent_end, child, &mut pid, on_listener));
+            let result = initial_affinity(args.process, child).and_then(|()| {
+                drive(
+                    cgroup,
+                    args.sub_cgroups,
+                    &parent_end,
+                    child,
+                    &mut pid,
+                    on_listener,
+                )
+            });
             if result.is_err() {
                 if let Some(pid) = pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -178,6 +189,7 @@ fn initial_affinity(process: &Process, intermediate: Pid) -> Result<(), ProcessE
 
 fn drive(
     cgroup: &mut Cgroup,
+    sub_cgroups: &[std::path::PathBuf],
     chan: &Channel,
     intermediate: Pid,
     pid: &mut Option<i32>,
@@ -185,6 +197,16 @@ fn drive(
 ) -> Result<i32, ProcessError> {
     failpoint!("exec.cgroup.join");
     cgroup.add(intermediate.as_raw())?;
+    for dir in sub_cgroups {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, intermediate.as_raw().to_string()).map_err(|e| {
+            ProcessError::Child(format!(
+                "exec --cgroup: join {}: {}",
+                dir.display(),
+                sys::reason(&e)
+            ))
+        })?;
+    }
     chan.send(&Message::Start)?;
     // The process may send its listener before the intermediate has sent
     // its pid (they share the pipe): it then waits here for the pid.
@@ -339,8 +361,10 @@ fn setup(
     chan: &Channel,
 ) -> Result<attrs::Program, String> {
     failpoint!("exec.process");
+    // Its own session and process group, with or without a terminal, as
+    // runc's nsexec gives every process it starts.
+    nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
     if let Some(socket) = args.console_socket {
-        nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
         let size = args
             .process
             .console_size()

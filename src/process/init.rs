@@ -127,6 +127,7 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
     }
 
     rootfs::enter(args.rootfs, args.no_pivot, own_mount_ns).map_err(|e| s(&e))?;
+    attrs::create_cwd(process.cwd())?;
     if let Some(socket) = args.console_socket {
         let size = process
             .console_size()

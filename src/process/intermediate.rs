@@ -110,6 +110,13 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<Option<SelfJoin>,
     namespaces::create(plan.create - cgroup_ns).map_err(|e| e.to_string())?;
     if plan
         .create
+        .contains(namespaces::clone_flag(LinuxNamespaceType::Network))
+    {
+        failpoint!("ns.loopback");
+        namespaces::loopback_up().map_err(|e| e.to_string())?;
+    }
+    if plan
+        .create
         .contains(namespaces::clone_flag(LinuxNamespaceType::Time))
     {
         namespaces::write_time_offsets(linux).map_err(|e| e.to_string())?;
