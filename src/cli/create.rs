@@ -15,6 +15,7 @@ pub fn options(args: &CreateArgs) -> CreateOptions {
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         start_now: false,
+        cgroup_driver: crate::cgroups::Driver::Cgroupfs,
     }
 }
 
