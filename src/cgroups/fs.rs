@@ -256,6 +256,7 @@ impl SelfJoin {
 /// takes, and so without waiting for an RCU grace period (milliseconds, the
 /// largest single cost of `create` on a v1 host). The child is
 /// single-threaded, so moving its thread moves the process.
+#[derive(Default)]
 pub struct SelfJoin {
     files: Vec<(PathBuf, std::fs::File)>,
 }

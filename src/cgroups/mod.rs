@@ -15,6 +15,7 @@ mod fs;
 mod oom;
 mod resources;
 mod stats;
+pub mod systemd;
 
 pub use fs::{path_for, pids_in, SelfJoin};
 pub use oom::{Oom, OomWatch};
@@ -34,6 +35,8 @@ pub enum Driver {
     /// carte itself, in the cgroup filesystem.
     #[default]
     Cgroupfs,
+    /// systemd: a transient scope unit (`--systemd-cgroup`).
+    Systemd,
 }
 
 /// The container's cgroup, whichever driver made it. Verbs and the
@@ -80,11 +83,15 @@ pub trait Manager {
 /// linux.cgroupsPath in the driver's own syntax, checked here.
 pub fn for_create(
     driver: Driver,
-    cgroups_path: Option<&Path>,
+    spec: &oci_spec::runtime::Spec,
     id: &str,
 ) -> Result<Box<dyn Manager>, CgroupError> {
     Ok(match driver {
-        Driver::Cgroupfs => Box::new(fs::Fs::open(&path_for(cgroups_path, id))),
+        Driver::Cgroupfs => {
+            let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+            Box::new(fs::Fs::open(&path_for(cgroups_path.as_deref(), id)))
+        }
+        Driver::Systemd => Box::new(systemd::Systemd::for_create(spec, id)?),
     })
 }
 
@@ -93,11 +100,17 @@ pub fn for_create(
 pub fn open(driver: Driver, path: &str) -> Box<dyn Manager> {
     match driver {
         Driver::Cgroupfs => Box::new(fs::Fs::open(path)),
+        Driver::Systemd => Box::new(systemd::Systemd::open(path)),
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
+    /// A config field in a form the driver cannot take; nothing was made.
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system)")]
+    NoSystemd,
     #[error("cgroup {path}: {reason}")]
     Manager { path: String, reason: String },
     /// A field this host (or carte) cannot honour; nothing was written.

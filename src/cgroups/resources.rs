@@ -734,7 +734,7 @@ fn weight_file(files: &Files, device: bool) -> Option<(&'static str, bool)> {
 }
 
 /// blkio weight [10, 1000] to v2 io.weight [1, 10000].
-fn io_weight(w: u16) -> u64 {
+pub(super) fn io_weight(w: u16) -> u64 {
     1 + (u64::from(w).saturating_sub(10)) * 9999 / 990
 }
 

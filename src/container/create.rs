@@ -154,7 +154,15 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         }
     }
     // The driver checks cgroupsPath in its own syntax before anything exists.
-    let mut cgroup = cgroups::for_create(opts.cgroup_driver, linux.cgroups_path().as_deref(), id)?;
+    let mut cgroup = cgroups::for_create(opts.cgroup_driver, spec, id).map_err(|e| match e {
+        cgroups::CgroupError::Invalid { field, reason } => config::ConfigError::Invalid {
+            path: bundle.config_path().display().to_string(),
+            field,
+            reason,
+        }
+        .into(),
+        e => ContainerError::from(e),
+    })?;
     let cgroup_path = cgroup.path().to_string();
     phases.mark("load and validate config.json, compile seccomp");
 
