@@ -55,6 +55,10 @@ pub struct State {
     pub annotations: Option<std::collections::HashMap<String, String>>,
     /// The cgroup the container was put in, relative to each hierarchy's root.
     pub cgroup_path: String,
+    /// Who made the cgroup (`--systemd-cgroup` at create): every later
+    /// verb goes through the same driver, without the flag.
+    #[serde(default)]
+    pub cgroup_driver: crate::cgroups::Driver,
     /// Kept so delete can run poststop hooks even if the bundle is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Hooks>,

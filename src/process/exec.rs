@@ -17,7 +17,7 @@ use oci_spec::runtime::Process;
 
 use super::channel::{self, Channel, ChannelError, Message};
 use super::{attrs, ProcessError};
-use crate::cgroups::Cgroup;
+use crate::cgroups::Manager;
 use crate::{sys, tty};
 
 pub struct ExecArgs<'a> {
@@ -74,7 +74,7 @@ fn container_namespaces(init_pid: i32) -> Result<Vec<(&'static str, libc::c_int,
 /// `on_listener` passes a seccomp notify listener to the agent.
 pub fn spawn(
     args: &ExecArgs,
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     // Opened here, while /proc is the host's and init is known alive.
@@ -188,7 +188,7 @@ fn initial_affinity(process: &Process, intermediate: Pid) -> Result<(), ProcessE
 }
 
 fn drive(
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
     sub_cgroups: &[std::path::PathBuf],
     chan: &Channel,
     intermediate: Pid,
@@ -196,7 +196,7 @@ fn drive(
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     failpoint!("exec.cgroup.join");
-    cgroup.add(intermediate.as_raw())?;
+    cgroup.enter(intermediate.as_raw())?;
     for dir in sub_cgroups {
         let procs = dir.join("cgroup.procs");
         std::fs::write(&procs, intermediate.as_raw().to_string()).map_err(|e| {

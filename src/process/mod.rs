@@ -25,7 +25,7 @@ use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::Manager;
 use channel::{Channel, ChannelError, Message};
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +127,7 @@ impl Spawned {
 /// (see Stage).
 pub fn spawn(
     args: &InitArgs,
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
     meanwhile: &mut dyn FnMut(Stage) -> Result<(), String>,
@@ -175,10 +175,8 @@ pub fn spawn(
             let joined = (|| -> Result<(), ProcessError> {
                 meanwhile(Stage::Forked).map_err(ProcessError::Child)?;
                 failpoint!("cgroup.join");
-                let self_join = cgroup.self_join()?;
-                if self_join.is_empty() {
-                    cgroup.add(child.as_raw())?;
-                } else {
+                let self_join = cgroup.apply(child.as_raw())?;
+                if !self_join.is_empty() {
                     use std::os::fd::AsRawFd;
                     let (paths, files) = self_join.into_parts();
                     let fds: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
@@ -311,13 +309,13 @@ fn drive(
 /// namespaces meanwhile, so it may already have failed.
 fn start_intermediate(
     args: &InitArgs,
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
     chan: &Channel,
 ) -> Result<(), ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
     if let Some(resources) = linux.resources() {
         failpoint!("cgroup.apply");
-        cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
+        cgroup.set(resources, linux.devices().as_deref().unwrap_or_default())?;
     }
     chan.send(&Message::Start)?;
     Ok(())
