@@ -470,16 +470,18 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     if let Err(e) = crate::lsm::check(process, linux.mount_label().as_deref()) {
         return Err(bad("process.apparmorProfile", e.to_string()));
     }
-    for (field, set) in [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        (
-            "linux.netDevices",
-            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
-    ] {
-        if set {
-            return Err(bad(field, "not supported yet"));
+    if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        // Moved into the container's own network namespace: never the host's.
+        if !has(LinuxNamespaceType::Network) {
+            return Err(bad(
+                "linux.netDevices",
+                "the container has no network namespace of its own (add one to linux.namespaces)",
+            ));
         }
+        crate::netdev::validate(devices)?;
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(bad("linux.intelRdt", "not supported yet"));
     }
     Ok(())
 }

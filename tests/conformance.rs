@@ -788,7 +788,10 @@ const BAD_VALUES: &[Bad] = &[
     (
         "netDevices",
         |c| c["linux"]["netDevices"] = json!({"carte-none0": {}}),
-        &["linux.netDevices", "not supported"],
+        &[
+            "linux.netDevices[carte-none0]",
+            "no such device on the host",
+        ],
     ),
     (
         "intelRdt",

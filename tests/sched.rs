@@ -405,3 +405,31 @@ fn cpu_affinity_is_reset_and_exec_cpu_affinity_applies() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// `features` claims no memory policy mode that a container cannot get.
+#[test]
+fn features_lists_the_memory_policies_that_work() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("sched-feat");
+    let out = env.carte(&["features"]);
+    out.assert_ok();
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let modes = doc["linux"]["memoryPolicy"]["modes"].as_array().unwrap();
+    assert!(modes.iter().any(|m| m == "MPOL_BIND"), "{doc}");
+    let node = host().mems[0].to_string();
+    for (i, mode) in modes.iter().enumerate() {
+        let mode = mode.as_str().unwrap();
+        let mut b = env.bundle(&format!("b{i}"));
+        b.set_args(&["true"]);
+        b.config["linux"]["memoryPolicy"] = match mode {
+            "MPOL_DEFAULT" | "MPOL_LOCAL" => json!({"mode": mode}),
+            _ => json!({"mode": mode, "nodes": node}),
+        };
+        let id = env.id(&format!("c{i}"));
+        env.run(&b, &id).assert_ok();
+        env.assert_no_leaks(&id);
+    }
+    assert_eq!(doc["linux"]["netDevices"]["enabled"], true);
+}

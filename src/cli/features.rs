@@ -40,6 +40,11 @@ pub fn document() -> serde_json::Value {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": crate::process::sched::memory_policy_modes_supported(),
+                "flags": crate::process::sched::MEMORY_POLICY_FLAGS
+            },
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {"org.carte.version": env!("CARGO_PKG_VERSION")}

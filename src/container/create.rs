@@ -171,6 +171,10 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         e => ContainerError::from(e),
     })?;
     let cgroup_path = cgroup.path().to_string();
+    let net_devices = linux.net_devices().as_ref().filter(|d| !d.is_empty());
+    if let Some(devices) = net_devices {
+        crate::netdev::check_host(devices)?;
+    }
     phases.mark("load and validate config.json, compile seccomp");
 
     std::fs::DirBuilder::new()
@@ -353,7 +357,14 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                 state.save(&dir).map_err(|e| e.to_string())?
             }
             Stage::Started => prepared = State::prepare(&dir),
-            Stage::InitForked(pid) => init_start_time = sys::proc_stat(pid).map(|s| s.start_time),
+            Stage::InitForked(pid) => {
+                init_start_time = sys::proc_stat(pid).map(|s| s.start_time);
+                // Init's network namespace exists: the devices go in while
+                // it sets up, before anything of the user's runs.
+                if let Some(devices) = net_devices {
+                    crate::netdev::move_all(devices, pid).map_err(|e| e.to_string())?;
+                }
+            }
         }
         Ok(())
     };

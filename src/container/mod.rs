@@ -43,6 +43,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
+    Netdev(#[from] crate::netdev::NetdevError),
+    #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),

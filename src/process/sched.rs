@@ -133,6 +133,67 @@ fn validate_scheduler(s: &Scheduler) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// What `features` reports for linux.memoryPolicy: every mode and flag.
+pub const MEMORY_POLICY_MODES: [&str; 7] = [
+    "MPOL_DEFAULT",
+    "MPOL_BIND",
+    "MPOL_INTERLEAVE",
+    "MPOL_WEIGHTED_INTERLEAVE",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_LOCAL",
+];
+pub const MEMORY_POLICY_FLAGS: [&str; 3] = [
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
+];
+
+/// The modes this kernel takes: each tried on this process (with node 0
+/// where it needs nodes), then the default put back. For `features`.
+pub fn memory_policy_modes_supported() -> Vec<&'static str> {
+    let node0 = [1u64];
+    let supported = MEMORY_POLICY_MODES
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| {
+            let mode = mode_number(name);
+            let (ptr, maxnode) = match mode {
+                0 | 4 => (std::ptr::null(), 0),
+                _ => (node0.as_ptr(), 65),
+            };
+            // SAFETY: set_mempolicy reads 64 bits of a mask on this stack,
+            // or none; it changes only this process's policy.
+            unsafe {
+                libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode as libc::c_ulong) == 0
+            }
+        })
+        .map(|(_, name)| *name)
+        .collect();
+    // SAFETY: as above: back to the default policy.
+    unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            0,
+            std::ptr::null::<u64>(),
+            0 as libc::c_ulong,
+        )
+    };
+    supported
+}
+
+fn mode_number(name: &str) -> libc::c_int {
+    match name {
+        "MPOL_PREFERRED" => 1,
+        "MPOL_BIND" => 2,
+        "MPOL_INTERLEAVE" => 3,
+        "MPOL_LOCAL" => 4,
+        "MPOL_PREFERRED_MANY" => 5,
+        "MPOL_WEIGHTED_INTERLEAVE" => 6,
+        _ => 0,
+    }
+}
+
 /// The highest memory node set_mempolicy is given a bit for here.
 const MAX_NODES: usize = 1024;
 
@@ -306,15 +367,7 @@ pub(super) fn apply(process: &Process, container: Container) -> Result<(), Strin
 }
 
 fn set_memory_policy(m: &LinuxMemoryPolicy) -> Result<(), String> {
-    let mode: libc::c_int = match m.mode() {
-        MemoryPolicyModeType::MpolDefault => 0,
-        MemoryPolicyModeType::MpolPreferred => 1,
-        MemoryPolicyModeType::MpolBind => 2,
-        MemoryPolicyModeType::MpolInterleave => 3,
-        MemoryPolicyModeType::MpolLocal => 4,
-        MemoryPolicyModeType::MpolPreferredMany => 5,
-        MemoryPolicyModeType::MpolWeightedInterleave => 6,
-    };
+    let mode = mode_number(&m.mode().to_string());
     let mut flags: libc::c_int = 0;
     for f in m.flags().iter().flatten() {
         flags |= match f {
