@@ -480,8 +480,13 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         }
         crate::netdev::validate(devices)?;
     }
-    if linux.intel_rdt().is_some() {
-        return Err(bad("linux.intelRdt", "not supported yet"));
+    if let Some(rdt) = linux.intel_rdt() {
+        crate::intelrdt::check(rdt).map_err(|e| match e {
+            crate::intelrdt::RdtError::Invalid { field, reason } => {
+                (format!("linux.intelRdt.{field}"), reason)
+            }
+            e => ("linux.intelRdt".into(), e.to_string()),
+        })?;
     }
     Ok(())
 }

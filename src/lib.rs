@@ -14,6 +14,7 @@ pub mod cloned_binary;
 pub mod config;
 pub mod container;
 pub mod hooks;
+pub mod intelrdt;
 pub mod logging;
 pub mod lsm;
 pub mod namespaces;

@@ -45,6 +45,8 @@ pub struct CreateOptions {
 struct Undo {
     dir: PathBuf,
     cgroup: Option<(Driver, String)>,
+    /// The resctrl group create made or joined (linux.intelRdt).
+    rdt: Option<crate::intelrdt::Group>,
     init_pid: Option<i32>,
     /// The rootfs and the mount under carte's, without a mount namespace.
     shared_mounts: Option<(PathBuf, u64)>,
@@ -76,6 +78,9 @@ impl Drop for Undo {
             if let Err(e) = cgroups::open(*driver, path).destroy() {
                 logging::warn(&format!("cleanup after failed create: {e}"));
             }
+        }
+        if let Some(group) = &self.rdt {
+            group.remove();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(json) = self.hooks_began.borrow().as_deref() {
@@ -193,6 +198,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let mut undo = Undo {
         dir: dir.clone(),
         cgroup: None,
+        rdt: None,
         init_pid: None,
         shared_mounts: None,
         armed: true,
@@ -218,6 +224,11 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         )
     };
     undo.shared_mounts = shared_mount_base.map(|base| (bundle.rootfs.clone(), base));
+    // The resctrl group, checked and set up before any process exists.
+    if let Some(rdt) = linux.intel_rdt() {
+        let group = crate::intelrdt::Resctrl::find()?.prepare(rdt, id)?;
+        undo.rdt = Some(group);
+    }
     // Recorded without a pid as soon as the intermediate is forked, before
     // the cgroup is made (see `meanwhile` below).
     let mut state = State {
@@ -237,6 +248,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         seccomp: linux.seccomp().clone(),
         personality: linux.personality().clone(),
         memory_policy: linux.memory_policy().clone(),
+        intel_rdt: undo.rdt.clone(),
         resources: linux.resources().clone(),
         sealed_binary: defence == Defence::ReadOnlyExe,
         trampoline: defence == Defence::Trampoline,
@@ -333,6 +345,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     // and `delete` removes, cgroup included (it may be anywhere, by
     // cgroupsPath). Before it, only the intermediate exists, which dies
     // with this process.
+    let rdt_group = undo.rdt.clone();
     let mut meanwhile = |stage| {
         match stage {
             Stage::Forked => {
@@ -363,6 +376,11 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                 // it sets up, before anything of the user's runs.
                 if let Some(devices) = net_devices {
                     crate::netdev::move_all(devices, pid).map_err(|e| e.to_string())?;
+                }
+                // Before init execs: every process of the container is in
+                // the group.
+                if let Some(group) = &rdt_group {
+                    group.join(pid).map_err(|e| e.to_string())?;
                 }
             }
         }

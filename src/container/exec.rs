@@ -105,6 +105,7 @@ impl Container {
                 personality: self.state.personality.as_ref(),
                 memory_policy: self.state.memory_policy.as_ref(),
             },
+            rdt: self.state.intel_rdt.as_ref(),
             console_socket: opts.console_fd.as_ref().or(connected.as_ref()),
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),

@@ -204,6 +204,9 @@ impl Container {
         // cannot go while they live, and they are killed first.
         failpoint!("cgroup.destroy");
         self.cgroup().destroy()?;
+        if let Some(group) = &self.state.intel_rdt {
+            group.remove();
+        }
         if let Some(base) = self.state.shared_mount_base {
             crate::rootfs::shared::detach_above(&self.state.rootfs, base).map_err(io_err(
                 "unmount the container's mounts on",

@@ -45,6 +45,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Netdev(#[from] crate::netdev::NetdevError),
     #[error(transparent)]
+    IntelRdt(#[from] crate::intelrdt::RdtError),
+    #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),

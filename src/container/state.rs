@@ -75,6 +75,10 @@ pub struct State {
     /// linux.memoryPolicy as created: `exec`'d processes get it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_policy: Option<LinuxMemoryPolicy>,
+    /// The resctrl group of linux.intelRdt: `exec` joins it, delete
+    /// removes what create made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::intelrdt::Group>,
     /// linux.resources as applied: config.json's, with every `update`
     /// folded in, so the record stays true after the bundle changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,6 +25,8 @@ pub struct ExecArgs<'a> {
     pub process: &'a Process,
     /// linux.personality and memoryPolicy as the container was created.
     pub container: super::sched::Container<'a>,
+    /// The container's resctrl group (linux.intelRdt), joined with the cgroup.
+    pub rdt: Option<&'a crate::intelrdt::Group>,
     pub console_socket: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     /// The container's seccomp filter, which the process gets too.
@@ -130,16 +132,24 @@ pub fn spawn(
         ForkResult::Parent { child } => {
             drop(child_end);
             let mut pid = None;
-            let result = initial_affinity(args.process, child).and_then(|()| {
-                drive(
-                    cgroup,
-                    args.sub_cgroups,
-                    &parent_end,
-                    child,
-                    &mut pid,
-                    on_listener,
-                )
-            });
+            let rdt = |()| match args.rdt {
+                Some(group) => group
+                    .join(child.as_raw())
+                    .map_err(|e| ProcessError::Child(e.to_string())),
+                None => Ok(()),
+            };
+            let result = initial_affinity(args.process, child)
+                .and_then(rdt)
+                .and_then(|()| {
+                    drive(
+                        cgroup,
+                        args.sub_cgroups,
+                        &parent_end,
+                        child,
+                        &mut pid,
+                        on_listener,
+                    )
+                });
             if result.is_err() {
                 if let Some(pid) = pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
