@@ -256,3 +256,39 @@ fn exec_into_a_sub_cgroup() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// `run --keep`: the container stays after its process exits, `state`
+/// says stopped, and `delete` then removes it.
+#[test]
+fn run_keep_leaves_a_stopped_container() {
+    let env = TestEnv::new("di-keep");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "exit 3"]);
+    b.write();
+    let id = env.id("c");
+    let out = env.carte(&["run", "--keep", "--bundle", b.path(), &id]);
+    assert_eq!(out.code(), Some(3), "{out:?}");
+    assert_eq!(env.status(&id).as_deref(), Some("stopped"));
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// The global `-v` prints the version, as runc's; `kill ID 0` checks that
+/// the container is alive and sends nothing.
+#[test]
+fn version_flag_and_kill_with_signal_zero() {
+    let env = TestEnv::new("di-cli");
+    let v = env.carte(&["-v"]);
+    v.assert_ok();
+    assert!(v.stdout.contains("version"), "{v:?}");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    env.carte(&["kill", &id, "0"]).assert_ok();
+    env.carte(&["kill", "--all", &id, "0"]).assert_ok();
+    assert_eq!(env.status(&id).as_deref(), Some("running"));
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    assert!(!env.carte(&["kill", &id, "0"]).ok(), "a stopped container");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
