@@ -292,3 +292,105 @@ fn version_flag_and_kill_with_signal_zero() {
     env.carte(&["delete", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// The keys of a JSON object line, in the order printed.
+fn keys_in_order(text: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    // serde_json sorts its maps: find each key's place in the text.
+    let mut found: Vec<(usize, String)> = v
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (text.find(&format!("\"{k}\":")).unwrap(), k.clone()))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, k)| k).collect()
+}
+
+/// `events` lines are `{"type":..,"id":..,"data":..}`, `list --format json`
+/// and `state` use runc's key order, and list shows the state dir's owner.
+#[test]
+fn output_key_order_is_runcs() {
+    let env = TestEnv::new("di-order");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    let ev = env.carte(&["events", "--stats", &id]);
+    ev.assert_ok();
+    assert_eq!(keys_in_order(ev.stdout.trim()), ["type", "id", "data"]);
+    let list = env.carte(&["list", "--format", "json"]);
+    list.assert_ok();
+    let first = list
+        .stdout
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let want = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ];
+    assert_eq!(keys_in_order(first), want, "{}", list.stdout);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(v[0]["owner"], "root");
+    let state = env.carte(&["state", &id]);
+    assert_eq!(keys_in_order(&state.stdout), want, "{}", state.stdout);
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// `--debug` lines have runc's shape, in the --log file (text or JSON)
+/// and on stderr without one, for exec too.
+#[test]
+fn debug_logs_in_runcs_shape_for_exec() {
+    let env = TestEnv::new("di-debug");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    let text_log = env.dir.join("log.txt");
+    let json_log = env.dir.join("log.json");
+    env.carte(&[
+        "--debug",
+        "--log",
+        text_log.to_str().unwrap(),
+        "exec",
+        &id,
+        "true",
+    ])
+    .assert_ok();
+    let text = std::fs::read_to_string(&text_log).unwrap();
+    assert!(!text.is_empty());
+    for line in text.lines() {
+        assert!(line.starts_with("time=\""), "{line}");
+        assert!(line.contains(" level=debug msg=\""), "{line}");
+    }
+    env.carte(&[
+        "--debug",
+        "--log",
+        json_log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "exec",
+        &id,
+        "true",
+    ])
+    .assert_ok();
+    let json = std::fs::read_to_string(&json_log).unwrap();
+    assert!(!json.is_empty());
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["level"], "debug", "{line}");
+        assert!(v["msg"].is_string() && v["time"].is_string(), "{line}");
+    }
+    let out = env.carte(&["--debug", "exec", &id, "true"]);
+    out.assert_ok();
+    assert!(out.stderr.lines().count() > 0);
+    for line in out.stderr.lines() {
+        assert!(line.contains("level=debug msg="), "{line}");
+    }
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}

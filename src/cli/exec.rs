@@ -84,6 +84,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         foreground::become_subreaper();
         Some(foreground::catch_signals()?)
     };
+    let mut phases = crate::logging::Phases::start();
     let pid = container.exec(ExecOptions {
         process,
         console_socket: args.console_socket.clone(),
@@ -93,6 +94,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         ignore_paused: args.ignore_paused,
         sub_cgroups: parse_sub_cgroups(&args.cgroup)?,
     })?;
+    phases.mark(&format!("start process {pid} in container {}", args.id));
     let Some(sigfd) = sigfd else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -101,6 +103,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let code = foreground::wait(pid, sigfd, pty);
+    phases.mark(&format!("wait for process {pid}, exit status {code}"));
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 

@@ -137,7 +137,7 @@ impl Container {
             hooks::run_logged(
                 "poststart",
                 &poststart,
-                &self.state.oci(Status::Running).to_string(),
+                &self.state.oci_json(Status::Running),
             );
         }
         Ok(())
@@ -214,11 +214,7 @@ impl Container {
         // existed for its hooks.
         let hooks = self.state.hooks.as_ref().filter(|_| self.state.pid != 0);
         if let Some(list) = hooks.and_then(|h| h.poststop().clone()) {
-            hooks::run_logged(
-                "poststop",
-                &list,
-                &self.state.oci(Status::Stopped).to_string(),
-            );
+            hooks::run_logged("poststop", &list, &self.state.oci_json(Status::Stopped));
         }
         failpoint!("delete.state_dir");
         remove_state_dir(&self.dir)
