@@ -157,7 +157,25 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;
     forget_pids_without_limit(&mut spec, text);
+    empty_namespace_paths_are_none(&mut spec);
     Ok(spec)
+}
+
+/// A namespace with `"path": ""` has no path (a new namespace), as Go's
+/// zero value reads for runc.
+fn empty_namespace_paths_are_none(spec: &mut Spec) {
+    let Some(namespaces) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    else {
+        return;
+    };
+    for ns in namespaces {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// oci-spec reads "pids": {} (limit is OPTIONAL) as a limit of 0, which is
@@ -395,6 +413,19 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             check_sysctl(key, &has).map_err(|reason| bad(format!("linux.sysctl.{key}"), reason))?;
+        }
+        // Two values for one name, as runc and crun refuse.
+        for (field, name) in [
+            ("hostname", spec.hostname()),
+            ("domainname", spec.domainname()),
+        ] {
+            let key = format!("kernel.{field}");
+            if sysctl.contains_key(&key) && name.as_ref().is_some_and(|n| !n.is_empty()) {
+                return Err(bad(
+                    format!("linux.sysctl.{key}"),
+                    format!("conflicts with the {field:?} field"),
+                ));
+            }
         }
     }
     for (i, mount) in spec.mounts().iter().flatten().enumerate() {
@@ -724,6 +755,39 @@ mod tests {
             .unwrap()
             .push(serde_json::json!({"type": "network"}));
         assert_eq!(check(&v), Ok(()));
+    }
+
+    #[test]
+    fn empty_namespace_path_is_no_path() {
+        let mut v = base();
+        v["linux"]["namespaces"][0]["path"] = "".into();
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        assert!(validate(&spec).is_ok());
+        let ns = &spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(ns.path(), &None);
+    }
+
+    #[test]
+    fn uts_sysctl_conflicts_with_the_field() {
+        let mut v = base();
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "uts"}));
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.hostname": "a"});
+        assert!(check(&v).is_ok());
+        v["hostname"] = "b".into();
+        assert_eq!(check(&v).unwrap_err().0, "linux.sysctl.kernel.hostname");
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "a"});
+        assert!(check(&v).is_ok());
+        v["domainname"] = "c".into();
+        assert_eq!(check(&v).unwrap_err().0, "linux.sysctl.kernel.domainname");
     }
 
     #[test]

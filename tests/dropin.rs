@@ -394,3 +394,60 @@ fn debug_logs_in_runcs_shape_for_exec() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// `"path": ""` on a namespace means a new one, as runc reads it; a
+/// namespace type given twice is an error (config-linux.md: "the runtime
+/// MUST generate an error", and runc 1.1 refuses it too); kernel.hostname
+/// or kernel.domainname in linux.sysctl next to the hostname or domainname
+/// field is an error naming the sysctl, as in runc and crun.
+#[test]
+fn namespace_and_uts_sysctl_validation() {
+    let env = TestEnv::new("di-nsval");
+    let mut b = env.bundle("b");
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "network"}, {"type": "ipc", "path": ""},
+        {"type": "uts"}, {"type": "mount"}
+    ]);
+    let out = env.sh(&mut b, "readlink /proc/self/ns/ipc");
+    assert_ne!(
+        out.trim(),
+        host_ipc.to_str().unwrap(),
+        "a new ipc namespace"
+    );
+
+    let fails = |b: &mut Bundle, needles: &[&str]| {
+        b.set_args(&["true"]);
+        let id = env.id("bad");
+        env.run(b, &id).assert_fails_with(needles);
+        env.assert_no_leaks(&id);
+    };
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "uts"}));
+    fails(&mut b, &["linux.namespaces[5].type", "twice"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    b.config["linux"]["sysctl"] = json!({"kernel.hostname": "other"});
+    fails(
+        &mut b,
+        &["config.json", "linux.sysctl.kernel.hostname", "hostname"],
+    );
+    b.config["linux"]["sysctl"] = json!({"kernel.domainname": "other"});
+    b.config["domainname"] = json!("example.org");
+    fails(
+        &mut b,
+        &[
+            "config.json",
+            "linux.sysctl.kernel.domainname",
+            "domainname",
+        ],
+    );
+    // Without the field, the sysctl sets the name.
+    b.config.as_object_mut().unwrap().remove("domainname");
+    let out = env.sh(&mut b, "cat /proc/sys/kernel/domainname");
+    assert_eq!(out.trim(), "other");
+}
