@@ -112,13 +112,14 @@ pub fn from_bytes(text: &[u8], shown: &str) -> Result<Spec, ConfigError> {
 /// (`shown` names the file in errors). No filesystem access.
 pub fn process_from_bytes(text: &[u8], shown: &str) -> Result<Process, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(text);
-    let process: Process = serde_path_to_error::deserialize::<_, raw::RawProcess>(de)
-        .map_err(|err| ConfigError::Parse {
+    let raw: raw::RawProcess =
+        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
             path: shown.into(),
             field: json_field(err.path()),
             reason: err.into_inner().to_string(),
-        })?
-        .into();
+        })?;
+    warn_unknown_capabilities(raw.unknown_capabilities("capabilities"));
+    let process: Process = raw.into();
     check_process_args(&process).map_err(|(field, reason)| ConfigError::Invalid {
         path: shown.into(),
         field,
@@ -152,6 +153,7 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     if raw.lacks_user() {
         return Err(("process".into(), "missing field `user`".into()));
     }
+    warn_unknown_capabilities(raw.unknown_capabilities());
     let mut spec: Spec = raw.into();
     // Text after the object is a broken file, not something to ignore.
     de.end()
@@ -159,6 +161,17 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     forget_pids_without_limit(&mut spec, text);
     empty_namespace_paths_are_none(&mut spec);
     Ok(spec)
+}
+
+/// config.md (Linux process): a capability that "cannot be mapped to a
+/// relevant kernel interface ... MUST be logged as a warning"; the rest
+/// are granted.
+fn warn_unknown_capabilities(unknown: Vec<(String, String)>) {
+    for (field, name) in unknown {
+        crate::logging::warn(&format!(
+            "{field}: {name:?} is no capability this kernel interface knows; left out"
+        ));
+    }
 }
 
 /// A namespace with `"path": ""` has no path (a new namespace), as Go's
@@ -659,14 +672,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_capability_fails() {
+    fn unknown_capability_is_left_out() {
         let mut v = base();
-        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
-        let (field, _) = check(&v).unwrap_err();
-        assert!(
-            field.starts_with("process.capabilities.bounding"),
-            "{field}"
-        );
+        v["process"]["capabilities"] =
+            serde_json::json!({"bounding": ["CAP_NOPE", "CAP_KILL", "kill"], "ambient": ["x"]});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        assert!(validate(&spec).is_ok());
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let kill = oci_spec::runtime::Capability::Kill;
+        assert_eq!(caps.bounding().clone().unwrap(), [kill].into());
+        assert_eq!(caps.ambient().clone().unwrap(), Default::default());
+        assert_eq!(caps.effective(), &None);
     }
 
     #[test]

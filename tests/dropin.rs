@@ -79,6 +79,12 @@ fn missing_cwd_is_created() {
     b.config["process"]["cwd"] = json!("/not/there/yet");
     let out = env.sh(&mut b, "pwd; stat -c '%u %a' /not/there/yet /not");
     assert_eq!(out, "/not/there/yet\n0 755\n0 755\n");
+    // In the container's root, never the host's (the runtime is in the
+    // jail when it makes it).
+    b.config["process"]["cwd"] = json!("/../../../../di-outside");
+    assert_eq!(env.sh(&mut b, "pwd"), "/di-outside\n");
+    assert!(b.rootfs().join("di-outside").is_dir());
+    assert!(!std::path::Path::new("/di-outside").exists());
     b.config["process"]["cwd"] = json!("/ro/cwd");
     b.config["root"]["readonly"] = json!(true);
     assert_eq!(env.sh(&mut b, "pwd"), "/ro/cwd\n");
@@ -450,4 +456,55 @@ fn namespace_and_uts_sysctl_validation() {
     b.config.as_object_mut().unwrap().remove("domainname");
     let out = env.sh(&mut b, "cat /proc/sys/kernel/domainname");
     assert_eq!(out.trim(), "other");
+}
+
+/// A capability name that maps to no kernel capability is left out with a
+/// warning (config.md, Linux process, since runtime-spec 1.1), and the
+/// container runs with the known ones; likewise in an `exec --process`.
+#[test]
+fn unknown_capability_is_a_warning() {
+    let env = TestEnv::new("di-capwarn");
+    let mut b = env.bundle("b");
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_NOT_A_CAP"],
+        "effective": ["CAP_KILL", "CAP_NOT_A_CAP"],
+        "permitted": ["CAP_KILL", "CAP_NOT_A_CAP"]
+    });
+    b.set_args(&["grep", "^CapEff", "/proc/self/status"]);
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    assert!(out.stdout.contains(&cap_mask(&[5])), "{out:?}");
+    let warning: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(warning.len(), 3, "one warning per set: {out:?}");
+    for line in warning {
+        assert!(
+            line.contains("warning") && line.contains("CAP_NOT_A_CAP"),
+            "{line}"
+        );
+    }
+    assert!(
+        out.stderr.contains("process.capabilities.bounding[1]"),
+        "{out:?}"
+    );
+    env.assert_no_leaks(&id);
+
+    b.set_args(&["sleep", "1000"]);
+    let id = running(&env, &mut b);
+    let p = env.dir.join("p.json");
+    std::fs::write(
+        &p,
+        r#"{"args": ["grep", "^CapEff", "/proc/self/status"], "cwd": "/", "env": ["PATH=/bin"],
+            "capabilities": {"effective": ["CAP_KILL", "CAP_NOPE"], "permitted": ["CAP_KILL"], "bounding": ["CAP_KILL"]}}"#,
+    )
+    .unwrap();
+    let out = env.carte(&["exec", "--process", p.to_str().unwrap(), &id]);
+    out.assert_ok();
+    assert!(out.stdout.contains(&cap_mask(&[5])), "{out:?}");
+    assert!(
+        out.stderr.contains("capabilities.effective[1]") && out.stderr.contains("CAP_NOPE"),
+        "{out:?}"
+    );
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
 }

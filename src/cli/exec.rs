@@ -156,11 +156,7 @@ fn build_process(container: &Container, args: &ExecArgs) -> anyhow::Result<Proce
     }
     if !args.cap.is_empty() {
         let mut caps = process.capabilities().clone().unwrap_or_default();
-        let added: Capabilities = args
-            .cap
-            .iter()
-            .map(|c| parse_cap(c))
-            .collect::<anyhow::Result<_>>()?;
+        let added: Capabilities = args.cap.iter().filter_map(|c| parse_cap(c)).collect();
         let grow = |set: &Option<Capabilities>| {
             Some(
                 set.clone()
@@ -243,9 +239,14 @@ fn parse_user(user: &str) -> anyhow::Result<(u32, Option<u32>)> {
     Ok((uid, gid))
 }
 
-fn parse_cap(name: &str) -> anyhow::Result<Capability> {
-    serde_json::from_value(serde_json::Value::String(name.to_string()))
-        .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))
+/// A name that is no capability is left out with a warning, as runc does
+/// and as config.md asks of the config's own.
+fn parse_cap(name: &str) -> Option<Capability> {
+    let cap = serde_json::from_value(serde_json::Value::String(name.to_string())).ok();
+    if cap.is_none() {
+        crate::logging::warn(&format!("--cap {name:?}: unknown capability; left out"));
+    }
+    cap
 }
 
 #[cfg(test)]
@@ -287,7 +288,7 @@ mod tests {
 
     #[test]
     fn caps() {
-        assert!(parse_cap("CAP_SYS_ADMIN").is_ok());
-        assert!(parse_cap("CAP_NOPE").is_err());
+        assert!(parse_cap("CAP_SYS_ADMIN").is_some());
+        assert!(parse_cap("CAP_NOPE").is_none());
     }
 }
