@@ -508,3 +508,37 @@ fn unknown_capability_is_a_warning() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// `update -r` reads keys in any case, as Go's JSON decoder (runc's) does.
+#[test]
+fn update_resources_keys_in_any_case() {
+    let env = TestEnv::new("di-upd");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    let out = env.carte_with_input(
+        &["update", "-r", "-", &id],
+        br#"{"Memory": {"Limit": 67108864}, "PIDS": {"limit": 50}, "cpu": {"Shares": 512}}"#,
+    );
+    out.assert_ok();
+    let read = |path: String| std::fs::read_to_string(path).unwrap().trim().to_string();
+    let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v1 {
+        assert_eq!(
+            read(format!("/sys/fs/cgroup/memory/{id}/memory.limit_in_bytes")),
+            "67108864"
+        );
+        assert_eq!(read(format!("/sys/fs/cgroup/pids/{id}/pids.max")), "50");
+        assert_eq!(read(format!("/sys/fs/cgroup/cpu/{id}/cpu.shares")), "512");
+    } else {
+        assert_eq!(read(format!("/sys/fs/cgroup/{id}/memory.max")), "67108864");
+        assert_eq!(read(format!("/sys/fs/cgroup/{id}/pids.max")), "50");
+    }
+    // A key that is no field in any case is still refused.
+    env.carte_with_input(
+        &["update", "-r", "-", &id],
+        br#"{"Memory": {"Limitless": 1}}"#,
+    )
+    .assert_fails_with(&["Limitless"]);
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
