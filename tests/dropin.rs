@@ -542,3 +542,69 @@ fn update_resources_keys_in_any_case() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// createContainer hooks run in the container's rootfs (runc's cwd for
+/// them); a hook without `env` inherits the runtime's environment, one
+/// with `env` gets only that.
+#[test]
+fn hook_cwd_and_environment() {
+    let env = TestEnv::new("di-hookenv");
+    let mut b = env.bundle("b");
+    let out = env.dir.join("hooks.out");
+    let say = |kind: &str| {
+        format!(
+            "echo {kind} cwd=$(pwd -P) path=$PATH mark=$DI_MARK >> {}",
+            out.display()
+        )
+    };
+    b.config["hooks"] = json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", say("cc")]}],
+        "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", say("pre")]}],
+        "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", say("post")], "env": ["PATH=/bin"]}]
+    });
+    b.set_args(&["true"]);
+    b.write();
+    let id = env.id("c");
+    let mut cmd = env.command(&["run", "--bundle", b.path(), &id]);
+    cmd.env("DI_MARK", "yes")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    env.carte_cmd(cmd).assert_ok();
+    env.assert_no_leaks(&id);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rootfs = std::fs::canonicalize(b.rootfs()).unwrap();
+    let line = |kind: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{kind} ")))
+            .unwrap_or_else(|| panic!("no {kind} line: {text}"))
+            .to_string()
+    };
+    let cc = line("cc");
+    assert!(cc.contains(&format!("cwd={} ", rootfs.display())), "{cc}");
+    assert!(
+        cc.contains("path=/usr/sbin:/usr/bin:/sbin:/bin mark=yes"),
+        "{cc}"
+    );
+    assert!(line("pre").contains("mark=yes"), "{text}");
+    assert!(line("post").ends_with("path=/bin mark="), "{text}");
+}
+
+/// A failing poststart hook fails `run` too, and the container is
+/// stopped and removed (runtime.md, lifecycle step 9).
+#[test]
+fn failing_poststart_hook_fails_run() {
+    let env = TestEnv::new("di-poststart");
+    let mut b = env.bundle("b");
+    b.config["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
+    b.set_args(&["sleep", "1000"]);
+    b.write();
+    let id = env.id("c");
+    let out = env.carte(&["run", "--bundle", b.path(), &id]);
+    assert!(!out.ok(), "{out:?}");
+    assert!(out.stderr.contains("poststart hook /bin/false"), "{out:?}");
+    assert_eq!(env.status(&id), None);
+    env.assert_no_leaks(&id);
+    let id = env.id("d");
+    let out = env.carte(&["run", "-d", "--bundle", b.path(), &id]);
+    assert!(!out.ok(), "{out:?}");
+    env.assert_no_leaks(&id);
+}
