@@ -112,13 +112,14 @@ pub fn from_bytes(text: &[u8], shown: &str) -> Result<Spec, ConfigError> {
 /// (`shown` names the file in errors). No filesystem access.
 pub fn process_from_bytes(text: &[u8], shown: &str) -> Result<Process, ConfigError> {
     let de = &mut serde_json::Deserializer::from_slice(text);
-    let process: Process = serde_path_to_error::deserialize::<_, raw::RawProcess>(de)
-        .map_err(|err| ConfigError::Parse {
+    let raw: raw::RawProcess =
+        serde_path_to_error::deserialize(de).map_err(|err| ConfigError::Parse {
             path: shown.into(),
             field: json_field(err.path()),
             reason: err.into_inner().to_string(),
-        })?
-        .into();
+        })?;
+    warn_unknown_capabilities(raw.unknown_capabilities("capabilities"));
+    let process: Process = raw.into();
     check_process_args(&process).map_err(|(field, reason)| ConfigError::Invalid {
         path: shown.into(),
         field,
@@ -152,12 +153,42 @@ pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     if raw.lacks_user() {
         return Err(("process".into(), "missing field `user`".into()));
     }
+    warn_unknown_capabilities(raw.unknown_capabilities());
     let mut spec: Spec = raw.into();
     // Text after the object is a broken file, not something to ignore.
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;
     forget_pids_without_limit(&mut spec, text);
+    empty_namespace_paths_are_none(&mut spec);
     Ok(spec)
+}
+
+/// config.md (Linux process): a capability that "cannot be mapped to a
+/// relevant kernel interface ... MUST be logged as a warning"; the rest
+/// are granted.
+fn warn_unknown_capabilities(unknown: Vec<(String, String)>) {
+    for (field, name) in unknown {
+        crate::logging::warn(&format!(
+            "{field}: {name:?} is no capability this kernel interface knows; left out"
+        ));
+    }
+}
+
+/// A namespace with `"path": ""` has no path (a new namespace), as Go's
+/// zero value reads for runc.
+fn empty_namespace_paths_are_none(spec: &mut Spec) {
+    let Some(namespaces) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    else {
+        return;
+    };
+    for ns in namespaces {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// oci-spec reads "pids": {} (limit is OPTIONAL) as a limit of 0, which is
@@ -396,6 +427,19 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         for key in sysctl.keys() {
             check_sysctl(key, &has).map_err(|reason| bad(format!("linux.sysctl.{key}"), reason))?;
         }
+        // Two values for one name, as runc and crun refuse.
+        for (field, name) in [
+            ("hostname", spec.hostname()),
+            ("domainname", spec.domainname()),
+        ] {
+            let key = format!("kernel.{field}");
+            if sysctl.contains_key(&key) && name.as_ref().is_some_and(|n| !n.is_empty()) {
+                return Err(bad(
+                    format!("linux.sysctl.{key}"),
+                    format!("conflicts with the {field:?} field"),
+                ));
+            }
+        }
     }
     for (i, mount) in spec.mounts().iter().flatten().enumerate() {
         if mount.destination().as_os_str().is_empty() {
@@ -631,14 +675,23 @@ mod tests {
     }
 
     #[test]
-    fn unknown_capability_fails() {
+    fn unknown_capability_is_left_out() {
         let mut v = base();
-        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
-        let (field, _) = check(&v).unwrap_err();
-        assert!(
-            field.starts_with("process.capabilities.bounding"),
-            "{field}"
-        );
+        v["process"]["capabilities"] =
+            serde_json::json!({"bounding": ["CAP_NOPE", "CAP_KILL", "kill"], "ambient": ["x"]});
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        assert!(validate(&spec).is_ok());
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let kill = oci_spec::runtime::Capability::Kill;
+        assert_eq!(caps.bounding().clone().unwrap(), [kill].into());
+        assert_eq!(caps.ambient().clone().unwrap(), Default::default());
+        assert_eq!(caps.effective(), &None);
     }
 
     #[test]
@@ -727,6 +780,39 @@ mod tests {
             .unwrap()
             .push(serde_json::json!({"type": "network"}));
         assert_eq!(check(&v), Ok(()));
+    }
+
+    #[test]
+    fn empty_namespace_path_is_no_path() {
+        let mut v = base();
+        v["linux"]["namespaces"][0]["path"] = "".into();
+        let spec = parse(v.to_string().as_bytes()).unwrap();
+        assert!(validate(&spec).is_ok());
+        let ns = &spec
+            .linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()[0];
+        assert_eq!(ns.path(), &None);
+    }
+
+    #[test]
+    fn uts_sysctl_conflicts_with_the_field() {
+        let mut v = base();
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"type": "uts"}));
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.hostname": "a"});
+        assert!(check(&v).is_ok());
+        v["hostname"] = "b".into();
+        assert_eq!(check(&v).unwrap_err().0, "linux.sysctl.kernel.hostname");
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "a"});
+        assert!(check(&v).is_ok());
+        v["domainname"] = "c".into();
+        assert_eq!(check(&v).unwrap_err().0, "linux.sysctl.kernel.domainname");
     }
 
     #[test]

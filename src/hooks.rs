@@ -69,8 +69,8 @@ pub fn run(kind: &'static str, hooks: &[Hook], state_json: &str) -> Result<(), H
     Ok(())
 }
 
-/// Runs hooks whose failure must not stop the lifecycle (poststart,
-/// poststop): each failure is logged as a warning and the remaining hooks
+/// Runs hooks whose failure must not stop the lifecycle (poststop): each
+/// failure is logged as a warning and the remaining hooks
 /// still run, "as if the hook had succeeded" (config.md).
 pub fn run_logged(kind: &'static str, hooks: &[Hook], state_json: &str) {
     if let Err(e) = injection(kind, hooks) {
@@ -113,10 +113,14 @@ fn run_one(hook: &Hook, state_json: &str) -> Result<(), String> {
     if let Some((arg0, rest)) = args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
-    cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    // Without `env` a hook inherits the runtime's environment (runc's
+    // exec.Cmd with a nil Env); with one, even empty, it gets just that.
+    if let Some(env) = hook.env() {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped());

@@ -53,7 +53,8 @@ struct Logger {
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
 /// Sets up logging once, before any verb runs. Without `--log`, warnings
-/// and debug lines go to stderr; errors are printed by the caller.
+/// and debug lines (`--debug`) go to stderr; errors are printed by the
+/// caller.
 pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<(), LogError> {
     let file = match path {
         Some(path) => Some(
@@ -98,6 +99,14 @@ pub fn log(level: Level, msg: &str) {
             let mut file: &File = file;
             let _ = file
                 .write_all(format_line(logger.format, level, msg, SystemTime::now()).as_bytes());
+        }
+        // Debug lines have runc's shape on stderr too (logrus's, in the
+        // --log-format asked for).
+        None if level == Level::Debug => {
+            eprint!(
+                "{}",
+                format_line(logger.format, level, msg, SystemTime::now())
+            )
         }
         None if level != Level::Error => eprintln!("carte: {}: {msg}", level.as_str()),
         None => {}

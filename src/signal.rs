@@ -48,10 +48,12 @@ const NAMES: &[(&str, i32)] = &[
 const SIG_MAX: i32 = 64;
 const RT_MIN: i32 = 34;
 
+/// A signal as runc takes it: a number (0 too: `kill ID 0` only checks
+/// that init is alive, as kill(2) does), or a name with or without SIG.
 pub fn parse(raw: &str) -> Result<i32, SignalError> {
     let invalid = || SignalError::Invalid(raw.to_string());
     if let Ok(n) = raw.parse::<i32>() {
-        return if (1..=SIG_MAX).contains(&n) {
+        return if (0..=SIG_MAX).contains(&n) {
             Ok(n)
         } else {
             Err(invalid())
@@ -94,13 +96,14 @@ mod tests {
         assert_eq!(parse("TERM"), Ok(libc::SIGTERM));
         assert_eq!(parse("USR1"), Ok(libc::SIGUSR1));
         assert_eq!(parse("10"), Ok(10));
+        assert_eq!(parse("0"), Ok(0));
         assert_eq!(parse("RTMIN+3"), Ok(37));
         assert_eq!(parse("RTMAX"), Ok(64));
     }
 
     #[test]
     fn rejects_nonsense() {
-        for raw in ["0", "65", "-1", "", "SIG", "FOO", "RTMIN+99"] {
+        for raw in ["SIG0", "65", "-1", "", "SIG", "FOO", "RTMIN+99"] {
             assert!(parse(raw).is_err(), "{raw}");
         }
     }

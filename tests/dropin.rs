@@ -79,6 +79,12 @@ fn missing_cwd_is_created() {
     b.config["process"]["cwd"] = json!("/not/there/yet");
     let out = env.sh(&mut b, "pwd; stat -c '%u %a' /not/there/yet /not");
     assert_eq!(out, "/not/there/yet\n0 755\n0 755\n");
+    // In the container's root, never the host's (the runtime is in the
+    // jail when it makes it).
+    b.config["process"]["cwd"] = json!("/../../../../di-outside");
+    assert_eq!(env.sh(&mut b, "pwd"), "/di-outside\n");
+    assert!(b.rootfs().join("di-outside").is_dir());
+    assert!(!std::path::Path::new("/di-outside").exists());
     b.config["process"]["cwd"] = json!("/ro/cwd");
     b.config["root"]["readonly"] = json!(true);
     assert_eq!(env.sh(&mut b, "pwd"), "/ro/cwd\n");
@@ -254,5 +260,351 @@ fn exec_into_a_sub_cgroup() {
     let out = env.carte(&["exec", "--cgroup", "nosuch", &id, "true"]);
     out.assert_fails_with(&["nosuch"]);
     env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// `run --keep`: the container stays after its process exits, `state`
+/// says stopped, and `delete` then removes it.
+#[test]
+fn run_keep_leaves_a_stopped_container() {
+    let env = TestEnv::new("di-keep");
+    let mut b = env.bundle("b");
+    b.set_args(&["sh", "-c", "exit 3"]);
+    b.write();
+    let id = env.id("c");
+    let out = env.carte(&["run", "--keep", "--bundle", b.path(), &id]);
+    assert_eq!(out.code(), Some(3), "{out:?}");
+    assert_eq!(env.status(&id).as_deref(), Some("stopped"));
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// The global `-v` prints the version, as runc's; `kill ID 0` checks that
+/// the container is alive and sends nothing.
+#[test]
+fn version_flag_and_kill_with_signal_zero() {
+    let env = TestEnv::new("di-cli");
+    let v = env.carte(&["-v"]);
+    v.assert_ok();
+    assert!(v.stdout.contains("version"), "{v:?}");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    env.carte(&["kill", &id, "0"]).assert_ok();
+    env.carte(&["kill", "--all", &id, "0"]).assert_ok();
+    assert_eq!(env.status(&id).as_deref(), Some("running"));
+    env.carte(&["kill", &id, "KILL"]).assert_ok();
+    env.wait_status(&id, "stopped");
+    assert!(!env.carte(&["kill", &id, "0"]).ok(), "a stopped container");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// The keys of a JSON object line, in the order printed.
+fn keys_in_order(text: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(text).unwrap();
+    // serde_json sorts its maps: find each key's place in the text.
+    let mut found: Vec<(usize, String)> = v
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (text.find(&format!("\"{k}\":")).unwrap(), k.clone()))
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, k)| k).collect()
+}
+
+/// `events` lines are `{"type":..,"id":..,"data":..}`, `list --format json`
+/// and `state` use runc's key order, and list shows the state dir's owner.
+#[test]
+fn output_key_order_is_runcs() {
+    let env = TestEnv::new("di-order");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    let ev = env.carte(&["events", "--stats", &id]);
+    ev.assert_ok();
+    assert_eq!(keys_in_order(ev.stdout.trim()), ["type", "id", "data"]);
+    let list = env.carte(&["list", "--format", "json"]);
+    list.assert_ok();
+    let first = list
+        .stdout
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let want = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ];
+    assert_eq!(keys_in_order(first), want, "{}", list.stdout);
+    let v: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(v[0]["owner"], "root");
+    let state = env.carte(&["state", &id]);
+    assert_eq!(keys_in_order(&state.stdout), want, "{}", state.stdout);
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// `--debug` lines have runc's shape, in the --log file (text or JSON)
+/// and on stderr without one, for exec too.
+#[test]
+fn debug_logs_in_runcs_shape_for_exec() {
+    let env = TestEnv::new("di-debug");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    let text_log = env.dir.join("log.txt");
+    let json_log = env.dir.join("log.json");
+    env.carte(&[
+        "--debug",
+        "--log",
+        text_log.to_str().unwrap(),
+        "exec",
+        &id,
+        "true",
+    ])
+    .assert_ok();
+    let text = std::fs::read_to_string(&text_log).unwrap();
+    assert!(!text.is_empty());
+    for line in text.lines() {
+        assert!(line.starts_with("time=\""), "{line}");
+        assert!(line.contains(" level=debug msg=\""), "{line}");
+    }
+    env.carte(&[
+        "--debug",
+        "--log",
+        json_log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "exec",
+        &id,
+        "true",
+    ])
+    .assert_ok();
+    let json = std::fs::read_to_string(&json_log).unwrap();
+    assert!(!json.is_empty());
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["level"], "debug", "{line}");
+        assert!(v["msg"].is_string() && v["time"].is_string(), "{line}");
+    }
+    let out = env.carte(&["--debug", "exec", &id, "true"]);
+    out.assert_ok();
+    assert!(out.stderr.lines().count() > 0);
+    for line in out.stderr.lines() {
+        assert!(line.contains("level=debug msg="), "{line}");
+    }
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// `"path": ""` on a namespace means a new one, as runc reads it; a
+/// namespace type given twice is an error (config-linux.md: "the runtime
+/// MUST generate an error", and runc 1.1 refuses it too); kernel.hostname
+/// or kernel.domainname in linux.sysctl next to the hostname or domainname
+/// field is an error naming the sysctl, as in runc and crun.
+#[test]
+fn namespace_and_uts_sysctl_validation() {
+    let env = TestEnv::new("di-nsval");
+    let mut b = env.bundle("b");
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    b.config["linux"]["namespaces"] = json!([
+        {"type": "pid"}, {"type": "network"}, {"type": "ipc", "path": ""},
+        {"type": "uts"}, {"type": "mount"}
+    ]);
+    let out = env.sh(&mut b, "readlink /proc/self/ns/ipc");
+    assert_ne!(
+        out.trim(),
+        host_ipc.to_str().unwrap(),
+        "a new ipc namespace"
+    );
+
+    let fails = |b: &mut Bundle, needles: &[&str]| {
+        b.set_args(&["true"]);
+        let id = env.id("bad");
+        env.run(b, &id).assert_fails_with(needles);
+        env.assert_no_leaks(&id);
+    };
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "uts"}));
+    fails(&mut b, &["linux.namespaces[5].type", "twice"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    b.config["linux"]["sysctl"] = json!({"kernel.hostname": "other"});
+    fails(
+        &mut b,
+        &["config.json", "linux.sysctl.kernel.hostname", "hostname"],
+    );
+    b.config["linux"]["sysctl"] = json!({"kernel.domainname": "other"});
+    b.config["domainname"] = json!("example.org");
+    fails(
+        &mut b,
+        &[
+            "config.json",
+            "linux.sysctl.kernel.domainname",
+            "domainname",
+        ],
+    );
+    // Without the field, the sysctl sets the name.
+    b.config.as_object_mut().unwrap().remove("domainname");
+    let out = env.sh(&mut b, "cat /proc/sys/kernel/domainname");
+    assert_eq!(out.trim(), "other");
+}
+
+/// A capability name that maps to no kernel capability is left out with a
+/// warning (config.md, Linux process, since runtime-spec 1.1), and the
+/// container runs with the known ones; likewise in an `exec --process`.
+#[test]
+fn unknown_capability_is_a_warning() {
+    let env = TestEnv::new("di-capwarn");
+    let mut b = env.bundle("b");
+    b.config["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_NOT_A_CAP"],
+        "effective": ["CAP_KILL", "CAP_NOT_A_CAP"],
+        "permitted": ["CAP_KILL", "CAP_NOT_A_CAP"]
+    });
+    b.set_args(&["grep", "^CapEff", "/proc/self/status"]);
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    assert!(out.stdout.contains(&cap_mask(&[5])), "{out:?}");
+    let warning: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(warning.len(), 3, "one warning per set: {out:?}");
+    for line in warning {
+        assert!(
+            line.contains("warning") && line.contains("CAP_NOT_A_CAP"),
+            "{line}"
+        );
+    }
+    assert!(
+        out.stderr.contains("process.capabilities.bounding[1]"),
+        "{out:?}"
+    );
+    env.assert_no_leaks(&id);
+
+    b.set_args(&["sleep", "1000"]);
+    let id = running(&env, &mut b);
+    let p = env.dir.join("p.json");
+    std::fs::write(
+        &p,
+        r#"{"args": ["grep", "^CapEff", "/proc/self/status"], "cwd": "/", "env": ["PATH=/bin"],
+            "capabilities": {"effective": ["CAP_KILL", "CAP_NOPE"], "permitted": ["CAP_KILL"], "bounding": ["CAP_KILL"]}}"#,
+    )
+    .unwrap();
+    let out = env.carte(&["exec", "--process", p.to_str().unwrap(), &id]);
+    out.assert_ok();
+    assert!(out.stdout.contains(&cap_mask(&[5])), "{out:?}");
+    assert!(
+        out.stderr.contains("capabilities.effective[1]") && out.stderr.contains("CAP_NOPE"),
+        "{out:?}"
+    );
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// `update -r` reads keys in any case, as Go's JSON decoder (runc's) does.
+#[test]
+fn update_resources_keys_in_any_case() {
+    let env = TestEnv::new("di-upd");
+    let mut b = env.bundle("b");
+    let id = running(&env, &mut b);
+    let out = env.carte_with_input(
+        &["update", "-r", "-", &id],
+        br#"{"Memory": {"Limit": 67108864}, "PIDS": {"limit": 50}, "cpu": {"Shares": 512}}"#,
+    );
+    out.assert_ok();
+    let read = |path: String| std::fs::read_to_string(path).unwrap().trim().to_string();
+    let v1 = !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v1 {
+        assert_eq!(
+            read(format!("/sys/fs/cgroup/memory/{id}/memory.limit_in_bytes")),
+            "67108864"
+        );
+        assert_eq!(read(format!("/sys/fs/cgroup/pids/{id}/pids.max")), "50");
+        assert_eq!(read(format!("/sys/fs/cgroup/cpu/{id}/cpu.shares")), "512");
+    } else {
+        assert_eq!(read(format!("/sys/fs/cgroup/{id}/memory.max")), "67108864");
+        assert_eq!(read(format!("/sys/fs/cgroup/{id}/pids.max")), "50");
+    }
+    // A key that is no field in any case is still refused.
+    env.carte_with_input(
+        &["update", "-r", "-", &id],
+        br#"{"Memory": {"Limitless": 1}}"#,
+    )
+    .assert_fails_with(&["Limitless"]);
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// createContainer hooks run in the container's rootfs (runc's cwd for
+/// them); a hook without `env` inherits the runtime's environment, one
+/// with `env` gets only that.
+#[test]
+fn hook_cwd_and_environment() {
+    let env = TestEnv::new("di-hookenv");
+    let mut b = env.bundle("b");
+    let out = env.dir.join("hooks.out");
+    let say = |kind: &str| {
+        format!(
+            "echo {kind} cwd=$(pwd -P) path=$PATH mark=$DI_MARK >> {}",
+            out.display()
+        )
+    };
+    b.config["hooks"] = json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", say("cc")]}],
+        "prestart": [{"path": "/bin/sh", "args": ["sh", "-c", say("pre")]}],
+        "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", say("post")], "env": ["PATH=/bin"]}]
+    });
+    b.set_args(&["true"]);
+    b.write();
+    let id = env.id("c");
+    let mut cmd = env.command(&["run", "--bundle", b.path(), &id]);
+    cmd.env("DI_MARK", "yes")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+    env.carte_cmd(cmd).assert_ok();
+    env.assert_no_leaks(&id);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rootfs = std::fs::canonicalize(b.rootfs()).unwrap();
+    let line = |kind: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{kind} ")))
+            .unwrap_or_else(|| panic!("no {kind} line: {text}"))
+            .to_string()
+    };
+    let cc = line("cc");
+    assert!(cc.contains(&format!("cwd={} ", rootfs.display())), "{cc}");
+    assert!(
+        cc.contains("path=/usr/sbin:/usr/bin:/sbin:/bin mark=yes"),
+        "{cc}"
+    );
+    assert!(line("pre").contains("mark=yes"), "{text}");
+    assert!(line("post").ends_with("path=/bin mark="), "{text}");
+}
+
+/// A failing poststart hook fails `run` too, and the container is
+/// stopped and removed (runtime.md, lifecycle step 9).
+#[test]
+fn failing_poststart_hook_fails_run() {
+    let env = TestEnv::new("di-poststart");
+    let mut b = env.bundle("b");
+    b.config["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
+    b.set_args(&["sleep", "1000"]);
+    b.write();
+    let id = env.id("c");
+    let out = env.carte(&["run", "--bundle", b.path(), &id]);
+    assert!(!out.ok(), "{out:?}");
+    assert!(out.stderr.contains("poststart hook /bin/false"), "{out:?}");
+    assert_eq!(env.status(&id), None);
+    env.assert_no_leaks(&id);
+    let id = env.id("d");
+    let out = env.carte(&["run", "-d", "--bundle", b.path(), &id]);
+    assert!(!out.ok(), "{out:?}");
     env.assert_no_leaks(&id);
 }

@@ -133,16 +133,6 @@ const CASES: &[Case] = &[
         &["mounts[6]", "/nonexistent-src", "no such file or directory"],
     ),
     (
-        "unknown capability",
-        |b| {
-            b.config["process"]["capabilities"]["bounding"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!("CAP_NOT_A_CAP"));
-        },
-        &["process.capabilities.bounding", "CAP_NOT_A_CAP"],
-    ),
-    (
         "terminal without console socket",
         |b| set(b, "/process/terminal", json!(true)),
         &["process.terminal", "console"],

@@ -84,6 +84,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         foreground::become_subreaper();
         Some(foreground::catch_signals()?)
     };
+    let mut phases = crate::logging::Phases::start();
     let pid = container.exec(ExecOptions {
         process,
         console_socket: args.console_socket.clone(),
@@ -93,6 +94,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         ignore_paused: args.ignore_paused,
         sub_cgroups: parse_sub_cgroups(&args.cgroup)?,
     })?;
+    phases.mark(&format!("start process {pid} in container {}", args.id));
     let Some(sigfd) = sigfd else {
         return Ok(ExitCode::SUCCESS);
     };
@@ -101,6 +103,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let code = foreground::wait(pid, sigfd, pty);
+    phases.mark(&format!("wait for process {pid}, exit status {code}"));
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
@@ -153,11 +156,7 @@ fn build_process(container: &Container, args: &ExecArgs) -> anyhow::Result<Proce
     }
     if !args.cap.is_empty() {
         let mut caps = process.capabilities().clone().unwrap_or_default();
-        let added: Capabilities = args
-            .cap
-            .iter()
-            .map(|c| parse_cap(c))
-            .collect::<anyhow::Result<_>>()?;
+        let added: Capabilities = args.cap.iter().filter_map(|c| parse_cap(c)).collect();
         let grow = |set: &Option<Capabilities>| {
             Some(
                 set.clone()
@@ -240,9 +239,14 @@ fn parse_user(user: &str) -> anyhow::Result<(u32, Option<u32>)> {
     Ok((uid, gid))
 }
 
-fn parse_cap(name: &str) -> anyhow::Result<Capability> {
-    serde_json::from_value(serde_json::Value::String(name.to_string()))
-        .map_err(|_| anyhow::anyhow!("--cap {name:?}: unknown capability"))
+/// A name that is no capability is left out with a warning, as runc does
+/// and as config.md asks of the config's own.
+fn parse_cap(name: &str) -> Option<Capability> {
+    let cap = serde_json::from_value(serde_json::Value::String(name.to_string())).ok();
+    if cap.is_none() {
+        crate::logging::warn(&format!("--cap {name:?}: unknown capability; left out"));
+    }
+    cap
 }
 
 #[cfg(test)]
@@ -284,7 +288,7 @@ mod tests {
 
     #[test]
     fn caps() {
-        assert!(parse_cap("CAP_SYS_ADMIN").is_ok());
-        assert!(parse_cap("CAP_NOPE").is_err());
+        assert!(parse_cap("CAP_SYS_ADMIN").is_some());
+        assert!(parse_cap("CAP_NOPE").is_none());
     }
 }

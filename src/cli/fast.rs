@@ -39,6 +39,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Option<Cli> {
         debug: false,
         systemd_cgroup: false,
         rootless: None,
+        version: (),
         command: Command::Features,
     };
     let verb = loop {
@@ -123,7 +124,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Option<Cli> {
             }
             create.id = ids.remove(0);
             if verb == "run" {
-                Command::Run { detach, create }
+                Command::Run {
+                    detach,
+                    keep: false,
+                    create,
+                }
             } else {
                 Command::Create(create)
             }

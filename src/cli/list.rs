@@ -25,28 +25,31 @@ pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<ExitC
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // runc shows the name of the state dir's owner (`#uid` without one).
+    let owners: Vec<String> = containers
+        .iter()
+        .map(|c| owner_of(&root.join(c.id())))
+        .collect();
+    let states = containers.iter().zip(&owners).map(|(c, owner)| {
+        let mut s = c.oci_state();
+        s.owner = std::borrow::Cow::Borrowed(owner);
+        s
+    });
     match format {
         ListFormat::Json => {
-            let states: Vec<serde_json::Value> = containers.iter().map(|c| c.oci_state()).collect();
-            super::output(&format!("{}\n", serde_json::Value::Array(states)));
+            let states: Vec<_> = states.collect();
+            super::output(&format!("{}\n", serde_json::to_string(&states)?));
         }
         ListFormat::Table => {
-            let rows: Vec<[String; 6]> = containers
-                .iter()
-                .map(|c| {
-                    let s = c.oci_state();
-                    let text = |k: &str| {
-                        s[k].as_str()
-                            .map(String::from)
-                            .unwrap_or_else(|| s[k].to_string())
-                    };
+            let rows: Vec<[String; 6]> = states
+                .map(|s| {
                     [
-                        text("id"),
-                        text("pid"),
-                        text("status"),
-                        text("bundle"),
-                        text("created"),
-                        text("owner"),
+                        s.id.to_string(),
+                        s.pid.to_string(),
+                        s.status.to_string(),
+                        s.bundle.display().to_string(),
+                        s.created.to_string(),
+                        s.owner.into_owned(),
                     ]
                 })
                 .collect();
@@ -57,6 +60,23 @@ pub fn run(root: &Path, format: ListFormat, quiet: bool) -> anyhow::Result<ExitC
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The user name of `dir`'s owner in the host's /etc/passwd, or `#uid`.
+fn owner_of(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(dir).map(|m| m.uid()) else {
+        return String::new();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let mut f = line.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse() == Ok(uid)).then(|| name.to_string())
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
 }
 
 /// Columns padded to their widest cell plus one space, like runc's tabwriter.

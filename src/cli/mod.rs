@@ -27,10 +27,15 @@ use crate::logging;
 #[derive(Parser, Debug)]
 #[command(
     name = "carte",
-    version,
+    // runc's shape ("runc version X", "spec: Y"), which go-runc parses.
+    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"),
+    disable_version_flag = true,
     about = "A low-level OCI container runtime, a drop-in for runc"
 )]
 pub struct Cli {
+    /// Print the version (-v, as runc; -V and --version too)
+    #[arg(short = 'v', long, short_alias = 'V', action = clap::ArgAction::Version)]
+    pub version: (),
     /// Directory for container state (default /run/carte, or
     /// $XDG_RUNTIME_DIR/carte when not root)
     #[arg(long, value_name = "DIR")]
@@ -120,6 +125,9 @@ pub enum Command {
         /// Return once the container is started
         #[arg(short, long)]
         detach: bool,
+        /// Do not delete the container after it exits
+        #[arg(long)]
+        keep: bool,
         #[command(flatten)]
         create: CreateArgs,
     },
@@ -248,7 +256,11 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::State { id } => state::run(&root, id),
         Command::Kill { all, id, signal } => kill::run(&root, id, signal, *all),
         Command::Delete { force, id } => delete::run(&root, id, *force),
-        Command::Run { detach, create } => run::run(&root, create, *detach, cli.cgroup_driver()),
+        Command::Run {
+            detach,
+            keep,
+            create,
+        } => run::run(&root, create, *detach, *keep, cli.cgroup_driver()),
         Command::Exec(args) => exec::run(&root, args),
         Command::Update(args) => update::run(&root, args),
         Command::Events {

@@ -6,10 +6,13 @@ use super::CreateArgs;
 use crate::container::{self, Container};
 use crate::process::foreground;
 
+/// `keep`: the container stays, stopped, after its process exits (runc's
+/// `--keep`), for `state` and then `delete`.
 pub fn run(
     root: &Path,
     args: &CreateArgs,
     detach: bool,
+    keep: bool,
     driver: crate::cgroups::Driver,
 ) -> anyhow::Result<ExitCode> {
     let mut opts = super::create::options(args, driver);
@@ -49,7 +52,9 @@ pub fn run(
     };
     let mut phases = crate::logging::Phases::start();
     if let Err(e) = container.start() {
-        let _ = container.delete(true);
+        if !keep {
+            let _ = container.delete(true);
+        }
         return Err(e.into());
     }
     let Some(sigfd) = sigfd else {
@@ -58,8 +63,10 @@ pub fn run(
     phases.mark("start");
     let code = foreground::wait(container.state.pid, sigfd, pty);
     phases.mark("wait for the container's exit");
-    let (container, _lock) = Container::load_locked(root, &args.id)?;
-    container.delete(true)?;
-    phases.mark("delete");
+    if !keep {
+        let (container, _lock) = Container::load_locked(root, &args.id)?;
+        container.delete(true)?;
+        phases.mark("delete");
+    }
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }

@@ -98,11 +98,12 @@ fn read_resources(source: &str) -> anyhow::Result<LinuxResources> {
         std::fs::read(source).map(|t| text = t)
     };
     read.map_err(|e| anyhow!("read resources from {shown}: {}", crate::sys::reason(&e)))?;
-    let de = &mut serde_json::Deserializer::from_slice(&text);
-    let resources: LinuxResources = serde_path_to_error::deserialize(de)
+    let mut raw: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| anyhow!("resources from {shown}: {e}"))?;
+    go_key_case(&mut raw, false);
+    let resources: LinuxResources = serde_path_to_error::deserialize(raw.clone())
         .map_err(|e| anyhow!("resources from {shown}: {}: {}", e.path(), e.inner()))?;
-    // Parsed once more as plain JSON to find what the spec's types dropped.
-    let raw: serde_json::Value = serde_json::from_slice(&text)?;
+    // What the spec's types dropped is an unknown field.
     let dropped = crate::cgroups::dropped_fields(&raw, &resources);
     if !dropped.is_empty() {
         bail!(
@@ -111,6 +112,83 @@ fn read_resources(source: &str) -> anyhow::Result<LinuxResources> {
         );
     }
     Ok(resources)
+}
+
+/// Every field name of LinuxResources and the types in it.
+const RESOURCE_KEYS: &[&str] = &[
+    "devices",
+    "allow",
+    "type",
+    "major",
+    "minor",
+    "access",
+    "memory",
+    "limit",
+    "reservation",
+    "swap",
+    "kernel",
+    "kernelTCP",
+    "swappiness",
+    "disableOOMKiller",
+    "useHierarchy",
+    "checkBeforeUpdate",
+    "cpu",
+    "shares",
+    "quota",
+    "idle",
+    "burst",
+    "period",
+    "realtimeRuntime",
+    "realtimePeriod",
+    "cpus",
+    "mems",
+    "pids",
+    "blockIO",
+    "weight",
+    "leafWeight",
+    "weightDevice",
+    "throttleReadBpsDevice",
+    "throttleWriteBpsDevice",
+    "throttleReadIOPSDevice",
+    "throttleWriteIOPSDevice",
+    "rate",
+    "hugepageLimits",
+    "pageSize",
+    "network",
+    "classID",
+    "priorities",
+    "name",
+    "priority",
+    "rdma",
+    "hcaHandles",
+    "hcaObjects",
+    "unified",
+];
+
+/// Renames object keys that match a field name but for case to that name,
+/// as Go's JSON decoder (runc's) matches them: `"Memory": {"Limit": 1}`.
+/// The keys of the two maps are left alone: unified's file names, and
+/// rdma's device names (whose values are structs again).
+fn go_key_case(value: &mut serde_json::Value, map_keys: bool) {
+    let serde_json::Value::Object(obj) = value else {
+        if let serde_json::Value::Array(items) = value {
+            items.iter_mut().for_each(|v| go_key_case(v, false));
+        }
+        return;
+    };
+    let entries = std::mem::take(obj);
+    for (key, mut v) in entries {
+        let name = match RESOURCE_KEYS.iter().find(|k| k.eq_ignore_ascii_case(&key)) {
+            Some(known) if !map_keys && !obj.contains_key(*known) => known.to_string(),
+            _ => key,
+        };
+        match name.as_str() {
+            "unified" if !map_keys => {}
+            "rdma" if !map_keys => go_key_case(&mut v, true),
+            _ => go_key_case(&mut v, false),
+        }
+        obj.insert(name, v);
+    }
 }
 
 /// runc's units.RAMInBytes: a number with an optional binary unit
@@ -183,7 +261,29 @@ fn from_flags(args: &UpdateArgs) -> anyhow::Result<LinuxResources> {
 
 #[cfg(test)]
 mod tests {
-    use super::bytes;
+    use super::{bytes, go_key_case};
+
+    #[test]
+    fn keys_in_any_case_as_go_reads_them() {
+        let mut v = serde_json::json!({
+            "Memory": {"LIMIT": 1, "kernelTcp": 2},
+            "CPU": {"Shares": 3},
+            "BlockIo": {"ThrottleReadIopsDevice": [{"Major": 8, "Minor": 0, "Rate": 9}]},
+            "Unified": {"Memory.High": "5"},
+            "RDMA": {"MLX5_0": {"HcaHandles": 1}}
+        });
+        go_key_case(&mut v, false);
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "memory": {"limit": 1, "kernelTCP": 2},
+                "cpu": {"shares": 3},
+                "blockIO": {"throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 9}]},
+                "unified": {"Memory.High": "5"},
+                "rdma": {"MLX5_0": {"hcaHandles": 1}}
+            })
+        );
+    }
 
     #[test]
     fn sizes_as_runc_reads_them() {

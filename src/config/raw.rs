@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Box as ConsoleSize, ExecCPUAffinity, Hooks, Linux, LinuxCapabilities, LinuxIOPriority,
-    LinuxIdMapping, LinuxSchedulerFlag, LinuxSchedulerPolicy, Mount, PosixRlimit, Process, Root,
-    Scheduler, Solaris, Spec, User, Windows, VM, ZOS,
+    Box as ConsoleSize, Capabilities, Capability, ExecCPUAffinity, Hooks, Linux, LinuxCapabilities,
+    LinuxIOPriority, LinuxIdMapping, LinuxSchedulerFlag, LinuxSchedulerPolicy, Mount, PosixRlimit,
+    Process, Root, Scheduler, Solaris, Spec, User, Windows, VM, ZOS,
 };
 use serde::{de, Deserialize, Deserializer};
 
@@ -58,6 +58,84 @@ impl RawSpec {
     /// A process without its REQUIRED user (config.md, POSIX process).
     pub(super) fn lacks_user(&self) -> bool {
         self.process.as_ref().is_some_and(|p| p.user.is_none())
+    }
+
+    /// See `RawProcess::unknown_capabilities`.
+    pub(super) fn unknown_capabilities(&self) -> Vec<(String, String)> {
+        (self.process.as_ref())
+            .map(|p| p.unknown_capabilities("process.capabilities"))
+            .unwrap_or_default()
+    }
+}
+
+/// process.capabilities as names: one that is no capability is left out
+/// with a warning (config.md, Linux process: a value that "cannot be
+/// mapped to a relevant kernel interface ... MUST be logged as a warning",
+/// since runtime-spec 1.1), where oci-spec's type would fail the parse.
+#[derive(Deserialize)]
+#[serde(expecting = "struct LinuxCapabilities")]
+pub(super) struct RawCapabilities {
+    #[serde(default)]
+    bounding: Option<Vec<String>>,
+    #[serde(default)]
+    effective: Option<Vec<String>>,
+    #[serde(default)]
+    inheritable: Option<Vec<String>>,
+    #[serde(default)]
+    permitted: Option<Vec<String>>,
+    #[serde(default)]
+    ambient: Option<Vec<String>>,
+}
+
+fn capability(name: &str) -> Option<Capability> {
+    use serde::de::IntoDeserializer;
+    let de: de::value::StrDeserializer<de::value::Error> = name.into_deserializer();
+    Capability::deserialize(de).ok()
+}
+
+impl RawCapabilities {
+    fn sets(&self) -> [(&'static str, &Option<Vec<String>>); 5] {
+        [
+            ("bounding", &self.bounding),
+            ("effective", &self.effective),
+            ("inheritable", &self.inheritable),
+            ("permitted", &self.permitted),
+            ("ambient", &self.ambient),
+        ]
+    }
+}
+
+impl From<RawCapabilities> for LinuxCapabilities {
+    fn from(raw: RawCapabilities) -> LinuxCapabilities {
+        let known = |set: Option<Vec<String>>| -> Option<Capabilities> {
+            set.map(|names| names.iter().filter_map(|n| capability(n)).collect())
+        };
+        let mut caps = LinuxCapabilities::default();
+        caps.set_bounding(known(raw.bounding))
+            .set_effective(known(raw.effective))
+            .set_inheritable(known(raw.inheritable))
+            .set_permitted(known(raw.permitted))
+            .set_ambient(known(raw.ambient));
+        caps
+    }
+}
+
+impl RawProcess {
+    /// The capability names that name no capability: (field, name) pairs,
+    /// for the caller to warn about; the conversion leaves them out.
+    pub(super) fn unknown_capabilities(&self, prefix: &str) -> Vec<(String, String)> {
+        let Some(caps) = &self.capabilities else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (set, names) in caps.sets() {
+            for (i, name) in names.iter().flatten().enumerate() {
+                if capability(name).is_none() {
+                    out.push((format!("{prefix}.{set}[{i}]"), name.clone()));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -103,7 +181,7 @@ pub(super) struct RawProcess {
     env: Option<Vec<String>>,
     cwd: PathBuf,
     #[serde(default)]
-    capabilities: Option<LinuxCapabilities>,
+    capabilities: Option<RawCapabilities>,
     #[serde(default)]
     rlimits: Option<Vec<PosixRlimit>>,
     #[serde(default)]
@@ -200,7 +278,7 @@ impl From<RawProcess> for Process {
             .set_command_line(raw.command_line)
             .set_env(raw.env)
             .set_cwd(raw.cwd)
-            .set_capabilities(raw.capabilities)
+            .set_capabilities(raw.capabilities.map(LinuxCapabilities::from))
             .set_rlimits(raw.rlimits)
             .set_no_new_privileges(raw.no_new_privileges)
             .set_apparmor_profile(raw.apparmor_profile)

@@ -308,7 +308,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let mut runtime_hooks = |pid: i32| -> Result<String, String> {
         let mut created = state.clone();
         created.pid = pid;
-        let json = created.oci(Status::Created).to_string();
+        let json = created.oci_json(Status::Created);
         *hooks_began.borrow_mut() = Some(json.clone());
         if let Some(h) = spec.hooks() {
             hooks::run(

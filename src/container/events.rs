@@ -5,7 +5,6 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use serde_json::json;
 
 use super::state::Status;
 use super::{Container, ContainerError};
@@ -17,13 +16,33 @@ pub enum Event {
     Oom,
 }
 
+/// runc's event object, its keys in runc's order: `{"type":"stats",
+/// "id":...,"data":{...}}` (a Value would sort them).
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a Stats>,
+}
+
 impl Event {
-    /// runc's event object: `{"type":"stats","id":...,"data":{...}}`.
-    pub fn json(&self, id: &str) -> serde_json::Value {
-        match self {
-            Event::Stats(stats) => json!({"type": "stats", "id": id, "data": stats}),
-            Event::Oom => json!({"type": "oom", "id": id}),
-        }
+    /// The event as one line of JSON, without the newline.
+    pub fn json(&self, id: &str) -> String {
+        let line = match self {
+            Event::Stats(stats) => Line {
+                kind: "stats",
+                id,
+                data: Some(stats),
+            },
+            Event::Oom => Line {
+                kind: "oom",
+                id,
+                data: None,
+            },
+        };
+        serde_json::to_string(&line).expect("plain data serializes")
     }
 }
 

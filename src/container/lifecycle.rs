@@ -134,11 +134,17 @@ impl Container {
             self.state.save(&self.dir)?;
         }
         if wait_for_exec {
-            hooks::run_logged(
-                "poststart",
-                &poststart,
-                &self.state.oci(Status::Running).to_string(),
-            );
+            // runtime.md, lifecycle step 9: a failed poststart hook is an
+            // error, the container is stopped, and the lifecycle goes on at
+            // step 12: destroyed, then poststop hooks (spec 1.0 asked only
+            // for a warning). runc kills it too.
+            let state = self.state.oci_json(Status::Running);
+            if let Err(e) = hooks::run("poststart", &poststart, &state) {
+                if let Err(d) = self.delete(true) {
+                    logging::warn(&format!("remove the container after {e}: {d}"));
+                }
+                return Err(e.into());
+            }
         }
         Ok(())
     }
@@ -186,7 +192,7 @@ impl Container {
 
     /// Removes a stopped container; with `force`, kills a live one first.
     /// Runs poststop hooks, removes the cgroup and the state dir.
-    pub fn delete(self, force: bool) -> Result<(), ContainerError> {
+    pub fn delete(&self, force: bool) -> Result<(), ContainerError> {
         let status = self.status();
         if status != Status::Stopped {
             if !force {
@@ -217,11 +223,7 @@ impl Container {
         // existed for its hooks.
         let hooks = self.state.hooks.as_ref().filter(|_| self.state.pid != 0);
         if let Some(list) = hooks.and_then(|h| h.poststop().clone()) {
-            hooks::run_logged(
-                "poststop",
-                &list,
-                &self.state.oci(Status::Stopped).to_string(),
-            );
+            hooks::run_logged("poststop", &list, &self.state.oci_json(Status::Stopped));
         }
         failpoint!("delete.state_dir");
         remove_state_dir(&self.dir)

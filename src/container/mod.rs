@@ -258,8 +258,8 @@ impl Container {
         }
     }
 
-    pub fn oci_state(&self) -> serde_json::Value {
-        self.state.oci(self.status())
+    pub fn oci_state(&self) -> state::OciState<'_> {
+        self.state.oci_ordered(self.status())
     }
 }
 

@@ -36,6 +36,23 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// The OCI state as runc prints it: ociVersion, id, pid, status, bundle,
+/// rootfs, created, annotations (when there are any), owner.
+#[derive(Debug, Serialize)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<&'a std::collections::HashMap<String, String>>,
+    pub owner: std::borrow::Cow<'a, str>,
+}
+
 /// The saved record. The live status is derived from it (see `Container::status`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -188,20 +205,32 @@ impl State {
 
     /// The OCI state object that `state` prints and hooks read on stdin.
     pub fn oci(&self, status: Status) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": if status == Status::Stopped { 0 } else { self.pid },
-            "status": status.to_string(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-        });
-        if let Some(a) = &self.annotations {
-            v["annotations"] = serde_json::json!(a);
+        serde_json::to_value(self.oci_ordered(status)).expect("plain data serializes")
+    }
+
+    /// The state as one line of JSON, for hooks.
+    pub fn oci_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.oci_ordered(status)).expect("plain data serializes")
+    }
+
+    /// The state in runc's key order (its containerState struct), for
+    /// what carte prints and hands to hooks.
+    pub fn oci_ordered(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.annotations.as_ref(),
+            owner: std::borrow::Cow::Borrowed(&self.owner),
         }
-        v
     }
 
     /// Init is alive: the saved pid has the saved start time and sits in

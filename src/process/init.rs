@@ -123,6 +123,10 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
     {
+        // In the rootfs, as runc runs them (before pivot_root: its path
+        // from the runtime's mount namespace).
+        nix::unistd::chdir(args.rootfs)
+            .map_err(|e| format!("chdir to {}: {}", args.rootfs.display(), sys::errno(e)))?;
         hooks::run("createContainer", list, &state_json).map_err(|e| s(&e))?;
     }
 
