@@ -86,6 +86,7 @@ impl Drop for Undo {
 pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Container, ContainerError> {
     let mut phases = logging::Phases::start();
     validate_id(id)?;
+    super::check_preserve_fds(opts.preserve_fds)?;
     let bundle = match opts.loaded.take() {
         Some(bundle) => bundle,
         None => config::load(&opts.bundle)?,

@@ -37,6 +37,7 @@ impl Container {
                 status,
             });
         }
+        super::check_preserve_fds(opts.preserve_fds)?;
         crate::lsm::check(&opts.process, None)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let has_socket = opts.console_socket.is_some() || opts.console_fd.is_some();

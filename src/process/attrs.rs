@@ -95,14 +95,13 @@ pub(super) struct Via<'a> {
     pub mode: crate::cloned_binary::Report,
 }
 
-/// Resets signals, leaves only stdio and fds 3..3+preserve_fds open across
-/// exec, and execs, through `via` if given. Returns only on failure, with
-/// the cause.
+/// Resets signals, leaves only stdio and the caller's fds 3..3+preserve_fds
+/// open across exec, and execs, through `via` if given. Returns only on
+/// failure, with the cause. The caller's fds are not close-on-exec (they
+/// came through carte's own execve); a close-on-exec fd in the range is
+/// carte's and stays so.
 pub(super) fn exec(program: &Program, preserve_fds: u32, via: Option<&Via>) -> String {
     reset_signals();
-    for fd in 3..3 + preserve_fds as i32 {
-        let _ = sys::clear_cloexec(fd);
-    }
     if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
         return format!("close fds: {}", sys::reason(&e));
     }
