@@ -619,3 +619,77 @@ fn default_device_rules_keep_their_wildcards() {
     env.carte(&["delete", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// linux.devices only makes nodes; access is linux.resources.devices' and
+/// runc's default devices'. A container that denies every device and lists
+/// /dev/kmsg in linux.devices could write it (carte added `c 1:11 rwm`
+/// for each linux.devices entry). Seen from inside: each open's error.
+#[test]
+fn linux_devices_grant_no_access() {
+    let env = TestEnv::new("sec-dev");
+    let probe = "for d in kmsg null zero full random urandom tty ptmx; do \
+                   r=$( (: > /dev/$d) 2>&1 ); echo \"$d=${r##*: }\"; done > /result";
+    let kmsg = json!({"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11});
+    let dev_null = json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 3});
+    let check = |name: &str, devices: Value, resources: Option<Value>| {
+        let mut b = env.bundle(name);
+        b.set_args(&["sh", "-c", probe]);
+        b.config["linux"]["devices"] = devices;
+        match resources {
+            Some(r) => b.config["linux"]["resources"] = r,
+            None => {
+                b.config["linux"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("resources");
+            }
+        }
+        b.write();
+        let id = env.id(name);
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_ok();
+        let list = host("devices", &id, "devices.list");
+        env.carte(&["start", &id]).assert_ok();
+        env.wait_status(&id, "stopped");
+        let out = std::fs::read_to_string(b.rootfs().join("result")).unwrap();
+        env.carte(&["delete", &id]).assert_ok();
+        env.assert_no_leaks(&id);
+        eprintln!("{name}: devices.list:\n{list}\ninside:\n{out}");
+        assert!(!list.contains("a *:*"), "{name}: {list}");
+        (list, kv(&out))
+    };
+    let denied = "Operation not permitted";
+    let defaults_open = |name: &str, v: &std::collections::HashMap<String, String>| {
+        for d in ["zero", "full", "random", "urandom", "ptmx"] {
+            assert_eq!(v[d], "", "{name}: /dev/{d}");
+        }
+        // No controlling terminal: the driver's ENXIO, past the cgroup.
+        assert_eq!(v["tty"], "No such device or address", "{name}");
+    };
+    // Every device denied, /dev/kmsg made: made, not granted.
+    let deny_all = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let (list, v) = check("denyall", json!([kmsg]), Some(deny_all.clone()));
+    assert!(!list.contains("c 1:11"), "{list}");
+    assert_eq!(v["kmsg"], denied);
+    assert_eq!(v["null"], "");
+    defaults_open("denyall", &v);
+    // No linux.resources at all: runc's allow list still holds, and a
+    // default node linux.devices lists by path (/dev/null) loses its rule.
+    let (list, v) = check("nores", json!([kmsg, dev_null]), None);
+    assert!(
+        !list.contains("c 1:11") && !list.contains("c 1:3 "),
+        "{list}"
+    );
+    assert_eq!(v["kmsg"], denied);
+    assert_eq!(v["null"], denied);
+    defaults_open("nores", &v);
+    // linux.resources.devices grants it: open.
+    let mut grant = deny_all;
+    grant["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}));
+    let (list, v) = check("grant", json!([kmsg]), Some(grant));
+    assert!(list.contains("c 1:11 w"), "{list}");
+    assert_eq!(v["kmsg"], "");
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use cgroups_rs::fs::hierarchies;
 use cgroups_rs::manager::{FsManager, Manager};
 use cgroups_rs::{CgroupPid, FreezerState};
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxResources};
 
 /// Parent of the cgroup of a relative cgroupsPath.
 pub const DEFAULT_PARENT: &str = "/carte";
@@ -190,16 +190,22 @@ impl Cgroup {
             })
     }
 
-    /// Applies `resources` at create, with the device rules every
-    /// container needs (see `device_rules`) after the config's own.
+    /// Applies `resources` at create. The device rules are set whether or
+    /// not the config has any, as runc sets them: an allow list (nothing is
+    /// allowed but what a rule allows), linux.resources.devices, then the
+    /// default devices (see `device_rules`). linux.devices only makes
+    /// nodes: it grants no access.
     pub fn apply(
         &mut self,
-        resources: &LinuxResources,
+        resources: Option<&LinuxResources>,
         devices: &[LinuxDevice],
     ) -> Result<(), CgroupError> {
-        let mut resources = resources.clone();
-        if resources.devices().is_some() || !devices.is_empty() {
-            let mut rules = resources.devices().clone().unwrap_or_default();
+        let mut resources = resources.cloned().unwrap_or_default();
+        let own = resources.devices().clone();
+        // Without a devices controller (a v1 host may lack it) only the
+        // config's own rules are an error (resources::apply says so).
+        if own.is_some() || controller_dir(&self.path, "devices").is_some_and(|d| d.is_dir()) {
+            let mut rules = own.unwrap_or_default();
             rules.extend(device_rules(devices));
             resources.set_devices(Some(rules));
         }
@@ -403,7 +409,10 @@ fn inherit_cpuset(dir: &Path, file: &str) -> std::io::Result<()> {
 }
 
 /// The allow rules runc adds after the config's device rules: mknod of
-/// anything, the default /dev nodes, ptys, tun, and each of linux.devices.
+/// any char or block device, the default /dev nodes, /dev/pts/* and
+/// /dev/ptmx (runc's AllowedDevices; runc 1.2 dropped /dev/net/tun). As in
+/// runc, a default node that linux.devices also lists by path loses its
+/// rule: its access is then linux.resources.devices' alone.
 pub fn device_rules(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
     let rule = |typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
         serde_json::from_value(serde_json::json!({
@@ -411,26 +420,23 @@ pub fn device_rules(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
         }))
         .expect("valid device rule")
     };
-    let mut rules = vec![
-        rule("c", None, None, "m"),
-        rule("b", None, None, "m"),
-        rule("c", Some(1), Some(3), "rwm"),
-        rule("c", Some(1), Some(5), "rwm"),
-        rule("c", Some(1), Some(7), "rwm"),
-        rule("c", Some(1), Some(8), "rwm"),
-        rule("c", Some(1), Some(9), "rwm"),
-        rule("c", Some(5), Some(0), "rwm"),
-        rule("c", Some(5), Some(2), "rwm"),
-        rule("c", Some(136), None, "rwm"),
-        rule("c", Some(10), Some(200), "rwm"),
+    let listed = |path: &str| devices.iter().any(|d| d.path() == Path::new(path));
+    let nodes = [
+        ("/dev/null", 1, 3),
+        ("/dev/random", 1, 8),
+        ("/dev/full", 1, 7),
+        ("/dev/tty", 5, 0),
+        ("/dev/zero", 1, 5),
+        ("/dev/urandom", 1, 9),
     ];
-    // Fifos are not devices to the device controller.
+    let mut rules = vec![rule("c", None, None, "m"), rule("b", None, None, "m")];
     rules.extend(
-        devices
-            .iter()
-            .filter(|d| d.typ() != LinuxDeviceType::P)
-            .map(LinuxDeviceCgroup::from),
+        (nodes.iter())
+            .filter(|(path, _, _)| !listed(path))
+            .map(|&(_, major, minor)| rule("c", Some(major), Some(minor), "rwm")),
     );
+    rules.push(rule("c", Some(136), None, "rwm"));
+    rules.push(rule("c", Some(5), Some(2), "rwm"));
     rules
 }
 

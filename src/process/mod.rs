@@ -314,10 +314,9 @@ fn start_intermediate(
     chan: &Channel,
 ) -> Result<(), ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    if let Some(resources) = linux.resources() {
-        failpoint!("cgroup.apply");
-        cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
-    }
+    failpoint!("cgroup.apply");
+    let devices = linux.devices().as_deref().unwrap_or_default();
+    cgroup.apply(linux.resources().as_ref(), devices)?;
     chan.send(&Message::Start)?;
     Ok(())
 }
