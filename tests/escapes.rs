@@ -1485,3 +1485,64 @@ fn preserve_fds_hands_over_only_the_callers() {
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// `--no-pivot`: the container is only MS_MOVE'd onto / and chrooted, so
+/// the host's whole /proc and /sys mounts stay in its mount namespace,
+/// out of sight. The kernel lets a process in a new user namespace mount
+/// procfs or sysfs where a whole one is visible in its mount namespace, so
+/// with them left there a nested user namespace mounted a fresh procfs
+/// (and sysfs). As runc, carte detaches them before the chroot: the mounts
+/// fail with EPERM, as they do in a pivot_root container.
+#[test]
+fn no_pivot_leaves_no_host_proc_or_sys_to_mount_again() {
+    let env = TestEnv::new("sec-nopivot");
+    let mut b = bundle(&env, "b");
+    // Docker's default capabilities: CAP_SETFCAP lets root in the
+    // container map itself as root of the new user namespace.
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ];
+    b.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let script = "\
+        r=$(unshare -Urmpf --mount-proc sh -c 'echo mounted' 2>&1); echo \"proc=$r\"; \
+        r=$(unshare -Umpf --mount-proc sh -c 'echo mounted' 2>&1); echo \"proc-unmapped=$r\"; \
+        r=$(unshare -Urmn sh -c 'mount -t sysfs sysfs /sys && echo mounted' 2>&1); \
+        echo \"sysfs=$r\"";
+    b.set_args(&["sh", "-c", script]);
+    b.write();
+    for no_pivot in [true, false] {
+        let id = env.id(if no_pivot { "nopivot" } else { "pivot" });
+        let mut args = vec!["run", "--bundle", b.path(), &id];
+        if no_pivot {
+            args.insert(1, "--no-pivot");
+        }
+        let out = env.carte(&args);
+        out.assert_ok();
+        eprintln!("no_pivot={no_pivot}:\n{}", out.stdout);
+        let v = kv(&out.stdout);
+        for fs in ["proc", "proc-unmapped", "sysfs"] {
+            // busybox mount says "permission denied (are you root?)" for EPERM.
+            let refused = ["Operation not permitted", "permission denied"];
+            assert!(
+                v[fs] != "mounted" && refused.iter().any(|r| v[fs].contains(r)),
+                "no_pivot={no_pivot}: {fs} mounted again in a nested user namespace\n{}",
+                out.stdout
+            );
+        }
+        env.assert_no_leaks(&id);
+    }
+}
