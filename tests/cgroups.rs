@@ -693,3 +693,63 @@ fn linux_devices_grant_no_access() {
     assert!(list.contains("c 1:11 w"), "{list}");
     assert_eq!(v["kmsg"], "");
 }
+
+/// A cgroup frozen before carte starts (cgroupsPath pointing at it), or
+/// frozen while create waits for init: init can make no progress, and
+/// carte waited for it forever. As runc: "container's cgroup unexpectedly
+/// frozen", at once, and nothing left of the container.
+#[test]
+fn a_frozen_cgroup_fails_create_fast() {
+    let env = TestEnv::new("sec-frozen");
+    let cg = format!("/sec-frozen-{}", std::process::id());
+    let freezer = std::path::PathBuf::from(format!("/sys/fs/cgroup/freezer{cg}"));
+    let state = freezer.join("freezer.state");
+    std::fs::create_dir(&freezer).unwrap();
+    std::fs::write(&state, "FROZEN").unwrap();
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "100"]);
+    b.config["linux"]["cgroupsPath"] = json!(cg);
+    b.write();
+    let frozen = "container's cgroup unexpectedly frozen";
+    for verb in [&["run", "-d"][..], &["create"]] {
+        let id = env.id(verb[0]);
+        let mut args = verb.to_vec();
+        args.extend(["--bundle", b.path(), &id]);
+        let started = Instant::now();
+        let out = env.carte_within(env.command(&args), 20);
+        out.assert_fails_with(&[frozen, &cg]);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{verb:?} took {:?}",
+            started.elapsed()
+        );
+        env.assert_no_leaks(&id);
+        // carte made no cgroup of its own there.
+        for ctrl in ["memory", "pids", "devices", "cpu"] {
+            let dir = format!("/sys/fs/cgroup/{ctrl}{cg}");
+            assert!(!std::path::Path::new(&dir).exists(), "{dir} made");
+        }
+    }
+    std::fs::write(&state, "THAWED").unwrap();
+    std::fs::remove_dir(&freezer).unwrap();
+    // Frozen mid-create, by a createRuntime hook (init is in the cgroup
+    // and waits for the hooks): create fails as soon as it sees it, and
+    // the cgroup it made is thawed and removed.
+    let hook = format!("echo FROZEN > {}", state.display());
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+    b.write();
+    let id = env.id("mid");
+    let started = Instant::now();
+    let out = env.carte_within(env.command(&["run", "-d", "--bundle", b.path(), &id]), 20);
+    out.assert_fails_with(&[frozen, &cg]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    env.assert_no_leaks(&id);
+    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let dir = entry.path().join(cg.trim_start_matches('/'));
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
+}

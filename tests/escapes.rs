@@ -1368,36 +1368,6 @@ fn with_fds(cmd: &mut Command, fds: &[std::os::fd::RawFd]) {
     }
 }
 
-/// Waits at most `secs` for carte; a hang is a failure, not a stuck suite.
-#[track_caller]
-fn within(env: &TestEnv, mut cmd: Command, secs: u64) -> Out {
-    let out = env.dir.join("within-out");
-    let err = env.dir.join("within-err");
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} hung for {secs} s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Out {
-        status,
-        stdout: std::fs::read_to_string(&out).unwrap_or_default(),
-        stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-    }
-}
-
 /// The fd numbers `evil fds` listed, and whether it reached the host.
 fn fds_seen(out: &str) -> Vec<String> {
     assert!(!out.contains("host-reached"), "escaped:\n{out}");
@@ -1431,7 +1401,8 @@ fn preserve_fds_hands_over_only_the_callers() {
     let id = env.id("create");
     let mut cmd = env.command(&["create", "--preserve-fds", "100", "--bundle", b.path(), &id]);
     with_fds(&mut cmd, &two);
-    within(&env, cmd, 20).assert_fails_with(&["preserve-fds", "fd 5"]);
+    env.carte_within(cmd, 20)
+        .assert_fails_with(&["preserve-fds", "fd 5"]);
     env.assert_no_leaks(&id);
     // None passed: run (foreground and -d) fails the same way.
     for detach in [false, true] {
@@ -1440,7 +1411,8 @@ fn preserve_fds_hands_over_only_the_callers() {
         if detach {
             args.insert(1, "-d");
         }
-        within(&env, env.command(&args), 20).assert_fails_with(&["preserve-fds", "fd 3"]);
+        env.carte_within(env.command(&args), 20)
+            .assert_fails_with(&["preserve-fds", "fd 3"]);
         env.assert_no_leaks(&id);
     }
     // The two passed, two asked for: create and start (which used to block
@@ -1448,8 +1420,9 @@ fn preserve_fds_hands_over_only_the_callers() {
     let id = env.id("ok");
     let mut cmd = env.command(&["create", "--preserve-fds", "2", "--bundle", b.path(), &id]);
     with_fds(&mut cmd, &two);
-    within(&env, cmd, 20).assert_ok();
-    within(&env, env.command(&["start", &id]), 20).assert_ok();
+    env.carte_within(cmd, 20).assert_ok();
+    env.carte_within(env.command(&["start", &id]), 20)
+        .assert_ok();
     let out = read_when_there(&b.rootfs().join("tmp/fds"));
     let seen = fds_seen(&out);
     assert_eq!(seen.len(), 2, "{out}");
@@ -1471,7 +1444,7 @@ fn preserve_fds_hands_over_only_the_callers() {
             &secret,
         ]);
         with_fds(&mut cmd, fds);
-        within(&env, cmd, 20)
+        env.carte_within(cmd, 20)
     };
     exec("3", &two[..1]).assert_fails_with(&["preserve-fds", "fd 4"]);
     let out = exec("1", &two[..1]);

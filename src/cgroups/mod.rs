@@ -62,6 +62,9 @@ pub enum CgroupError {
         path: String,
         source: std::io::Error,
     },
+    /// runc's words: its processes could make no progress.
+    #[error("container's cgroup unexpectedly frozen: {path}")]
+    Frozen { path: String },
 }
 
 /// The cgroup path for a container: cgroupsPath if given (a relative one is
@@ -525,6 +528,13 @@ pub fn kill_and_destroy(path: &str) -> Result<(), CgroupError> {
     // Processes (a container without its own PID namespace, or ones that
     // joined from elsewhere) or cgroups the container made below its own.
     kill_all(path, libc::SIGKILL);
+    // A frozen process takes its SIGKILL only once thawed (v1); this
+    // cgroup is going away, frozen or not.
+    if is_frozen(path) {
+        if let Ok(cg) = Cgroup::open(path) {
+            let _ = cg.set_frozen(false);
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in busy {
         remove_tree(&dir, deadline)?;
@@ -575,6 +585,15 @@ fn remove_empty_parents(dir: &Path, path: &str) {
         }
         parent = p.parent();
     }
+}
+
+/// A frozen cgroup holds whatever joins it: init would never get to say
+/// Ready, and carte would wait forever. As runc, `create` refuses one.
+pub fn refuse_frozen(path: &str) -> Result<(), CgroupError> {
+    if is_frozen(path) {
+        return Err(CgroupError::Frozen { path: path.into() });
+    }
+    Ok(())
 }
 
 /// True when the cgroup's freezer holds it frozen (the `paused` status).

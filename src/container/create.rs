@@ -153,6 +153,9 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         }
     }
     phases.mark("load and validate config.json, compile seccomp");
+    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
+    // Before anything is made, where runc checks.
+    cgroups::refuse_frozen(&cgroup_path)?;
 
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -183,7 +186,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     failpoint!("create.state_dir");
     failpoint!("create.lock");
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
-    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
     // Without a mount namespace, init mounts in carte's: note what the
     // rootfs path is before, to tell the container's mounts from the rest.
     let own_mount_ns = namespaces.has(LinuxNamespaceType::Mount);

@@ -246,6 +246,7 @@ fn drive(
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
     loop {
+        wait_unless_frozen(chan, args.cgroup_path)?;
         let (msg, fd) = match chan.recv_with_fd() {
             Ok((msg, fd)) => (Ok(msg), fd),
             Err(e) => (Err(e), None),
@@ -302,6 +303,26 @@ fn drive(
                 ));
             }
             Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Waits until the children have something to say, but not on a process
+/// that a frozen cgroup holds (frozen by another hand mid-create, or a
+/// parent cgroup frozen): that wait would never end.
+fn wait_unless_frozen(chan: &Channel, cgroup_path: &str) -> Result<(), ProcessError> {
+    use std::os::fd::AsRawFd;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: chan.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut pfd, 1, 100) } {
+            0 => crate::cgroups::refuse_frozen(cgroup_path)?,
+            n if n > 0 => return Ok(()),
+            _ => {} // EINTR
         }
     }
 }
