@@ -649,3 +649,62 @@ fn bad_profiles_fail_create_and_leave_nothing() {
         env.assert_no_leaks(&id);
     }
 }
+
+/// The x86_64 syscall names this machine's headers know, with numbers
+/// below `below`.
+fn names_below(below: u32) -> Vec<String> {
+    let header = std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+        .expect("kernel headers (linux-libc-dev)");
+    header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define __NR_"))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (name, nr) = (w.next()?, w.next()?.parse::<u32>().ok()?);
+            (nr < below).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// runc's -ENOSYS stub: a profile written before clone3 (435) allows
+/// every older call. glibc's pthread_create tries clone3 and falls back to
+/// clone only on ENOSYS; with the default action (EPERM) for every number
+/// the profile does not name, threads could not start. Numbers above the
+/// largest one the profile names, per listed ABI, now get ENOSYS; a known
+/// call below it that the profile does not allow still gets the default.
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let env = TestEnv::new("sec-enosys");
+    let older: Vec<String> = names_below(435)
+        .into_iter()
+        .filter(|n| n != "mkdir")
+        .collect();
+    let mut b = bundle(
+        &env,
+        json!({"defaultAction": "SCMP_ACT_ERRNO",
+               "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+               "syscalls": [{"names": older, "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    let script = format!(
+        "sc raw 435; sc raw 1000; sc raw {}; sc int80 1000; sc raw {NR_MKDIR} 0x400000; \
+         sc thread {NR_GETPID}; echo rc=$?",
+        1000 | X32_BIT
+    );
+    let (code, out) = run_sh(&env, &mut b, &script);
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    for (what, line) in ["clone3", "1000", "x32 1000", "i386 1000"]
+        .iter()
+        .zip(&lines)
+    {
+        assert_eq!(*line, "ret=-1 errno=38", "{what}: {out}");
+    }
+    assert_eq!(lines[4], "ret=-1 errno=1", "mkdir gets the default: {out}");
+    // The thread started (clone3's ENOSYS, then clone) and made its call.
+    assert!(
+        lines[5].starts_with("ret=") && lines[5].ends_with("errno=0"),
+        "{out}"
+    );
+    assert_eq!(&lines[6..], ["survived", "rc=0"], "{out}");
+}
