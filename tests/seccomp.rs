@@ -708,3 +708,37 @@ fn syscalls_newer_than_the_profile_get_enosys() {
     );
     assert_eq!(&lines[6..], ["survived", "rc=0"], "{out}");
 }
+
+/// carte's own last steps must not run under the container's filter. A
+/// profile that refuses everything it does not list with ENXIO, and
+/// lists what the program needs but not close_range: carte's marking of
+/// its fds close-on-exec ran under the filter, got ENXIO and failed the
+/// start (exit 127). Under create+start, run, and exec; with and without
+/// no_new_privs (the filter goes in at two places).
+#[test]
+fn carte_needs_nothing_of_the_profile() {
+    let env = TestEnv::new("sec-order");
+    let names = allow_all_but(&["close_range", "mkdir", "mkdirat"]);
+    let profile = json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": libc::ENXIO,
+                         "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]});
+    for nnp in [true, false] {
+        let mut b = bundle(&env, profile.clone());
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        // The filter holds: a call it does not list gets ENXIO.
+        let (code, out) = run_sh(&env, &mut b, "sc mkdir /tmp/x; echo ok");
+        assert_eq!(code, Some(0), "nnp={nnp}: {out}");
+        assert_eq!(out, "ret=-1 errno=6\nok\n", "nnp={nnp}");
+        b.set_args(&["sh", "-c", "echo started > /started; exec sleep 100"]);
+        b.write();
+        let id = env.id(&format!("cs{nnp}"));
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_ok();
+        env.carte(&["start", &id]).assert_ok();
+        env.wait_status(&id, "running");
+        let out = env.carte(&["exec", &id, "sc", "mkdir", "/tmp/y"]);
+        out.assert_ok();
+        assert_eq!(out.stdout, "ret=-1 errno=6\n", "nnp={nnp}");
+        env.carte(&["delete", "--force", &id]).assert_ok();
+        env.assert_no_leaks(&id);
+    }
+}

@@ -23,6 +23,8 @@ pub(super) struct Program {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// A seccomp filter is in place (see exec).
+    filtered: bool,
 }
 
 /// The container's seccomp filter and what to do with its notify listener.
@@ -32,8 +34,14 @@ pub(super) struct Seccomp<'a> {
     pub hand_off: &'a dyn Fn(OwnedFd) -> Result<(), String>,
 }
 
-fn install_seccomp(seccomp: Option<&Seccomp>) -> Result<(), String> {
+/// Installs the filter, and first does what carte itself would otherwise
+/// do under it: marking every fd from 3+preserve_fds close-on-exec
+/// (close_range, which a profile need not allow; a refusal with any errno
+/// but the three cloexec_from falls back on failed the start). Every fd
+/// carte opens after this is close-on-exec by itself.
+fn install_seccomp(seccomp: Option<&Seccomp>, preserve_fds: u32) -> Result<(), String> {
     let Some(s) = seccomp else { return Ok(()) };
+    sys::cloexec_from(3 + preserve_fds).map_err(|e| format!("close fds: {}", sys::reason(&e)))?;
     failpoint!("attrs.seccomp");
     if let Some(listener) = s.filter.install().map_err(|e| e.to_string())? {
         (s.hand_off)(listener)?;
@@ -48,13 +56,14 @@ pub(super) fn prepare(
     in_userns: bool,
     seccomp: Option<&Seccomp>,
     proc_root: BorrowedFd,
+    preserve_fds: u32,
 ) -> Result<Program, String> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
     // Before seccomp, which may refuse the write; takes effect at execve.
     crate::lsm::apply(process, proc_root).map_err(|e| e.to_string())?;
     if !nnp {
-        install_seccomp(seccomp)?;
+        install_seccomp(seccomp, preserve_fds)?;
     }
     set_user_and_caps(process, in_userns)?;
     enter_cwd(process.cwd())?;
@@ -79,9 +88,10 @@ pub(super) fn prepare(
             .map_err(|_| "program path has a NUL byte".to_string())?,
         argv: args.iter().map(cstr).collect::<Result<_, _>>()?,
         envp: env.iter().map(cstr).collect::<Result<_, _>>()?,
+        filtered: seccomp.is_some(),
     };
     if nnp {
-        install_seccomp(seccomp)?;
+        install_seccomp(seccomp, preserve_fds)?;
     }
     Ok(program)
 }
@@ -102,8 +112,12 @@ pub(super) struct Via<'a> {
 /// carte's and stays so.
 pub(super) fn exec(program: &Program, preserve_fds: u32, via: Option<&Via>) -> String {
     reset_signals();
+    // Under a seccomp filter, install_seccomp has marked them already,
+    // and the filter may refuse the calls: then it is no error.
     if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
-        return format!("close fds: {}", sys::reason(&e));
+        if !program.filtered {
+            return format!("close fds: {}", sys::reason(&e));
+        }
     }
     let Some(via) = via else {
         return match nix::unistd::execve(&program.path, &program.argv, &program.envp) {

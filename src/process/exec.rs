@@ -335,5 +335,11 @@ fn setup(
         filter,
         hand_off: &hand_off,
     });
-    attrs::prepare(args.process, in_userns, seccomp.as_ref(), host_proc)
+    attrs::prepare(
+        args.process,
+        in_userns,
+        seccomp.as_ref(),
+        host_proc,
+        args.preserve_fds,
+    )
 }
