@@ -185,6 +185,22 @@ fn bad_arch_ret(default: u32) -> u32 {
     }
 }
 
+/// Calls carte makes itself once the filter is in, which SCMP_ACT_NOTIFY
+/// would route through an agent: sendmsg hands the listener to the parent
+/// (no agent has it yet: the call would wait for ever) and says Ready;
+/// write is runc's (it refuses it for its own hand-off) and carte's
+/// release byte on the exec fifo, which `start` waits for.
+const NOTIFY_REFUSED: [(&str, &str); 2] = [
+    (
+        "sendmsg",
+        "SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall (carte passes the listener on with it)",
+    ),
+    (
+        "write",
+        "SCMP_ACT_NOTIFY cannot be used for the write syscall (carte writes the start signal with it)",
+    ),
+];
+
 /// The checks that need no kernel: each failure names its field below
 /// `linux.seccomp`, as config.rs reports it.
 pub fn validate(s: &LinuxSeccomp) -> Result<(), (String, String)> {
@@ -229,13 +245,13 @@ pub fn validate(s: &LinuxSeccomp) -> Result<(), (String, String)> {
         }
         if call.action() == Action::ScmpActNotify {
             notify = true;
-            // carte hands the listener to its parent with sendmsg after the
-            // filter is in place: notifying it would block that for ever.
-            if let Some(j) = call.names().iter().position(|n| n == "sendmsg") {
-                return bad(
-                    format!("syscalls[{i}].names[{j}]"),
-                    "SCMP_ACT_NOTIFY cannot be used for sendmsg (carte needs it to pass the listener on)",
-                );
+            if let Some((j, why)) = call.names().iter().enumerate().find_map(|(j, n)| {
+                NOTIFY_REFUSED
+                    .iter()
+                    .find(|(name, _)| n == name)
+                    .map(|(_, why)| (j, why))
+            }) {
+                return bad(format!("syscalls[{i}].names[{j}]"), why);
             }
         }
         for (j, arg) in call.args().iter().flatten().enumerate() {
@@ -1135,6 +1151,12 @@ mod tests {
                 serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
                     "syscalls": [{"names": ["read", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}),
                 "linux.seccomp.syscalls[0].names[1]",
+            ),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+                                 {"names": ["read", "getpid", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+                "linux.seccomp.syscalls[1].names[2]",
             ),
         ];
         for (v, field) in cases {

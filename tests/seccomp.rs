@@ -742,3 +742,53 @@ fn carte_needs_nothing_of_the_profile() {
         env.assert_no_leaks(&id);
     }
 }
+
+/// SCMP_ACT_NOTIFY on a call carte itself makes once the filter is in:
+/// `write` (runc refuses it; carte writes the start signal on the exec
+/// fifo with it) and `sendmsg` (the listener's hand-off). A profile
+/// notifying write was taken, and the container hung on an agent that
+/// never answers carte's own write. Now create fails at once with one
+/// line naming the field and the call, before any agent is called.
+#[test]
+fn notify_on_a_call_carte_needs_is_refused() {
+    let env = TestEnv::new("sec-notify");
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // An agent that takes listeners and never answers: what an agent
+    // interested only in mkdir does with a write.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let agent = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok((conn, _)) = listener.accept() {
+                conn.set_nonblocking(false).unwrap();
+                let mut buf = vec![0u8; 64 * 1024];
+                if let Ok((_, fd)) = carte::tty::recv_with_fd(conn.as_fd(), &mut buf) {
+                    held.push(fd);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        held.len()
+    });
+    for name in ["write", "sendmsg"] {
+        let mut b = bundle(
+            &env,
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+                   "syscalls": [{"names": ["mkdir", name], "action": "SCMP_ACT_NOTIFY"}]}),
+        );
+        b.set_args(&["true"]);
+        b.write();
+        let id = env.id(name);
+        let out = env.carte_within(env.command(&["run", "--bundle", b.path(), &id]), 20);
+        out.assert_fails_with(&[
+            "linux.seccomp.syscalls[0].names[1]",
+            &format!("SCMP_ACT_NOTIFY cannot be used for the {name} syscall"),
+        ]);
+        env.assert_no_leaks(&id);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(agent.join().unwrap(), 0, "an agent was given a listener");
+}
