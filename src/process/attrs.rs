@@ -34,11 +34,10 @@ pub(super) struct Seccomp<'a> {
     pub hand_off: &'a dyn Fn(OwnedFd) -> Result<(), String>,
 }
 
-/// Installs the filter, and first does what carte itself would otherwise
-/// do under it: marking every fd from 3+preserve_fds close-on-exec
-/// (close_range, which a profile need not allow; a refusal with any errno
-/// but the three cloexec_from falls back on failed the start). Every fd
-/// carte opens after this is close-on-exec by itself.
+/// Installs the filter. First, while nothing can refuse it, marks every
+/// fd from 3+preserve_fds close-on-exec: under the filter, close_range
+/// (which a profile need not list) may get any errno, and did fail the
+/// start. Every fd carte opens after this is close-on-exec by itself.
 fn install_seccomp(seccomp: Option<&Seccomp>, preserve_fds: u32) -> Result<(), String> {
     let Some(s) = seccomp else { return Ok(()) };
     sys::cloexec_from(3 + preserve_fds).map_err(|e| format!("close fds: {}", sys::reason(&e)))?;
