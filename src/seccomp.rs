@@ -59,6 +59,7 @@ const LD_W_ABS: u16 = 0x20;
 const JMP_JA: u16 = 0x05;
 /// BPF_JMP | BPF_JEQ | BPF_K, and BPF_JGE
 const JMP_JEQ_K: u16 = 0x15;
+const JMP_JGT_K: u16 = 0x25;
 const JMP_JGE_K: u16 = 0x35;
 /// BPF_RET | BPF_K
 const RET_K: u16 = 0x06;
@@ -184,6 +185,22 @@ fn bad_arch_ret(default: u32) -> u32 {
     }
 }
 
+/// Calls carte makes itself once the filter is in, which SCMP_ACT_NOTIFY
+/// would route through an agent: sendmsg hands the listener to the parent
+/// (no agent has it yet: the call would wait for ever) and says Ready;
+/// write is runc's (it refuses it for its own hand-off) and carte's
+/// release byte on the exec fifo, which `start` waits for.
+const NOTIFY_REFUSED: [(&str, &str); 2] = [
+    (
+        "sendmsg",
+        "SCMP_ACT_NOTIFY cannot be used for the sendmsg syscall (carte passes the listener on with it)",
+    ),
+    (
+        "write",
+        "SCMP_ACT_NOTIFY cannot be used for the write syscall (carte writes the start signal with it)",
+    ),
+];
+
 /// The checks that need no kernel: each failure names its field below
 /// `linux.seccomp`, as config.rs reports it.
 pub fn validate(s: &LinuxSeccomp) -> Result<(), (String, String)> {
@@ -228,13 +245,13 @@ pub fn validate(s: &LinuxSeccomp) -> Result<(), (String, String)> {
         }
         if call.action() == Action::ScmpActNotify {
             notify = true;
-            // carte hands the listener to its parent with sendmsg after the
-            // filter is in place: notifying it would block that for ever.
-            if let Some(j) = call.names().iter().position(|n| n == "sendmsg") {
-                return bad(
-                    format!("syscalls[{i}].names[{j}]"),
-                    "SCMP_ACT_NOTIFY cannot be used for sendmsg (carte needs it to pass the listener on)",
-                );
+            if let Some((j, why)) = call.names().iter().enumerate().find_map(|(j, n)| {
+                NOTIFY_REFUSED
+                    .iter()
+                    .find(|(name, _)| n == name)
+                    .map(|(_, why)| (j, why))
+            }) {
+                return bad(format!("syscalls[{i}].names[{j}]"), why);
             }
         }
         for (j, arg) in call.args().iter().flatten().enumerate() {
@@ -463,9 +480,20 @@ fn strip_arch_check(program: BpfProgram) -> Vec<sock_filter> {
     program.into_iter().skip(3).collect()
 }
 
-/// One ABI's section: its fragments, then the default action.
-fn section(entries: &[Entry], abi: Abi, default: u32) -> Result<Vec<sock_filter>, SeccompError> {
+/// One ABI's section: the ENOSYS stub for numbers above `enosys_above`,
+/// its fragments, then the default action.
+fn section(
+    entries: &[Entry],
+    abi: Abi,
+    default: u32,
+    enosys_above: Option<u32>,
+) -> Result<Vec<sock_filter>, SeccompError> {
     let mut out = Vec::new();
+    if let Some(last) = enosys_above {
+        out.push(stmt(LD_W_ABS, DATA_NR));
+        out.push(jump(JMP_JGT_K, last, 0, 1));
+        out.push(stmt(RET_K, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
+    }
     for group in groups(entries, abi) {
         out.extend(fragment(&group, abi)?);
     }
@@ -575,20 +603,41 @@ fn entries(s: &LinuxSeccomp, default: u32) -> Vec<Entry> {
     out
 }
 
+/// runc's -ENOSYS stub (its patchbpf): for an ABI in `architectures`,
+/// a number above the largest one the profile names (in any entry, for
+/// that ABI) is a syscall newer than the profile, and gets ENOSYS instead
+/// of the default action, so that libc falls back (clone3 to clone,
+/// openat2, faccessat2...). Not when the default lets calls run (ALLOW,
+/// LOG, TRACE: a tracer handles new calls itself), nor for an ABI whose
+/// largest named number is 0 (runc's reading of "none").
+fn enosys_above(s: &LinuxSeccomp, default: u32, abi: Abi, listed: bool) -> Option<u32> {
+    let lets_run = matches!(
+        default & libc::SECCOMP_RET_ACTION_FULL,
+        libc::SECCOMP_RET_ALLOW | libc::SECCOMP_RET_LOG | libc::SECCOMP_RET_TRACE
+    );
+    if lets_run || !listed {
+        return None;
+    }
+    let names = s.syscalls().iter().flatten().flat_map(|c| c.names());
+    names.filter_map(|n| abi.nr(n)).max().filter(|&n| n != 0)
+}
+
 /// Compiles a validated profile. Call it before forking: it probes the
 /// kernel for the flags and allocates.
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
     let default = action_ret(s.default_action(), s.default_errno_ret());
     let archs = s.architectures().clone().unwrap_or_default();
+    let x86_64 = archs.contains(&Arch::ScmpArchX86_64) || archs.contains(&Arch::ScmpArchNative);
     let x32 = archs.contains(&Arch::ScmpArchX32);
     let i386 = archs.contains(&Arch::ScmpArchX86);
     let entries = entries(s, default);
-    let native = section(&entries, Abi::X86_64, default)?;
+    let stub = |abi, listed| enosys_above(s, default, abi, listed);
+    let native = section(&entries, Abi::X86_64, default, stub(Abi::X86_64, x86_64))?;
     let x32_section = x32
-        .then(|| section(&entries, Abi::X32, default))
+        .then(|| section(&entries, Abi::X32, default, stub(Abi::X32, true)))
         .transpose()?;
     let i386_section = i386
-        .then(|| section(&entries, Abi::I386, default))
+        .then(|| section(&entries, Abi::I386, default, stub(Abi::I386, true)))
         .transpose()?;
     let program = assemble(default, native, x32_section, i386_section);
     if program.len() > BPF_MAXINSNS {
@@ -846,6 +895,63 @@ mod tests {
         assert_eq!(run(p, 0xdead, 0, [0; 6]), ERRNO | 38);
     }
 
+    /// runc's -ENOSYS stub: per listed ABI, numbers above the largest one
+    /// the profile names get ENOSYS; not under a default that lets calls
+    /// run, nor for an ABI that is not listed.
+    #[test]
+    fn newer_syscalls_than_the_profile_get_enosys() {
+        let enosys = ERRNO | 38;
+        let mut v = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["read", "mkdir", "openat2"], "action": "SCMP_ACT_ALLOW"},
+                // Named with the default's action: dropped, but it counts.
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO"},
+            ]
+        });
+        let p = compile(&profile(v.clone())).unwrap().program;
+        let (clone3, openat2) = (nr("clone3"), nr("openat2"));
+        assert_eq!((clone3, openat2), (435, 437));
+        assert_eq!(run(&p, X, openat2, [0; 6]), ALLOW);
+        assert_eq!(run(&p, X, clone3, [0; 6]), ERRNO | 1, "named: the default");
+        assert_eq!(run(&p, X, nr("getpid"), [0; 6]), ERRNO | 1, "known, below");
+        assert_eq!(run(&p, X, openat2 + 1, [0; 6]), enosys);
+        assert_eq!(run(&p, X, 1000, [0; 6]), enosys);
+        // x32 and i386: their own largest numbers.
+        let x32_openat2 = Abi::X32.nr("openat2").unwrap();
+        assert_eq!(run(&p, X, x32_openat2, [0; 6]), ALLOW);
+        assert_eq!(run(&p, X, x32_openat2 + 1, [0; 6]), enosys);
+        let i386_openat2 = Abi::I386.nr("openat2").unwrap();
+        assert_eq!(run(&p, AUDIT_ARCH_I386, i386_openat2 + 1, [0; 6]), enosys);
+        assert_eq!(run(&p, AUDIT_ARCH_I386, 20, [0; 6]), ERRNO | 1);
+        // Only x86_64 listed: an x32 call is a call of an unlisted ABI.
+        v["architectures"] = serde_json::json!(["SCMP_ARCH_X86_64"]);
+        let p = compile(&profile(v.clone())).unwrap().program;
+        assert_eq!(run(&p, X, 1000, [0; 6]), enosys);
+        assert_eq!(run(&p, X, 1000 | X32_SYSCALL_BIT, [0; 6]), ERRNO | 1);
+        // No architectures: no stub, as runc.
+        v.as_object_mut().unwrap().remove("architectures");
+        let p = compile(&profile(v.clone())).unwrap().program;
+        assert_eq!(run(&p, X, 1000, [0; 6]), ERRNO | 1);
+        // KILL and TRAP defaults get it; ALLOW, LOG and TRACE do not.
+        v["architectures"] = serde_json::json!(["SCMP_ARCH_X86_64"]);
+        for (default, stub) in [
+            ("SCMP_ACT_KILL_PROCESS", true),
+            ("SCMP_ACT_TRAP", true),
+            ("SCMP_ACT_LOG", false),
+            ("SCMP_ACT_TRACE", false),
+        ] {
+            v["defaultAction"] = default.into();
+            let p = compile(&profile(v.clone())).unwrap().program;
+            assert_eq!(run(&p, X, 1000, [0; 6]) == enosys, stub, "{default}");
+        }
+        v["defaultAction"] = "SCMP_ACT_ALLOW".into();
+        v["syscalls"] = serde_json::json!([{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]);
+        let p = compile(&profile(v)).unwrap().program;
+        assert_eq!(run(&p, X, 1000, [0; 6]), ALLOW);
+    }
+
     #[test]
     fn deny_list_never_allows_other_abis() {
         let f = compile(&profile(serde_json::json!({
@@ -983,7 +1089,8 @@ mod tests {
         for (name, n) in syscalls::X86_64 {
             assert_eq!(run(&f.program, X, *n, [0; 6]), ALLOW, "{name}");
         }
-        assert_eq!(run(&f.program, X, 1000, [0; 6]), ERRNO | 1);
+        // Newer than any name: ENOSYS (runc's stub).
+        assert_eq!(run(&f.program, X, 1000, [0; 6]), ERRNO | 38);
         assert_eq!(run(&f.program, AUDIT_ARCH_I386, 39, [0; 6]), ALLOW);
     }
 
@@ -1044,6 +1151,12 @@ mod tests {
                 serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
                     "syscalls": [{"names": ["read", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}),
                 "linux.seccomp.syscalls[0].names[1]",
+            ),
+            (
+                serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"},
+                                 {"names": ["read", "getpid", "write"], "action": "SCMP_ACT_NOTIFY"}]}),
+                "linux.seccomp.syscalls[1].names[2]",
             ),
         ];
         for (v, field) in cases {

@@ -475,6 +475,22 @@ fn cloexec_each(first: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// The first fd of 3..3+`count` the caller of carte did not pass: one that
+/// is closed, or close-on-exec. An fd that survived the caller's execve is
+/// not close-on-exec, and every fd carte opens is: so an fd in the range
+/// with the flag is carte's own (its lock, its state dir, a pipe), which
+/// must never reach the container (CVE-2024-21626 class).
+pub fn first_unpassed_fd(count: u32) -> Option<RawFd> {
+    (3..3 + count as RawFd).find(|&fd| !passed_fd(fd))
+}
+
+/// True if `fd` is open and not close-on-exec (see first_unpassed_fd).
+pub fn passed_fd(fd: RawFd) -> bool {
+    // SAFETY: fcntl on an integer fd; an unused number gives EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    flags >= 0 && flags & libc::FD_CLOEXEC == 0
+}
+
 /// Clears FD_CLOEXEC so `fd` survives exec (for --preserve-fds).
 pub fn clear_cloexec(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on an integer fd; a bad fd gives EBADF, nothing else.

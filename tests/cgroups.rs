@@ -910,3 +910,137 @@ fn default_device_rules_keep_their_wildcards() {
     env.carte(&["delete", &id]).assert_ok();
     env.assert_no_leaks(&id);
 }
+
+/// linux.devices only makes nodes; access is linux.resources.devices' and
+/// runc's default devices'. A container that denies every device and lists
+/// /dev/kmsg in linux.devices could write it (carte added `c 1:11 rwm`
+/// for each linux.devices entry). Seen from inside: each open's error.
+#[test]
+fn linux_devices_grant_no_access() {
+    let env = TestEnv::new("sec-dev");
+    let probe = "for d in kmsg null zero full random urandom tty ptmx; do \
+                   r=$( (: > /dev/$d) 2>&1 ); echo \"$d=${r##*: }\"; done > /result";
+    let kmsg = json!({"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11});
+    let dev_null = json!({"path": "/dev/null", "type": "c", "major": 1, "minor": 3});
+    let check = |name: &str, devices: Value, resources: Option<Value>| {
+        let mut b = env.bundle(name);
+        b.set_args(&["sh", "-c", probe]);
+        b.config["linux"]["devices"] = devices;
+        match resources {
+            Some(r) => b.config["linux"]["resources"] = r,
+            None => {
+                b.config["linux"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("resources");
+            }
+        }
+        b.write();
+        let id = env.id(name);
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_ok();
+        let list = host_file("devices", &id, "devices.list");
+        env.carte(&["start", &id]).assert_ok();
+        env.wait_status(&id, "stopped");
+        let out = std::fs::read_to_string(b.rootfs().join("result")).unwrap();
+        env.carte(&["delete", &id]).assert_ok();
+        env.assert_no_leaks(&id);
+        eprintln!("{name}: devices.list:\n{list}\ninside:\n{out}");
+        assert!(!list.contains("a *:*"), "{name}: {list}");
+        (list, kv(&out))
+    };
+    let denied = "Operation not permitted";
+    let defaults_open = |name: &str, v: &std::collections::HashMap<String, String>| {
+        for d in ["zero", "full", "random", "urandom", "ptmx"] {
+            assert_eq!(v[d], "", "{name}: /dev/{d}");
+        }
+        // No controlling terminal: the driver's ENXIO, past the cgroup.
+        assert_eq!(v["tty"], "No such device or address", "{name}");
+    };
+    // Every device denied, /dev/kmsg made: made, not granted.
+    let deny_all = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let (list, v) = check("denyall", json!([kmsg]), Some(deny_all.clone()));
+    assert!(!list.contains("c 1:11"), "{list}");
+    assert_eq!(v["kmsg"], denied);
+    assert_eq!(v["null"], "");
+    defaults_open("denyall", &v);
+    // No linux.resources at all: runc's allow list still holds, and a
+    // default node linux.devices lists by path (/dev/null) loses its rule.
+    let (list, v) = check("nores", json!([kmsg, dev_null]), None);
+    assert!(
+        !list.contains("c 1:11") && !list.contains("c 1:3 "),
+        "{list}"
+    );
+    assert_eq!(v["kmsg"], denied);
+    assert_eq!(v["null"], denied);
+    defaults_open("nores", &v);
+    // linux.resources.devices grants it: open.
+    let mut grant = deny_all;
+    grant["devices"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}));
+    let (list, v) = check("grant", json!([kmsg]), Some(grant));
+    assert!(list.contains("c 1:11 w"), "{list}");
+    assert_eq!(v["kmsg"], "");
+}
+
+/// A cgroup frozen before carte starts (cgroupsPath pointing at it), or
+/// frozen while create waits for init: init can make no progress, and
+/// carte waited for it forever. As runc: "container's cgroup unexpectedly
+/// frozen", at once, and nothing left of the container.
+#[test]
+fn a_frozen_cgroup_fails_create_fast() {
+    let env = TestEnv::new("sec-frozen");
+    let cg = format!("/sec-frozen-{}", std::process::id());
+    let freezer = std::path::PathBuf::from(format!("/sys/fs/cgroup/freezer{cg}"));
+    let state = freezer.join("freezer.state");
+    std::fs::create_dir(&freezer).unwrap();
+    std::fs::write(&state, "FROZEN").unwrap();
+    let mut b = env.bundle("b");
+    b.set_args(&["sleep", "100"]);
+    b.config["linux"]["cgroupsPath"] = json!(cg);
+    b.write();
+    let frozen = "container's cgroup unexpectedly frozen";
+    for verb in [&["run", "-d"][..], &["create"]] {
+        let id = env.id(verb[0]);
+        let mut args = verb.to_vec();
+        args.extend(["--bundle", b.path(), &id]);
+        let started = Instant::now();
+        let out = env.carte_within(env.command(&args), 20);
+        out.assert_fails_with(&[frozen, &cg]);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{verb:?} took {:?}",
+            started.elapsed()
+        );
+        env.assert_no_leaks(&id);
+        // carte made no cgroup of its own there.
+        for ctrl in ["memory", "pids", "devices", "cpu"] {
+            let dir = format!("/sys/fs/cgroup/{ctrl}{cg}");
+            assert!(!std::path::Path::new(&dir).exists(), "{dir} made");
+        }
+    }
+    std::fs::write(&state, "THAWED").unwrap();
+    std::fs::remove_dir(&freezer).unwrap();
+    // Frozen mid-create, by a createRuntime hook (init is in the cgroup
+    // and waits for the hooks): create fails as soon as it sees it, and
+    // the cgroup it made is thawed and removed.
+    let hook = format!("echo FROZEN > {}", state.display());
+    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+    b.write();
+    let id = env.id("mid");
+    let started = Instant::now();
+    let out = env.carte_within(env.command(&["run", "-d", "--bundle", b.path(), &id]), 20);
+    out.assert_fails_with(&[frozen, &cg]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    env.assert_no_leaks(&id);
+    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let dir = entry.path().join(cg.trim_start_matches('/'));
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
+}

@@ -1346,3 +1346,176 @@ fn fake_procfs_is_never_written() {
         host_forward
     );
 }
+
+/// `cmd` with `fds` at 3, 4, ... in the child (not close-on-exec), and
+/// nothing else above stdio.
+fn with_fds(cmd: &mut Command, fds: &[std::os::fd::RawFd]) {
+    use std::os::unix::process::CommandExt;
+    let fds = fds.to_vec();
+    // SAFETY: only dup and fcntl in the child before exec, on its own fds.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Out of the way first, so a source is not overwritten by a target.
+            let high: Vec<i32> = fds
+                .iter()
+                .map(|&fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 200))
+                .collect();
+            for (i, fd) in high.into_iter().enumerate() {
+                libc::dup2(fd, 3 + i as i32);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The fd numbers `evil fds` listed, and whether it reached the host.
+fn fds_seen(out: &str) -> Vec<String> {
+    assert!(!out.contains("host-reached"), "escaped:\n{out}");
+    out.lines()
+        .filter_map(|l| l.strip_prefix("fd="))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// `--preserve-fds N` with fewer than N fds passed: carte's own fds (its
+/// lock on the state dir, the state dir itself, the trampoline, its pipes)
+/// sit in 3..3+N and were handed to the container, which read host files
+/// through the state dir and held the lock `start` waits for. create, run
+/// and exec now refuse the range, at once; the caller's fds still arrive,
+/// and only those.
+#[test]
+fn preserve_fds_hands_over_only_the_callers() {
+    use std::os::fd::AsRawFd;
+    let env = TestEnv::new("sec-pfds");
+    let (_secret, secret) = host_secret(&env);
+    let mut b = bundle(&env, "b");
+    let passed = env.dir.join("passed");
+    std::fs::write(&passed, "passed by the caller\n").unwrap();
+    let file = std::fs::File::open(&passed).unwrap();
+    let (reader, _writer) = std::io::pipe().unwrap();
+    let two = [file.as_raw_fd(), reader.as_raw_fd()];
+    let script = format!("/bin/evil fds {secret} > /tmp/fds; cat <&3 >> /tmp/fds; sleep 100");
+    b.set_args(&["sh", "-c", &script]);
+    b.write();
+    // Two fds passed, 100 asked for: create fails, nothing is left.
+    let id = env.id("create");
+    let mut cmd = env.command(&["create", "--preserve-fds", "100", "--bundle", b.path(), &id]);
+    with_fds(&mut cmd, &two);
+    env.carte_within(cmd, 20)
+        .assert_fails_with(&["preserve-fds", "fd 5"]);
+    env.assert_no_leaks(&id);
+    // None passed: run (foreground and -d) fails the same way.
+    for detach in [false, true] {
+        let id = env.id(if detach { "rund" } else { "run" });
+        let mut args = vec!["run", "--preserve-fds", "6", "--bundle", b.path(), &id];
+        if detach {
+            args.insert(1, "-d");
+        }
+        env.carte_within(env.command(&args), 20)
+            .assert_fails_with(&["preserve-fds", "fd 3"]);
+        env.assert_no_leaks(&id);
+    }
+    // The two passed, two asked for: create and start (which used to block
+    // on the lock init held) go through; the container has exactly them.
+    let id = env.id("ok");
+    let mut cmd = env.command(&["create", "--preserve-fds", "2", "--bundle", b.path(), &id]);
+    with_fds(&mut cmd, &two);
+    env.carte_within(cmd, 20).assert_ok();
+    env.carte_within(env.command(&["start", &id]), 20)
+        .assert_ok();
+    let out = read_when_there(&b.rootfs().join("tmp/fds"));
+    let seen = fds_seen(&out);
+    assert_eq!(seen.len(), 2, "{out}");
+    assert!(
+        seen[0].starts_with("3 ") && seen[0].ends_with("/passed"),
+        "{out}"
+    );
+    assert!(seen[1].starts_with("4 pipe:"), "{out}");
+    assert!(out.ends_with("passed by the caller\n"), "{out}");
+    // exec: the same rule.
+    let exec = |count: &str, fds: &[i32]| {
+        let mut cmd = env.command(&[
+            "exec",
+            "--preserve-fds",
+            count,
+            &id,
+            "/bin/evil",
+            "fds",
+            &secret,
+        ]);
+        with_fds(&mut cmd, fds);
+        env.carte_within(cmd, 20)
+    };
+    exec("3", &two[..1]).assert_fails_with(&["preserve-fds", "fd 4"]);
+    let out = exec("1", &two[..1]);
+    out.assert_ok();
+    let seen = fds_seen(&out.stdout);
+    assert_eq!(seen.len(), 1, "{out:?}");
+    assert!(
+        seen[0].starts_with("3 ") && seen[0].ends_with("/passed"),
+        "{out:?}"
+    );
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// `--no-pivot`: the container is only MS_MOVE'd onto / and chrooted, so
+/// the host's whole /proc and /sys mounts stay in its mount namespace,
+/// out of sight. The kernel lets a process in a new user namespace mount
+/// procfs or sysfs where a whole one is visible in its mount namespace, so
+/// with them left there a nested user namespace mounted a fresh procfs
+/// (and sysfs). As runc, carte detaches them before the chroot: the mounts
+/// fail with EPERM, as they do in a pivot_root container.
+#[test]
+fn no_pivot_leaves_no_host_proc_or_sys_to_mount_again() {
+    let env = TestEnv::new("sec-nopivot");
+    let mut b = bundle(&env, "b");
+    // Docker's default capabilities: CAP_SETFCAP lets root in the
+    // container map itself as root of the new user namespace.
+    let caps = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_FSETID",
+        "CAP_FOWNER",
+        "CAP_MKNOD",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SYS_CHROOT",
+        "CAP_KILL",
+        "CAP_AUDIT_WRITE",
+    ];
+    b.config["process"]["capabilities"] =
+        json!({"bounding": caps, "effective": caps, "permitted": caps});
+    let script = "\
+        r=$(unshare -Urmpf --mount-proc sh -c 'echo mounted' 2>&1); echo \"proc=$r\"; \
+        r=$(unshare -Umpf --mount-proc sh -c 'echo mounted' 2>&1); echo \"proc-unmapped=$r\"; \
+        r=$(unshare -Urmn sh -c 'mount -t sysfs sysfs /sys && echo mounted' 2>&1); \
+        echo \"sysfs=$r\"";
+    b.set_args(&["sh", "-c", script]);
+    b.write();
+    for no_pivot in [true, false] {
+        let id = env.id(if no_pivot { "nopivot" } else { "pivot" });
+        let mut args = vec!["run", "--bundle", b.path(), &id];
+        if no_pivot {
+            args.insert(1, "--no-pivot");
+        }
+        let out = env.carte(&args);
+        out.assert_ok();
+        eprintln!("no_pivot={no_pivot}:\n{}", out.stdout);
+        let v = kv(&out.stdout);
+        for fs in ["proc", "proc-unmapped", "sysfs"] {
+            // busybox mount says "permission denied (are you root?)" for EPERM.
+            let refused = ["Operation not permitted", "permission denied"];
+            assert!(
+                v[fs] != "mounted" && refused.iter().any(|r| v[fs].contains(r)),
+                "no_pivot={no_pivot}: {fs} mounted again in a nested user namespace\n{}",
+                out.stdout
+            );
+        }
+        env.assert_no_leaks(&id);
+    }
+}

@@ -649,3 +649,146 @@ fn bad_profiles_fail_create_and_leave_nothing() {
         env.assert_no_leaks(&id);
     }
 }
+
+/// The x86_64 syscall names this machine's headers know, with numbers
+/// below `below`.
+fn names_below(below: u32) -> Vec<String> {
+    let header = std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+        .expect("kernel headers (linux-libc-dev)");
+    header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define __NR_"))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (name, nr) = (w.next()?, w.next()?.parse::<u32>().ok()?);
+            (nr < below).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// runc's -ENOSYS stub: a profile written before clone3 (435) allows
+/// every older call. glibc's pthread_create tries clone3 and falls back to
+/// clone only on ENOSYS; with the default action (EPERM) for every number
+/// the profile does not name, threads could not start. Numbers above the
+/// largest one the profile names, per listed ABI, now get ENOSYS; a known
+/// call below it that the profile does not allow still gets the default.
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let env = TestEnv::new("sec-enosys");
+    let older: Vec<String> = names_below(435)
+        .into_iter()
+        .filter(|n| n != "mkdir")
+        .collect();
+    let mut b = bundle(
+        &env,
+        json!({"defaultAction": "SCMP_ACT_ERRNO",
+               "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+               "syscalls": [{"names": older, "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    let script = format!(
+        "sc raw 435; sc raw 1000; sc raw {}; sc int80 1000; sc raw {NR_MKDIR} 0x400000; \
+         sc thread {NR_GETPID}; echo rc=$?",
+        1000 | X32_BIT
+    );
+    let (code, out) = run_sh(&env, &mut b, &script);
+    assert_eq!(code, Some(0), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 8, "{out}");
+    for (what, line) in ["clone3", "1000", "x32 1000", "i386 1000"]
+        .iter()
+        .zip(&lines)
+    {
+        assert_eq!(*line, "ret=-1 errno=38", "{what}: {out}");
+    }
+    assert_eq!(lines[4], "ret=-1 errno=1", "mkdir gets the default: {out}");
+    // The thread started (clone3's ENOSYS, then clone) and made its call.
+    assert!(
+        lines[5].starts_with("ret=") && lines[5].ends_with("errno=0"),
+        "{out}"
+    );
+    assert_eq!(&lines[6..], ["survived", "rc=0"], "{out}");
+}
+
+/// carte's own last steps must not run under the container's filter. A
+/// profile that refuses everything it does not list with ENXIO, and
+/// lists what the program needs but not close_range: carte's marking of
+/// its fds close-on-exec ran under the filter, got ENXIO and failed the
+/// start (exit 127). Under create+start, run, and exec; with and without
+/// no_new_privs (the filter goes in at two places).
+#[test]
+fn carte_needs_nothing_of_the_profile() {
+    let env = TestEnv::new("sec-order");
+    let names = allow_all_but(&["close_range", "mkdir", "mkdirat"]);
+    let profile = json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": libc::ENXIO,
+                         "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]});
+    for nnp in [true, false] {
+        let mut b = bundle(&env, profile.clone());
+        b.config["process"]["noNewPrivileges"] = json!(nnp);
+        // The filter holds: a call it does not list gets ENXIO.
+        let (code, out) = run_sh(&env, &mut b, "sc mkdir /tmp/x; echo ok");
+        assert_eq!(code, Some(0), "nnp={nnp}: {out}");
+        assert_eq!(out, "ret=-1 errno=6\nok\n", "nnp={nnp}");
+        b.set_args(&["sh", "-c", "echo started > /started; exec sleep 100"]);
+        b.write();
+        let id = env.id(&format!("cs{nnp}"));
+        env.carte(&["create", "--bundle", b.path(), &id])
+            .assert_ok();
+        env.carte(&["start", &id]).assert_ok();
+        env.wait_status(&id, "running");
+        let out = env.carte(&["exec", &id, "sc", "mkdir", "/tmp/y"]);
+        out.assert_ok();
+        assert_eq!(out.stdout, "ret=-1 errno=6\n", "nnp={nnp}");
+        env.carte(&["delete", "--force", &id]).assert_ok();
+        env.assert_no_leaks(&id);
+    }
+}
+
+/// SCMP_ACT_NOTIFY on a call carte itself makes once the filter is in:
+/// `write` (runc refuses it; carte writes the start signal on the exec
+/// fifo with it) and `sendmsg` (the listener's hand-off). A profile
+/// notifying write was taken, and the container hung on an agent that
+/// never answers carte's own write. Now create fails at once with one
+/// line naming the field and the call, before any agent is called.
+#[test]
+fn notify_on_a_call_carte_needs_is_refused() {
+    let env = TestEnv::new("sec-notify");
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // An agent that takes listeners and never answers: what an agent
+    // interested only in mkdir does with a write.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let agent = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok((conn, _)) = listener.accept() {
+                conn.set_nonblocking(false).unwrap();
+                let mut buf = vec![0u8; 64 * 1024];
+                if let Ok((_, fd)) = carte::tty::recv_with_fd(conn.as_fd(), &mut buf) {
+                    held.push(fd);
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        held.len()
+    });
+    for name in ["write", "sendmsg"] {
+        let mut b = bundle(
+            &env,
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+                   "syscalls": [{"names": ["mkdir", name], "action": "SCMP_ACT_NOTIFY"}]}),
+        );
+        b.set_args(&["true"]);
+        b.write();
+        let id = env.id(name);
+        let out = env.carte_within(env.command(&["run", "--bundle", b.path(), &id]), 20);
+        out.assert_fails_with(&[
+            "linux.seccomp.syscalls[0].names[1]",
+            &format!("SCMP_ACT_NOTIFY cannot be used for the {name} syscall"),
+        ]);
+        env.assert_no_leaks(&id);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(agent.join().unwrap(), 0, "an agent was given a listener");
+}

@@ -1,9 +1,10 @@
 //! Device rules on cgroup v2: v2 has no devices.allow/deny files, so the
 //! rules become an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE) attached to the
 //! container's cgroup. The program keeps v1's meaning: the last rule that
-//! matches decides, and a request no rule matches is allowed (as in a new v1
-//! cgroup). A rule matches when its type and major/minor agree (`a` and -1
-//! are wildcards) and it grants every access bit asked for.
+//! matches decides, and a request no rule matches is denied (an allow list,
+//! as carte makes on v1 and runc on both). A rule matches when its type and
+//! major/minor agree (`a` and -1 are wildcards) and it grants every access
+//! bit asked for.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -121,7 +122,8 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Result<Vec<Insn>, DeviceBpfError>
             return Ok(prog);
         }
     }
-    prog.push(insn(ALU64_MOV_K, 0, 0, 0, 1));
+    // No rule matched: denied.
+    prog.push(insn(ALU64_MOV_K, 0, 0, 0, 0));
     prog.push(insn(EXIT, 0, 0, 0, 0));
     Ok(prog)
 }
@@ -379,9 +381,50 @@ mod tests {
     }
 
     #[test]
-    fn no_rules_allow_everything() {
+    fn no_rules_allow_nothing() {
         let prog = program(&[]).unwrap();
-        assert_eq!(run(&prog, DEV_BLOCK, ACC_MKNOD, 8, 0), 1);
+        assert_eq!(run(&prog, DEV_BLOCK, ACC_MKNOD, 8, 0), 0);
+        assert_eq!(run(&prog, DEV_CHAR, ACC_READ, 1, 3), 0);
+        let all = program(&[rule(true, "a", -1, -1, "rwm")]).unwrap();
+        assert_eq!(run(&all, DEV_BLOCK, ACC_READ | ACC_WRITE, 8, 0), 1);
+    }
+
+    /// What create attaches (`Cgroup::apply`): linux.resources.devices,
+    /// then runc's default devices. linux.devices grants nothing: a
+    /// config that denies everything and lists /dev/kmsg (c 1:11) and
+    /// /dev/null in linux.devices gets neither, but mknod and the other
+    /// defaults.
+    #[test]
+    fn linux_devices_grant_nothing() {
+        let devices: Vec<oci_spec::runtime::LinuxDevice> =
+            serde_json::from_value(serde_json::json!([
+                {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11},
+                {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},
+            ]))
+            .unwrap();
+        let mut rules = vec![rule(false, "a", -1, -1, "rwm")];
+        rules.extend(crate::cgroups::device_rules(&devices));
+        let prog = program(&rules).unwrap();
+        let rw = ACC_READ | ACC_WRITE;
+        assert_eq!(run(&prog, DEV_CHAR, ACC_WRITE, 1, 11), 0, "kmsg");
+        assert_eq!(run(&prog, DEV_CHAR, ACC_READ, 1, 11), 0, "kmsg");
+        assert_eq!(run(&prog, DEV_CHAR, rw, 1, 3), 0, "null listed by path");
+        assert_eq!(run(&prog, DEV_CHAR, ACC_MKNOD, 1, 11), 1, "mknod of any");
+        assert_eq!(run(&prog, DEV_BLOCK, ACC_MKNOD, 8, 0), 1, "mknod of any");
+        assert_eq!(run(&prog, DEV_BLOCK, ACC_READ, 8, 0), 0, "a disk");
+        for (major, minor) in [(1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 2), (136, 4)] {
+            assert_eq!(run(&prog, DEV_CHAR, rw, major, minor), 1, "{major}:{minor}");
+        }
+        assert_eq!(
+            run(&prog, DEV_CHAR, rw, 10, 200),
+            0,
+            "tun: not since runc 1.2"
+        );
+        assert_eq!(run(&prog, DEV_CHAR, rw, 5, 1), 0, "console: a pty instead");
+        // With no rules of the config's own: the defaults alone.
+        let prog = program(&crate::cgroups::device_rules(&[])).unwrap();
+        assert_eq!(run(&prog, DEV_CHAR, rw, 1, 3), 1, "null");
+        assert_eq!(run(&prog, DEV_CHAR, rw, 1, 11), 0, "kmsg");
     }
 
     /// The kernel's verifier accepts what `program` emits (needs root).

@@ -152,7 +152,10 @@ impl Manager for Fs {
         resources: &LinuxResources,
         devices: &[LinuxDevice],
     ) -> Result<(), CgroupError> {
-        resources::apply(self, &with_device_rules(resources, devices))
+        let controller = is_unified()
+            || super::controller_dir(&self.path, "devices").is_some_and(|d| d.is_dir());
+        let all = with_device_rules(resources, devices, controller);
+        resources::apply(self, &all)
     }
 
     fn update(&mut self, changes: &LinuxResources) -> Result<(), CgroupError> {
@@ -214,19 +217,35 @@ impl Manager for Fs {
     }
 }
 
-/// `resources` with the device rules every container needs (see
-/// `device_rules`) after the config's own.
+/// `resources` with the device rules, set whether or not the config has
+/// any, as runc sets them: an allow list (nothing is allowed but what a
+/// rule allows), linux.resources.devices, then the default devices (see
+/// `device_rules`). linux.devices only makes nodes: it grants no access.
+/// `controller`: whether the cgroup has device rules at all; without a
+/// devices controller (a v1 host may lack it) only the config's own rules
+/// are an error (resources::apply says so).
 pub(super) fn with_device_rules(
     resources: &LinuxResources,
     devices: &[LinuxDevice],
+    controller: bool,
 ) -> LinuxResources {
     let mut resources = resources.clone();
-    if resources.devices().is_some() || !devices.is_empty() {
-        let mut rules = resources.devices().clone().unwrap_or_default();
+    let own = resources.devices().clone();
+    if own.is_some() || controller {
+        let mut rules = own.unwrap_or_default();
         rules.extend(device_rules(devices));
         resources.set_devices(Some(rules));
     }
     resources
+}
+
+/// A frozen cgroup holds whatever joins it: init would never get to say
+/// Ready, and carte would wait forever. As runc, `create` refuses one.
+pub fn refuse_frozen(path: &str) -> Result<(), CgroupError> {
+    if is_frozen(path) {
+        return Err(CgroupError::Frozen { path: path.into() });
+    }
+    Ok(())
 }
 
 impl SelfJoin {
@@ -461,6 +480,11 @@ pub fn kill_and_destroy(path: &str) -> Result<(), CgroupError> {
     // Processes (a container without its own PID namespace, or ones that
     // joined from elsewhere) or cgroups the container made below its own.
     kill_all(path, libc::SIGKILL);
+    // A frozen process takes its SIGKILL only once thawed (v1); this
+    // cgroup is going away, frozen or not.
+    if is_frozen(path) {
+        let _ = Fs::open(path).set_frozen(false);
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     for dir in busy {
         remove_tree(&dir, deadline)?;

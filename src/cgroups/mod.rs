@@ -17,7 +17,7 @@ mod resources;
 mod stats;
 pub mod systemd;
 
-pub use fs::{path_for, pids_in, SelfJoin};
+pub use fs::{path_for, pids_in, refuse_frozen, SelfJoin};
 pub use oom::{Oom, OomWatch};
 pub use resources::{dropped_fields, merge};
 pub use stats::Stats;
@@ -25,7 +25,7 @@ pub use stats::Stats;
 use std::path::{Path, PathBuf};
 
 use cgroups_rs::fs::hierarchies;
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxResources};
 use serde::{Deserialize, Serialize};
 
 /// Who makes and removes the container's cgroup.
@@ -147,6 +147,9 @@ pub enum CgroupError {
         path: String,
         source: std::io::Error,
     },
+    /// runc's words: its processes could make no progress.
+    #[error("container's cgroup unexpectedly frozen: {path}")]
+    Frozen { path: String },
 }
 
 /// True on a cgroup v2 only host. Asked once per carte process (a statfs
@@ -158,7 +161,10 @@ pub fn is_unified() -> bool {
 }
 
 /// The allow rules runc adds after the config's device rules: mknod of
-/// anything, the default /dev nodes, ptys, tun, and each of linux.devices.
+/// any char or block device, the default /dev nodes, /dev/pts/* and
+/// /dev/ptmx (runc's AllowedDevices; runc 1.2 dropped /dev/net/tun). As in
+/// runc, a default node that linux.devices also lists by path loses its
+/// rule: its access is then linux.resources.devices' alone.
 pub fn device_rules(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
     let rule = |typ: &str, major: Option<i64>, minor: Option<i64>, access: &str| {
         serde_json::from_value(serde_json::json!({
@@ -166,26 +172,23 @@ pub fn device_rules(devices: &[LinuxDevice]) -> Vec<LinuxDeviceCgroup> {
         }))
         .expect("valid device rule")
     };
-    let mut rules = vec![
-        rule("c", None, None, "m"),
-        rule("b", None, None, "m"),
-        rule("c", Some(1), Some(3), "rwm"),
-        rule("c", Some(1), Some(5), "rwm"),
-        rule("c", Some(1), Some(7), "rwm"),
-        rule("c", Some(1), Some(8), "rwm"),
-        rule("c", Some(1), Some(9), "rwm"),
-        rule("c", Some(5), Some(0), "rwm"),
-        rule("c", Some(5), Some(2), "rwm"),
-        rule("c", Some(136), None, "rwm"),
-        rule("c", Some(10), Some(200), "rwm"),
+    let listed = |path: &str| devices.iter().any(|d| d.path() == Path::new(path));
+    let nodes = [
+        ("/dev/null", 1, 3),
+        ("/dev/random", 1, 8),
+        ("/dev/full", 1, 7),
+        ("/dev/tty", 5, 0),
+        ("/dev/zero", 1, 5),
+        ("/dev/urandom", 1, 9),
     ];
-    // Fifos are not devices to the device controller.
+    let mut rules = vec![rule("c", None, None, "m"), rule("b", None, None, "m")];
     rules.extend(
-        devices
-            .iter()
-            .filter(|d| d.typ() != LinuxDeviceType::P)
-            .map(LinuxDeviceCgroup::from),
+        (nodes.iter())
+            .filter(|(path, _, _)| !listed(path))
+            .map(|&(_, major, minor)| rule("c", Some(major), Some(minor), "rwm")),
     );
+    rules.push(rule("c", Some(136), None, "rwm"));
+    rules.push(rule("c", Some(5), Some(2), "rwm"));
     rules
 }
 

@@ -388,23 +388,32 @@ fn check(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
 }
 
 /// Runs one section through cgroups-rs, naming the section on failure.
-/// The rules, in order, to devices.allow and devices.deny. Written here,
-/// not through cgroups-rs, which writes a wildcard major or minor as 0
+/// The rules, in order, to devices.allow and devices.deny, after "a" to
+/// devices.deny: an allow list, as runc makes (its rules start from
+/// nothing allowed), so only what a rule allows is. Written here, not
+/// through cgroups-rs, which writes a wildcard major or minor as 0
 /// ("c 136:0" instead of "c 136:*": every pty but the first denied).
 fn devices_v1(files: &Files, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
     use std::io::Write;
     let Some(dir) = files.dir("devices") else {
-        return match rules.first() {
-            Some(_) => Err(unsupported(
-                "devices[0]",
-                format!("no devices controller for cgroup {}", files.path),
-            )),
-            None => Ok(()),
-        };
+        return Err(unsupported(
+            "devices",
+            format!("no devices controller for cgroup {}", files.path),
+        ));
     };
     // One open of each file for every rule (the kernel takes one rule per
     // write, whatever the offset): a dozen rules at every create.
     let mut open: [Option<(PathBuf, std::fs::File)>; 2] = [None, None];
+    let deny_all = dir.join("devices.deny");
+    let file = (std::fs::OpenOptions::new().write(true).open(&deny_all))
+        .and_then(|mut f| f.write_all(b"a").map(|()| f))
+        .map_err(|source| CgroupError::Write {
+            field: "devices".into(),
+            path: deny_all.display().to_string(),
+            value: "a".into(),
+            source,
+        })?;
+    open[1] = Some((deny_all, file));
     for (i, rule) in rules.iter().enumerate() {
         let (slot, name) = if rule.allow() {
             (0, "devices.allow")

@@ -93,6 +93,7 @@ impl Drop for Undo {
 pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Container, ContainerError> {
     let mut phases = logging::Phases::start();
     validate_id(id)?;
+    super::check_preserve_fds(opts.preserve_fds)?;
     let bundle = match opts.loaded.take() {
         Some(bundle) => bundle,
         None => config::load(&opts.bundle)?,
@@ -181,6 +182,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         crate::netdev::check_host(devices)?;
     }
     phases.mark("load and validate config.json, compile seccomp");
+    // Before anything is made, where runc checks.
+    cgroups::refuse_frozen(&cgroup_path)?;
 
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -44,6 +44,7 @@ impl Container {
             });
         }
         let sub_cgroups = sub_cgroup_dirs(&self.state.cgroup_path, &opts.sub_cgroups)?;
+        super::check_preserve_fds(opts.preserve_fds)?;
         crate::lsm::check(&opts.process, None)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let has_socket = opts.console_socket.is_some() || opts.console_fd.is_some();

@@ -72,8 +72,14 @@ impl Container {
                 },
             ];
             // SAFETY: fds is a valid pollfd array of length 2.
-            if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
-                continue;
+            match unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) } {
+                // Never wait on an init a frozen cgroup holds.
+                0 => {
+                    crate::cgroups::refuse_frozen(&self.state.cgroup_path)?;
+                    continue;
+                }
+                n if n < 0 => continue,
+                _ => {}
             }
             if fds[0].revents & libc::POLLIN != 0 {
                 let mut buf = [0u8; 512];

@@ -56,6 +56,8 @@ pub enum ContainerError {
     ClonedBinary(#[from] crate::cloned_binary::ClonedBinaryError),
     #[error("{0}")]
     Usage(String),
+    #[error("--preserve-fds {count}: fd {fd} was not passed to carte")]
+    PreserveFds { count: u32, fd: i32 },
     #[error("{what} {path}: {}", crate::sys::reason(.source))]
     Io {
         what: &'static str,
@@ -78,6 +80,17 @@ pub(crate) fn io_err(
 ) -> impl FnOnce(std::io::Error) -> ContainerError {
     let path = path.display().to_string();
     move |source| ContainerError::Io { what, path, source }
+}
+
+/// `--preserve-fds count` hands over fds 3..3+count: each must be one the
+/// caller passed, or carte would hand the container one of its own (its
+/// lock, whose holder would then block `start`; a host directory). As
+/// runc, which refuses an fd it cannot find.
+pub(crate) fn check_preserve_fds(count: u32) -> Result<(), ContainerError> {
+    match crate::sys::first_unpassed_fd(count) {
+        Some(fd) => Err(ContainerError::PreserveFds { count, fd }),
+        None => Ok(()),
+    }
 }
 
 /// Container ids name a directory under --root, so they must be one plain

@@ -23,6 +23,8 @@ pub(super) struct Program {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// A seccomp filter is in place (see exec).
+    filtered: bool,
 }
 
 /// The container's seccomp filter and what to do with its notify listener.
@@ -32,8 +34,13 @@ pub(super) struct Seccomp<'a> {
     pub hand_off: &'a dyn Fn(OwnedFd) -> Result<(), String>,
 }
 
-fn install_seccomp(seccomp: Option<&Seccomp>) -> Result<(), String> {
+/// Installs the filter. First, while nothing can refuse it, marks every
+/// fd from 3+preserve_fds close-on-exec: under the filter, close_range
+/// (which a profile need not list) may get any errno, and did fail the
+/// start. Every fd carte opens after this is close-on-exec by itself.
+fn install_seccomp(seccomp: Option<&Seccomp>, preserve_fds: u32) -> Result<(), String> {
     let Some(s) = seccomp else { return Ok(()) };
+    sys::cloexec_from(3 + preserve_fds).map_err(|e| format!("close fds: {}", sys::reason(&e)))?;
     failpoint!("attrs.seccomp");
     if let Some(listener) = s.filter.install().map_err(|e| e.to_string())? {
         (s.hand_off)(listener)?;
@@ -48,13 +55,14 @@ pub(super) fn prepare(
     in_userns: bool,
     seccomp: Option<&Seccomp>,
     proc_root: BorrowedFd,
+    preserve_fds: u32,
 ) -> Result<Program, String> {
     let nnp = process.no_new_privileges().unwrap_or(false);
     set_rlimits(process)?;
     // Before seccomp, which may refuse the write; takes effect at execve.
     crate::lsm::apply(process, proc_root).map_err(|e| e.to_string())?;
     if !nnp {
-        install_seccomp(seccomp)?;
+        install_seccomp(seccomp, preserve_fds)?;
     }
     // Read while still root: /etc/passwd may not be readable by the user.
     let env = with_home(
@@ -89,9 +97,10 @@ pub(super) fn prepare(
             .map_err(|_| "program path has a NUL byte".to_string())?,
         argv: args.iter().map(cstr).collect::<Result<_, _>>()?,
         envp: env.iter().map(cstr).collect::<Result<_, _>>()?,
+        filtered: seccomp.is_some(),
     };
     if nnp {
-        install_seccomp(seccomp)?;
+        install_seccomp(seccomp, preserve_fds)?;
     }
     Ok(program)
 }
@@ -105,16 +114,19 @@ pub(super) struct Via<'a> {
     pub mode: crate::cloned_binary::Report,
 }
 
-/// Resets signals, leaves only stdio and fds 3..3+preserve_fds open across
-/// exec, and execs, through `via` if given. Returns only on failure, with
-/// the cause.
+/// Resets signals, leaves only stdio and the caller's fds 3..3+preserve_fds
+/// open across exec, and execs, through `via` if given. Returns only on
+/// failure, with the cause. The caller's fds are not close-on-exec (they
+/// came through carte's own execve); a close-on-exec fd in the range is
+/// carte's and stays so.
 pub(super) fn exec(program: &Program, preserve_fds: u32, via: Option<&Via>) -> String {
     reset_signals();
-    for fd in 3..3 + preserve_fds as i32 {
-        let _ = sys::clear_cloexec(fd);
-    }
+    // Under a seccomp filter, install_seccomp has marked them already,
+    // and the filter may refuse the calls: then it is no error.
     if let Err(e) = sys::cloexec_from(3 + preserve_fds) {
-        return format!("close fds: {}", sys::reason(&e));
+        if !program.filtered {
+            return format!("close fds: {}", sys::reason(&e));
+        }
     }
     let Some(via) = via else {
         return match nix::unistd::execve(&program.path, &program.argv, &program.envp) {

@@ -274,7 +274,9 @@ fn intermediate(
     keep.extend(crate::failpoint::hits_fd());
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));
-    keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
+    // Only the caller's fds of the range: create and exec refuse a range
+    // with one of carte's in it; never hand one over all the same.
+    keep.extend((3..3 + args.preserve_fds as i32).filter(|&fd| sys::passed_fd(fd)));
     sys::close_fds_except(&keep);
     // SAFETY: prctl with integer arguments; dies with `carte exec`.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -388,5 +390,11 @@ fn setup(
     });
     super::sched::final_affinity(Some(args.process))?;
     super::sched::apply(args.process, args.container)?;
-    attrs::prepare(args.process, in_userns, seccomp.as_ref(), host_proc)
+    attrs::prepare(
+        args.process,
+        in_userns,
+        seccomp.as_ref(),
+        host_proc,
+        args.preserve_fds,
+    )
 }

@@ -167,6 +167,7 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
         plan.has(LinuxNamespaceType::User),
         seccomp.as_ref(),
         host_proc.as_fd(),
+        args.preserve_fds,
     )?;
     Ok(Ready {
         host_proc,

@@ -18,7 +18,9 @@ pub(super) fn run(args: &InitArgs, chan: &Channel, parent: nix::unistd::Pid) -> 
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));
     keep.extend(crate::failpoint::hits_fd());
-    keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
+    // Only the caller's fds of the range: create and exec refuse a range
+    // with one of carte's in it; never hand one over all the same.
+    keep.extend((3..3 + args.preserve_fds as i32).filter(|&fd| sys::passed_fd(fd)));
     sys::close_fds_except(&keep);
     // If `carte create` dies, so does the intermediate: nothing is left
     // half-built. (Init's own parent is the intermediate, which exits

@@ -245,6 +245,7 @@ fn drive(
 ) -> Result<i32, ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
     loop {
+        wait_unless_frozen(chan, args.cgroup_path)?;
         let (msg, fd) = match chan.recv_with_fd() {
             Ok((msg, fd)) => (Ok(msg), fd),
             Err(e) => (Err(e), None),
@@ -305,6 +306,26 @@ fn drive(
     }
 }
 
+/// Waits until the children have something to say, but not on a process
+/// that a frozen cgroup holds (frozen by another hand mid-create, or a
+/// parent cgroup frozen): that wait would never end.
+fn wait_unless_frozen(chan: &Channel, cgroup_path: &str) -> Result<(), ProcessError> {
+    use std::os::fd::AsRawFd;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: chan.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        match unsafe { libc::poll(&mut pfd, 1, 100) } {
+            0 => crate::cgroups::refuse_frozen(cgroup_path)?,
+            n if n > 0 => return Ok(()),
+            _ => {} // EINTR
+        }
+    }
+}
+
 /// Applies the resources and sends Start. The intermediate makes its
 /// namespaces meanwhile, so it may already have failed.
 fn start_intermediate(
@@ -313,10 +334,10 @@ fn start_intermediate(
     chan: &Channel,
 ) -> Result<(), ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    if let Some(resources) = linux.resources() {
-        failpoint!("cgroup.apply");
-        cgroup.set(resources, linux.devices().as_deref().unwrap_or_default())?;
-    }
+    failpoint!("cgroup.apply");
+    let devices = linux.devices().as_deref().unwrap_or_default();
+    let resources = linux.resources().clone().unwrap_or_default();
+    cgroup.set(&resources, devices)?;
     chan.send(&Message::Start)?;
     Ok(())
 }

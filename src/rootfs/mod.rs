@@ -537,6 +537,7 @@ pub fn enter(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<(), Ro
         return Ok(());
     }
     if no_pivot {
+        hide_host_proc_and_sys(rootfs)?;
         nix::unistd::chdir(rootfs).map_err(pivot_err)?;
         mount(
             Some(rootfs),
@@ -568,6 +569,92 @@ pub fn enter(rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<(), Ro
     umount2(".", MntFlags::MNT_DETACH).map_err(pivot_err)?;
     nix::unistd::chdir("/").map_err(pivot_err)?;
     Ok(())
+}
+
+/// Before the MS_MOVE of --no-pivot, as runc's msMoveRoot: the host's
+/// whole procfs and sysfs mounts stay in this mount namespace under the
+/// chroot, and the kernel lets a process in a new user namespace mount
+/// procfs (or sysfs) where a whole one is visible in its mount namespace.
+/// Each is detached (made a slave first, so nothing reaches the host), or
+/// covered with a tmpfs where it cannot be (locked in a user namespace).
+fn hide_host_proc_and_sys(rootfs: &Path) -> Result<(), RootfsError> {
+    let mountinfo =
+        crate::sys::read_proc("/proc/self/mountinfo").map_err(|source| RootfsError::Path {
+            op: "read",
+            path: "/proc/self/mountinfo".into(),
+            source,
+        })?;
+    for target in whole_proc_and_sys_outside(&mountinfo, rootfs) {
+        let hide = |e: nix::Error| RootfsError::Mount {
+            what: "a cover for the host's procfs or sysfs".into(),
+            dest: target.display().to_string(),
+            source: e.into(),
+        };
+        let slave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
+        match mount(None::<&str>, &target, None::<&str>, slave, None::<&str>) {
+            // Gone with a mount above it that was detached already.
+            Err(nix::Error::ENOENT) => continue,
+            other => other.map_err(hide)?,
+        }
+        match umount2(&target, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(nix::Error::EINVAL | nix::Error::EPERM) => mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .map_err(hide)?,
+            Err(e) => return Err(hide(e)),
+        }
+    }
+    Ok(())
+}
+
+/// The mount points of whole (root "/") proc and sysfs mounts that are
+/// not in `rootfs`, from a mountinfo text.
+fn whole_proc_and_sys_outside(mountinfo: &str, rootfs: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut fields = left.split(' ').skip(3);
+        let (Some(root), Some(point)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let fstype = right.split(' ').next().unwrap_or_default();
+        let point = PathBuf::from(unescape_mountinfo(point));
+        if root == "/" && matches!(fstype, "proc" | "sysfs") && !point.starts_with(rootfs) {
+            out.push(point);
+        }
+    }
+    out
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(field: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (bytes[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
 }
 
 /// Step 3, inside the new root: sysctls, hostname, domainname, readonly
@@ -823,6 +910,29 @@ pub fn open_host_proc() -> Result<OwnedFd, RootfsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_proc_and_sys_outside_the_rootfs() {
+        let mountinfo = "\
+22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+23 22 0:21 / /proc rw,nosuid shared:12 - proc proc rw
+24 22 0:22 / /sys rw,nosuid shared:2 - sysfs sysfs rw
+25 24 0:23 / /sys/fs/cgroup ro shared:3 - tmpfs tmpfs ro
+26 23 0:24 / /proc/sys/fs/binfmt_misc rw shared:13 - binfmt_misc binfmt_misc rw
+27 22 0:21 /sys /mnt/procsys rw - proc proc rw
+28 22 0:25 / /srv/my\\040dir/proc rw - proc proc rw
+40 22 254:1 /b/rootfs /b/rootfs rw - ext4 /dev/vda1 rw
+41 40 0:30 / /b/rootfs/proc rw - proc proc rw
+42 40 0:31 / /b/rootfs/sys ro - sysfs sysfs ro
+43 22 0:32 / /b/rootfs2/proc rw - proc proc rw
+";
+        let found = whole_proc_and_sys_outside(mountinfo, Path::new("/b/rootfs"));
+        let want: Vec<PathBuf> = ["/proc", "/sys", "/srv/my dir/proc", "/b/rootfs2/proc"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(found, want);
+    }
 
     #[test]
     fn inner_paths_stay_inside() {

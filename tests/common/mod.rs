@@ -207,6 +207,38 @@ impl TestEnv {
         }
     }
 
+    /// `carte_cmd`, but waits at most `secs`: a hang is a failure, not a
+    /// stuck suite (carte is killed).
+    #[track_caller]
+    pub fn carte_within(&self, mut cmd: Command, secs: u64) -> Out {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let out_path = self.dir.join(format!("out-{n}"));
+        let err_path = self.dir.join(format!("err-{n}"));
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(File::create(&out_path).unwrap())
+            .stderr(File::create(&err_path).unwrap())
+            .spawn()
+            .expect("spawn carte");
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{cmd:?} hung for {secs} s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Out {
+            status,
+            stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+            stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+        }
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args)
             .stdin(Stdio::null())

@@ -73,7 +73,7 @@ impl Systemd {
         let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
         let mut create_props =
             resource_properties(&resources, None).map_err(invalid("linux.resources"))?;
-        let rules = fs::with_device_rules(&resources, &devices);
+        let rules = fs::with_device_rules(&resources, &devices, true);
         if let Some(rules) = rules.devices() {
             let (devices, warning) = props::device_properties(rules);
             if let Some(w) = warning {
