@@ -304,6 +304,24 @@ fn a_scope_through_every_verb() {
     assert_eq!(prop(&set[0], memory_prop), json!({"t": 128 << 20}));
     assert_eq!(prop(&set[0], "TasksMax"), json!({"t": 64}));
     assert_eq!(read(&mem), (128 << 20).to_string());
+    // A refused update changes neither the files nor the unit.
+    if !Path::new(&v1_or_v2_file(
+        "blkio",
+        "",
+        "blkio.bfq.weight",
+        "io.bfq.weight",
+    ))
+    .exists()
+        && !Path::new(&v1_or_v2_file("blkio", "", "blkio.weight", "io.weight")).exists()
+    {
+        sd.carte(
+            &env,
+            &["update", "--memory", "96m", "--blkio-weight", "500", &id],
+        )
+        .assert_fails_with(&["blockIO.weight"]);
+        assert_eq!(sd.calls_named("SetUnitProperties").len(), 1);
+        assert_eq!(read(&mem), (128 << 20).to_string());
+    }
 
     sd.carte(&env, &["pause", &id]).assert_ok();
     assert_eq!(env.status(&id).as_deref(), Some("paused"));

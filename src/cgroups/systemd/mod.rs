@@ -281,8 +281,10 @@ impl Manager for Systemd {
         self.fs.set(resources, devices)
     }
 
-    /// Unit properties first (runtime, so they last until the scope goes),
-    /// then the files.
+    /// The files first, as the cgroupfs driver writes them (every field is
+    /// checked before any is written, so a refused update changes
+    /// nothing), then the unit's properties (runtime: they last until the
+    /// scope goes), which systemd writes again, to the same values.
     fn update(&mut self, changes: &LinuxResources) -> Result<(), CgroupError> {
         let props =
             resource_properties(changes, self.current_memory_limit()).map_err(|reason| {
@@ -291,6 +293,7 @@ impl Manager for Systemd {
                     reason,
                 }
             })?;
+        self.fs.update(changes)?;
         if !props.is_empty() {
             let mut bus = Bus::system(TIMEOUT).map_err(dbus_err(&self.unit.name, "connect"))?;
             self.manager_call(
@@ -304,7 +307,7 @@ impl Manager for Systemd {
             )
             .map_err(dbus_err(&self.unit.name, "SetUnitProperties"))?;
         }
-        self.fs.update(changes)
+        Ok(())
     }
 
     fn forbid_new_tasks(&self) -> Result<(), CgroupError> {
@@ -349,8 +352,8 @@ impl Manager for Systemd {
         } else {
             Ok(())
         };
-        let dir = super::controller_dir(&self.fs.path, "pids")
-            .or_else(|| super::controller_dir(&self.fs.path, "memory"));
+        // The hierarchy systemd always manages: v2's, or v1's name=systemd.
+        let dir = super::controller_dir(&self.fs.path, "name=systemd");
         let deadline = Instant::now() + Duration::from_secs(5);
         while dir.as_ref().is_some_and(|d| d.exists()) && Instant::now() < deadline {
             if stopped.is_err() {
