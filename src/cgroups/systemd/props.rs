@@ -328,9 +328,37 @@ pub fn range_to_bits(list: &str) -> Result<Vec<u8>, String> {
 }
 
 /// linux.resources.unified keys systemd has a property for (runc's
-/// unifiedResToSystemdProps).
+/// unifiedResToSystemdProps): cpu.max, cpu.weight, cpuset.cpus and .mems,
+/// memory.min, .low, .high, .max and .swap.max, pids.max.
 fn unified(props: &mut Vec<Value>, r: &LinuxResources) -> Result<(), String> {
     for (key, value) in r.unified().iter().flatten() {
+        let bad = |what: &str| format!("unified.{key}: {value:?} is not {what}");
+        match key.as_str() {
+            "cpu.max" => {
+                // "QUOTA PERIOD" or "max PERIOD"; the period may be left out.
+                let mut parts = value.split_whitespace();
+                let quota = match parts.next() {
+                    Some("max") => Some(-1),
+                    Some(q) => Some(q.parse::<i64>().map_err(|_| bad("\"QUOTA [PERIOD]\""))?),
+                    None => return Err(bad("\"QUOTA [PERIOD]\"")),
+                };
+                let period = match parts.next() {
+                    Some(p) => Some(p.parse::<u64>().map_err(|_| bad("\"QUOTA [PERIOD]\""))?),
+                    None => None,
+                };
+                cpu_quota(props, quota, period);
+                continue;
+            }
+            "cpuset.cpus" => {
+                cpuset(props, Some(value), None)?;
+                continue;
+            }
+            "cpuset.mems" => {
+                cpuset(props, None, Some(value))?;
+                continue;
+            }
+            _ => {}
+        }
         let name = match key.as_str() {
             "memory.min" => "MemoryMin",
             "memory.low" => "MemoryLow",
@@ -688,6 +716,19 @@ mod tests {
         assert_eq!(get("TasksMax"), Some(Value::U64(64)));
         assert_eq!(get("IOWeight"), Some(Value::U64(4950)));
         assert_eq!(get("MemoryHigh"), Some(Value::U64(u64::MAX)));
+        let u = res(serde_json::json!({"unified": {"cpu.max": "25000 50000", "cpuset.mems": "1"}}));
+        let p = names(&v2_properties(&u, None).unwrap());
+        assert!(
+            p.contains(&("CPUQuotaPerSecUSec".into(), Value::U64(500000))),
+            "{p:?}"
+        );
+        assert!(p.contains(&("CPUQuotaPeriodUSec".into(), Value::U64(50000))));
+        assert!(p.contains(&(
+            "AllowedMemoryNodes".into(),
+            Value::Array("y".into(), vec![Value::Byte(2)])
+        )));
+        let bad = res(serde_json::json!({"unified": {"cpu.max": "lots"}}));
+        assert!(v2_properties(&bad, None).is_err());
         let unlimited = res(serde_json::json!({"memory": {"limit": -1}, "pids": {"limit": -1}}));
         let p = names(&v2_properties(&unlimited, None).unwrap());
         assert!(p.contains(&("MemoryMax".into(), Value::U64(u64::MAX))));
