@@ -28,7 +28,7 @@ struct FakeSystemd {
 
 impl FakeSystemd {
     /// None where dbus-daemon or python3's dbus and gi modules are missing.
-    fn start(env: &TestEnv, slices: &[&'static str]) -> Option<FakeSystemd> {
+    fn start(env: &TestEnv, slices: &[&'static str], version: &str) -> Option<FakeSystemd> {
         let python_ok = Command::new("/usr/bin/python3")
             .args(["-c", "import dbus, gi.repository.GLib"])
             .stderr(Stdio::null())
@@ -97,6 +97,7 @@ impl FakeSystemd {
             .arg(script)
             .arg(&fake.address)
             .arg(&fake.log)
+            .env("FAKE_SYSTEMD_VERSION", version)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -202,7 +203,7 @@ fn a_scope_through_every_verb() {
         return;
     }
     let env = TestEnv::new("sd-scope");
-    let Some(sd) = FakeSystemd::start(&env, &["machine.slice"]) else {
+    let Some(sd) = FakeSystemd::start(&env, &["machine.slice"], "252.30-1~deb12u1") else {
         return;
     };
     let id = env.id("c");
@@ -350,7 +351,7 @@ fn default_scope_force_delete_and_bad_paths() {
         return;
     }
     let env = TestEnv::new("sd-edge");
-    let Some(sd) = FakeSystemd::start(&env, &["system.slice"]) else {
+    let Some(sd) = FakeSystemd::start(&env, &["system.slice"], "241") else {
         return;
     };
     let b = env.bundle("b");
@@ -431,10 +432,19 @@ fn default_scope_force_delete_and_bad_paths() {
     assert_scope_gone(&kcgroup);
     env.assert_no_leaks(&kid);
 
-    // run under the driver: in and out, nothing left.
+    // run under the driver: in and out, nothing left. This systemd (241)
+    // predates CPUQuotaPeriodUSec and AllowedCPUs: only the files get them.
+    let mut b = b;
+    b.config["linux"]["resources"]["cpu"] = json!({"quota": 20000, "period": 50000, "cpus": "0"});
+    b.write();
     let rid = env.id("r");
     sd.carte(&env, &["--systemd-cgroup", "run", "-b", b.path(), &rid])
         .assert_ok();
+    let start = sd.calls_named("StartTransientUnit").pop().unwrap();
+    assert_eq!(start["name"], format!("carte-{rid}.scope"));
+    assert_eq!(prop(&start, "CPUQuotaPerSecUSec"), json!({"t": 400000}));
+    assert_eq!(prop(&start, "CPUQuotaPeriodUSec"), Value::Null);
+    assert_eq!(prop(&start, "AllowedCPUs"), Value::Null);
     assert_scope_gone(&format!("/system.slice/carte-{rid}.scope"));
     env.assert_no_leaks(&rid);
 }

@@ -8,7 +8,7 @@ PIDs in, answers with a job and sends JobRemoved; StopUnit kills and
 removes it. Every call is appended to LOG as one JSON line, so the test
 sees exactly what carte asked for (the properties as D-Bus types).
 
-usage: fake-systemd.py BUS_ADDRESS LOG
+usage: fake-systemd.py BUS_ADDRESS LOG (FAKE_SYSTEMD_VERSION: its Version)
 """
 import json
 import os
@@ -144,6 +144,15 @@ class Manager(dbus.service.Object):
             name=str(name),
             runtime=bool(runtime),
             props=[[str(k), plain(v)] for k, v in props],
+        )
+
+    @dbus.service.method("org.freedesktop.DBus.Properties", in_signature="ss", out_signature="v")
+    def Get(self, interface, name):
+        self.record(call="Get", interface=str(interface), name=str(name))
+        if interface == IFACE and name == "Version":
+            return dbus.String(os.environ.get("FAKE_SYSTEMD_VERSION", "252.30-1~deb12u1"))
+        raise dbus.exceptions.DBusException(
+            "Unknown property", name="org.freedesktop.DBus.Error.UnknownProperty"
         )
 
     @dbus.service.signal(IFACE, signature="uoss")

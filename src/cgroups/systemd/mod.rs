@@ -171,6 +171,7 @@ impl Systemd {
             props.push(Value::property("BlockIOAccounting", Value::Bool(true)));
         }
         props.extend(self.create_props.iter().cloned());
+        let props = supported(&mut bus, props);
         let body = || {
             vec![
                 Value::str(&self.unit.name),
@@ -247,6 +248,59 @@ impl Systemd {
     }
 }
 
+/// The properties this systemd knows: as runc does, CPUQuotaPeriodUSec
+/// (systemd 242) and AllowedCPUs / AllowedMemoryNodes (244) are left out
+/// on older ones, which would refuse the whole unit for them (the files
+/// still get the values). The version is asked only when one is there.
+fn supported(bus: &mut Bus, props: Vec<Value>) -> Vec<Value> {
+    let name = |p: &Value| match p {
+        Value::Struct(f) => f
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    let minimum = |n: &str| match n {
+        "CPUQuotaPeriodUSec" => 242,
+        "AllowedCPUs" | "AllowedMemoryNodes" => 244,
+        _ => 0,
+    };
+    if props.iter().all(|p| minimum(&name(p)) == 0) {
+        return props;
+    }
+    let version = bus
+        .call(
+            SYSTEMD,
+            SYSTEMD_PATH,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            vec![Value::str(MANAGER), Value::str("Version")],
+        )
+        .ok()
+        .and_then(|body| match body.into_iter().next() {
+            Some(Value::Variant(v)) => v.as_str().and_then(props::systemd_version),
+            _ => None,
+        });
+    // Unknown: assume a current systemd, as the call failing says little.
+    let Some(version) = version else {
+        return props;
+    };
+    props
+        .into_iter()
+        .filter(|p| {
+            let n = name(p);
+            let ok = version >= minimum(&n);
+            if !ok {
+                crate::logging::debug(&format!(
+                    "systemd {version} has no {n} property: only the file is written"
+                ));
+            }
+            ok
+        })
+        .collect()
+}
+
 /// The unit properties of linux.resources for this host's cgroup version.
 fn resource_properties(r: &LinuxResources, memory: Option<i64>) -> Result<Vec<Value>, String> {
     if is_unified() {
@@ -296,6 +350,7 @@ impl Manager for Systemd {
         self.fs.update(changes)?;
         if !props.is_empty() {
             let mut bus = Bus::system(TIMEOUT).map_err(dbus_err(&self.unit.name, "connect"))?;
+            let props = supported(&mut bus, props);
             self.manager_call(
                 &mut bus,
                 "SetUnitProperties",

@@ -122,6 +122,17 @@ pub fn expand_slice(slice: &str) -> Result<String, String> {
     Ok(path)
 }
 
+/// The major version in systemd's Version property ("252.22-1~deb12u1",
+/// "v255", "219").
+pub fn systemd_version(text: &str) -> Option<u32> {
+    let digits: String = text
+        .trim_start_matches('v')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 /// systemd's "infinity" for byte and task counts.
 const INFINITY: u64 = u64::MAX;
 const DEFAULT_PERIOD: u64 = 100_000;
@@ -771,6 +782,14 @@ mod tests {
         assert_eq!(range_to_bits("12").unwrap(), vec![0, 0x10]);
         assert!(range_to_bits("3-1").is_err());
         assert!(range_to_bits("x").is_err());
+    }
+
+    #[test]
+    fn systemd_versions() {
+        assert_eq!(systemd_version("252.22-1~deb12u1"), Some(252));
+        assert_eq!(systemd_version("v255"), Some(255));
+        assert_eq!(systemd_version("219"), Some(219));
+        assert_eq!(systemd_version("x"), None);
     }
 
     #[test]
