@@ -19,6 +19,8 @@
 # outlives SUITE_TIMEOUT (default 480 s), counts as one failure.
 # VM_SUITES="cgroupfs podman" runs only the suites whose names hold those
 # words (99-leaks.sh always runs). VM_KEEP=1 keeps the work dir (console.log).
+# VM_PROFILE=release puts a release carte on the test disk (40-systemd-driver
+# times `run` beside runc and crun).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 vm=$(dirname "$here")
@@ -34,9 +36,12 @@ fi
 # VM_IMAGE=DIR boots another cache directory (one build-image.sh made).
 image=${VM_IMAGE:-$("$here/build-image.sh")}
 
+# VM_PROFILE=release: carte built as it ships (for timings); debug else.
+profile=${VM_PROFILE:-debug}
 (cd "$repo" && RUSTFLAGS="-C target-feature=+crt-static" cargo build -q \
+    $([ "$profile" = release ] && echo --release) \
     -p carte -p carte-checker --target x86_64-unknown-linux-gnu --target-dir target/static)
-bin=$repo/target/static/x86_64-unknown-linux-gnu/debug
+bin=$repo/target/static/x86_64-unknown-linux-gnu/$profile
 
 work=$(mktemp -d /tmp/carte-vmsd.XXXXXX)
 trap '[ -n "${VM_KEEP:-}" ] || rm -rf "$work"' EXIT
