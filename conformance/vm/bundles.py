@@ -195,3 +195,30 @@ checker_bundle("delegated", userns_delegated)
 bundle("unified", ["sleep", "1000"], resources={
     "unified": {"pids.max": "42", "memory.high": "50331648", "io.weight": "default 70"}})
 bundle("unified-bad", ["true"], resources={"unified": {"nosuch.max": "1"}})
+
+
+# The systemd driver's suite (systemd/suites/40-systemd-driver.sh): a scope
+# in machine.slice with the limits, a stop timeout from an annotation, a
+# container whose create blocks in a prestart hook, and `true` for timing.
+def sd_machine(c):
+    c["linux"]["cgroupsPath"] = "machine.slice:libpod:vmsd-m"
+    c["annotations"] = {"org.systemd.property.TimeoutStopSec": "7"}
+
+
+bundle("sd-machine", ["sleep", "1000"], resources={
+    "memory": {"limit": 64 * MIB, "reservation": 32 * MIB},
+    "pids": {"limit": 50},
+    "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
+})
+with open(os.path.join(out, "sd-machine", "config.json")) as f:
+    c = json.load(f)
+sd_machine(c)
+with open(os.path.join(out, "sd-machine", "config.json"), "w") as f:
+    json.dump(c, f, indent=1)
+bundle("sd-hook", ["sleep", "1000"])
+with open(os.path.join(out, "sd-hook", "config.json")) as f:
+    c = json.load(f)
+c["hooks"] = {"prestart": [{"path": "/bin/sleep", "args": ["sleep", "5"]}]}
+with open(os.path.join(out, "sd-hook", "config.json"), "w") as f:
+    json.dump(c, f, indent=1)
+bundle("sd-true", ["true"])

@@ -1,4 +1,8 @@
 #!/usr/bin/env bash
+# run.sh systemd: a Debian VM with systemd as PID 1 on cgroup v2, with
+# podman and containerd; see systemd/run.sh, which says how to add a suite
+# (a file systemd/suites/NN-name.sh printing `ok -` / `not ok -` lines) and
+# how the image is built and cached (systemd/build-image.sh).
 # run.sh v2|v1: the cgroup suite on a pure v2 or a pure v1 host. Boots
 # Debian's kernel under qemu (TCG) with an initramfs of busybox, a static
 # carte and the test bundles; /init mounts only that cgroup version, runs
@@ -10,7 +14,8 @@ mode=${1:-v2}
 case "$mode" in
 v2) cmdline="cgroup_no_v1=all carte.cgroups=v2" ;;
 v1) cmdline="carte.cgroups=v1" ;;
-*) echo "usage: run.sh v2|v1" >&2; exit 2 ;;
+systemd) exec "$(dirname "$0")/systemd/run.sh" ;;
+*) echo "usage: run.sh v2|v1|systemd" >&2; exit 2 ;;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)

@@ -171,6 +171,7 @@ impl Systemd {
             props.push(Value::property("BlockIOAccounting", Value::Bool(true)));
         }
         props.extend(self.create_props.iter().cloned());
+        let props = supported(&mut bus, props);
         let body = || {
             vec![
                 Value::str(&self.unit.name),
@@ -247,6 +248,59 @@ impl Systemd {
     }
 }
 
+/// The properties this systemd knows: as runc does, CPUQuotaPeriodUSec
+/// (systemd 242) and AllowedCPUs / AllowedMemoryNodes (244) are left out
+/// on older ones, which would refuse the whole unit for them (the files
+/// still get the values). The version is asked only when one is there.
+fn supported(bus: &mut Bus, props: Vec<Value>) -> Vec<Value> {
+    let name = |p: &Value| match p {
+        Value::Struct(f) => f
+            .first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        _ => String::new(),
+    };
+    let minimum = |n: &str| match n {
+        "CPUQuotaPeriodUSec" => 242,
+        "AllowedCPUs" | "AllowedMemoryNodes" => 244,
+        _ => 0,
+    };
+    if props.iter().all(|p| minimum(&name(p)) == 0) {
+        return props;
+    }
+    let version = bus
+        .call(
+            SYSTEMD,
+            SYSTEMD_PATH,
+            "org.freedesktop.DBus.Properties",
+            "Get",
+            vec![Value::str(MANAGER), Value::str("Version")],
+        )
+        .ok()
+        .and_then(|body| match body.into_iter().next() {
+            Some(Value::Variant(v)) => v.as_str().and_then(props::systemd_version),
+            _ => None,
+        });
+    // Unknown: assume a current systemd, as the call failing says little.
+    let Some(version) = version else {
+        return props;
+    };
+    props
+        .into_iter()
+        .filter(|p| {
+            let n = name(p);
+            let ok = version >= minimum(&n);
+            if !ok {
+                crate::logging::debug(&format!(
+                    "systemd {version} has no {n} property: only the file is written"
+                ));
+            }
+            ok
+        })
+        .collect()
+}
+
 /// The unit properties of linux.resources for this host's cgroup version.
 fn resource_properties(r: &LinuxResources, memory: Option<i64>) -> Result<Vec<Value>, String> {
     if is_unified() {
@@ -281,8 +335,10 @@ impl Manager for Systemd {
         self.fs.set(resources, devices)
     }
 
-    /// Unit properties first (runtime, so they last until the scope goes),
-    /// then the files.
+    /// The files first, as the cgroupfs driver writes them (every field is
+    /// checked before any is written, so a refused update changes
+    /// nothing), then the unit's properties (runtime: they last until the
+    /// scope goes), which systemd writes again, to the same values.
     fn update(&mut self, changes: &LinuxResources) -> Result<(), CgroupError> {
         let props =
             resource_properties(changes, self.current_memory_limit()).map_err(|reason| {
@@ -291,8 +347,10 @@ impl Manager for Systemd {
                     reason,
                 }
             })?;
+        self.fs.update(changes)?;
         if !props.is_empty() {
             let mut bus = Bus::system(TIMEOUT).map_err(dbus_err(&self.unit.name, "connect"))?;
+            let props = supported(&mut bus, props);
             self.manager_call(
                 &mut bus,
                 "SetUnitProperties",
@@ -304,7 +362,7 @@ impl Manager for Systemd {
             )
             .map_err(dbus_err(&self.unit.name, "SetUnitProperties"))?;
         }
-        self.fs.update(changes)
+        Ok(())
     }
 
     fn forbid_new_tasks(&self) -> Result<(), CgroupError> {
@@ -349,8 +407,8 @@ impl Manager for Systemd {
         } else {
             Ok(())
         };
-        let dir = super::controller_dir(&self.fs.path, "pids")
-            .or_else(|| super::controller_dir(&self.fs.path, "memory"));
+        // The hierarchy systemd always manages: v2's, or v1's name=systemd.
+        let dir = super::controller_dir(&self.fs.path, "name=systemd");
         let deadline = Instant::now() + Duration::from_secs(5);
         while dir.as_ref().is_some_and(|d| d.exists()) && Instant::now() < deadline {
             if stopped.is_err() {

@@ -122,6 +122,17 @@ pub fn expand_slice(slice: &str) -> Result<String, String> {
     Ok(path)
 }
 
+/// The major version in systemd's Version property ("252.22-1~deb12u1",
+/// "v255", "219").
+pub fn systemd_version(text: &str) -> Option<u32> {
+    let digits: String = text
+        .trim_start_matches('v')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 /// systemd's "infinity" for byte and task counts.
 const INFINITY: u64 = u64::MAX;
 const DEFAULT_PERIOD: u64 = 100_000;
@@ -328,9 +339,37 @@ pub fn range_to_bits(list: &str) -> Result<Vec<u8>, String> {
 }
 
 /// linux.resources.unified keys systemd has a property for (runc's
-/// unifiedResToSystemdProps).
+/// unifiedResToSystemdProps): cpu.max, cpu.weight, cpuset.cpus and .mems,
+/// memory.min, .low, .high, .max and .swap.max, pids.max.
 fn unified(props: &mut Vec<Value>, r: &LinuxResources) -> Result<(), String> {
     for (key, value) in r.unified().iter().flatten() {
+        let bad = |what: &str| format!("unified.{key}: {value:?} is not {what}");
+        match key.as_str() {
+            "cpu.max" => {
+                // "QUOTA PERIOD" or "max PERIOD"; the period may be left out.
+                let mut parts = value.split_whitespace();
+                let quota = match parts.next() {
+                    Some("max") => Some(-1),
+                    Some(q) => Some(q.parse::<i64>().map_err(|_| bad("\"QUOTA [PERIOD]\""))?),
+                    None => return Err(bad("\"QUOTA [PERIOD]\"")),
+                };
+                let period = match parts.next() {
+                    Some(p) => Some(p.parse::<u64>().map_err(|_| bad("\"QUOTA [PERIOD]\""))?),
+                    None => None,
+                };
+                cpu_quota(props, quota, period);
+                continue;
+            }
+            "cpuset.cpus" => {
+                cpuset(props, Some(value), None)?;
+                continue;
+            }
+            "cpuset.mems" => {
+                cpuset(props, None, Some(value))?;
+                continue;
+            }
+            _ => {}
+        }
         let name = match key.as_str() {
             "memory.min" => "MemoryMin",
             "memory.low" => "MemoryLow",
@@ -688,6 +727,19 @@ mod tests {
         assert_eq!(get("TasksMax"), Some(Value::U64(64)));
         assert_eq!(get("IOWeight"), Some(Value::U64(4950)));
         assert_eq!(get("MemoryHigh"), Some(Value::U64(u64::MAX)));
+        let u = res(serde_json::json!({"unified": {"cpu.max": "25000 50000", "cpuset.mems": "1"}}));
+        let p = names(&v2_properties(&u, None).unwrap());
+        assert!(
+            p.contains(&("CPUQuotaPerSecUSec".into(), Value::U64(500000))),
+            "{p:?}"
+        );
+        assert!(p.contains(&("CPUQuotaPeriodUSec".into(), Value::U64(50000))));
+        assert!(p.contains(&(
+            "AllowedMemoryNodes".into(),
+            Value::Array("y".into(), vec![Value::Byte(2)])
+        )));
+        let bad = res(serde_json::json!({"unified": {"cpu.max": "lots"}}));
+        assert!(v2_properties(&bad, None).is_err());
         let unlimited = res(serde_json::json!({"memory": {"limit": -1}, "pids": {"limit": -1}}));
         let p = names(&v2_properties(&unlimited, None).unwrap());
         assert!(p.contains(&("MemoryMax".into(), Value::U64(u64::MAX))));
@@ -730,6 +782,14 @@ mod tests {
         assert_eq!(range_to_bits("12").unwrap(), vec![0, 0x10]);
         assert!(range_to_bits("3-1").is_err());
         assert!(range_to_bits("x").is_err());
+    }
+
+    #[test]
+    fn systemd_versions() {
+        assert_eq!(systemd_version("252.22-1~deb12u1"), Some(252));
+        assert_eq!(systemd_version("v255"), Some(255));
+        assert_eq!(systemd_version("219"), Some(219));
+        assert_eq!(systemd_version("x"), None);
     }
 
     #[test]
