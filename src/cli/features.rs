@@ -40,7 +40,8 @@ pub fn document() -> serde_json::Value {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            // Bind mounts and (Linux 6.3) tmpfs, through mount_setattr.
+            "mountExtensions": {"idmap": {"enabled": crate::sys::has_mount_setattr()}}
         },
         "annotations": {"org.carte.version": env!("CARGO_PKG_VERSION")}
     })

@@ -22,6 +22,7 @@ pub(super) fn run(
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.release.raw_fd()];
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));
+    keep.extend(args.idmapped.iter().map(|t| t.tree.as_raw_fd()));
     keep.extend(crate::failpoint::hits_fd());
     keep.extend((0..args.preserve_fds as i32).map(|i| 3 + i));
     sys::close_fds_except(&keep);
