@@ -20,7 +20,19 @@ use serde_json::{json, Value};
 /// The container's own user namespace: 0-65535 at host 100000.
 const CONTAINER_HOST_ID: u32 = 100000;
 
+/// runc 1.1 (this host's) idmaps only with the container's own mappings
+/// and has no `idmap` option: these tests are carte's alone.
+fn runc_lacks_it(test: &str) -> bool {
+    if is_runc() {
+        skip(test, "runc 1.1 has no idmap/ridmap options");
+    }
+    is_runc()
+}
+
 fn supported(test: &str, path: &Path) -> bool {
+    if runc_lacks_it(test) {
+        return false;
+    }
     match idmap_probe(path) {
         Ok(()) => true,
         Err(why) => {
@@ -139,6 +151,70 @@ fn idmap_alone_takes_the_containers_mappings() {
     assert_eq!(owner(&plain.join("new")).0, CONTAINER_HOST_ID);
 }
 
+/// `idmap` alone in a container that joins a user namespace by path: that
+/// namespace is the mapping (here another container's, 0 at host 100000).
+#[test]
+fn idmap_alone_in_a_joined_user_namespace() {
+    let env = TestEnv::new("idm-joined");
+    if !supported("idmap::idmap_alone_in_a_joined_user_namespace", &env.dir) {
+        return;
+    }
+    let mut holder = env.bundle("holder");
+    user_namespace(&mut holder);
+    holder.set_args(&["sleep", "1000"]);
+    holder.write();
+    let hid = env.id("holder");
+    env.carte(&["run", "-d", "--bundle", holder.path(), &hid])
+        .assert_ok();
+    let pid = env.state(&hid).unwrap()["pid"].as_i64().unwrap();
+    let src = source(&env, "src", 0);
+    let mut b = env.bundle("b");
+    user_namespace(&mut b);
+    let linux = b.config["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    let namespaces = linux["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|n| n["type"] != "user");
+    namespaces.push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+    push_mount(
+        &mut b,
+        json!({"destination": "/m", "type": "bind", "source": &src, "options": ["bind", "idmap"]}),
+    );
+    let out = env.sh(&mut b, "stat -c %u:%g /m/f; cat /proc/self/uid_map");
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0:0"], "{out}");
+    assert_eq!(lines[1], ["0", "100000", "65536"], "{out}");
+    env.carte(&["delete", "--force", &hid]).assert_ok();
+    env.assert_no_leaks(&hid);
+}
+
+/// A container without a mount namespace of its own: the idmapped mount
+/// lands in carte's namespace, on the rootfs, and goes with the container.
+#[test]
+fn idmapped_mount_without_a_mount_namespace() {
+    let env = TestEnv::new("idm-nomntns");
+    if !supported("idmap::idmapped_mount_without_a_mount_namespace", &env.dir) {
+        return;
+    }
+    let src = source(&env, "src", 1000);
+    let mut b = env.bundle("b");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    push_mount(
+        &mut b,
+        json!({"destination": "/m", "type": "bind", "source": &src, "options": ["bind", "idmap"],
+               "uidMappings": map(1000, 0, 1), "gidMappings": map(1000, 0, 1)}),
+    );
+    // sh asserts that no mount under the test's dir is left.
+    let out = env.sh(&mut b, "stat -c %u:%g /m/f");
+    assert_eq!(out.trim(), "0:0");
+}
+
 /// Without a user namespace the mount's mappings still apply (runc does
 /// the same): uid 1000 on disk is root inside, root writes as 1000.
 #[test]
@@ -159,12 +235,18 @@ fn mount_mappings_without_a_user_namespace() {
         json!({"destination": "/w", "type": "bind", "source": &src, "options": ["bind", "idmap"],
                "uidMappings": map(1000, 0, 1), "gidMappings": map(1000, 0, 1)}),
     );
+    // A single file, idmapped too.
+    push_mount(
+        &mut b,
+        json!({"destination": "/file", "type": "bind", "source": src.join("f"), "options": ["bind", "idmap"],
+               "uidMappings": map(1000, 0, 1), "gidMappings": map(1000, 0, 1)}),
+    );
     let out = env.sh(
         &mut b,
-        "stat -c %u:%g /m/f; touch /m/ro 2>/dev/null || echo read-only; touch /w/new; stat -c %u /w/new",
+        "stat -c %u:%g /m/f; touch /m/ro 2>/dev/null || echo read-only; touch /w/new; stat -c %u /w/new; stat -c '%F %u' /file",
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines, ["0:0", "read-only", "0"], "{out}");
+    assert_eq!(lines, ["0:0", "read-only", "0", "regular file 0"], "{out}");
     assert_eq!(owner(&src.join("new")), (1000, 1000));
 }
 
@@ -235,6 +317,9 @@ fn ridmap_reaches_submounts() {
 /// options still apply.
 #[test]
 fn tmpfs_where_the_kernel_allows() {
+    if runc_lacks_it("idmap::tmpfs_where_the_kernel_allows") {
+        return;
+    }
     let env = TestEnv::new("idm-tmpfs");
     let mut b = env.bundle("b");
     let tmpfs = |options: Value, dest: &str| {
@@ -266,6 +351,9 @@ fn tmpfs_where_the_kernel_allows() {
 /// mount, with nothing left behind.
 #[test]
 fn idmap_errors_are_one_line() {
+    if runc_lacks_it("idmap::idmap_errors_are_one_line") {
+        return;
+    }
     let env = TestEnv::new("idm-errors");
     let src = source(&env, "src", 1000);
     let b = env.bundle("b");
@@ -345,6 +433,9 @@ fn idmap_errors_are_one_line() {
 /// gives a user-namespaced pod an idmapped volume.
 #[test]
 fn features_report_idmap() {
+    if runc_lacks_it("idmap::features_report_idmap") {
+        return;
+    }
     let env = TestEnv::new("idm-features");
     let out = env.carte(&["features"]);
     out.assert_ok();
