@@ -106,17 +106,38 @@ fn container_userns(linux: &Linux) -> Option<Mapping<'_>> {
     }
 }
 
+/// The idmapped mounts of a container, and the helper children whose
+/// user namespaces gave their mappings: let go already, reaped when this is
+/// dropped (by then they have exited: create does not wait for a child's
+/// turn to run).
+#[derive(Default)]
+pub struct Prepared {
+    pub mounts: Vec<Idmapped>,
+    /// Held for their Drop only.
+    _helpers: Vec<Helper>,
+}
+
+/// A helper child, reaped on drop.
+struct Helper(i32);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(self.0), None);
+    }
+}
+
 /// Makes every idmapped mount of `spec`, detached. Run by `carte create`
 /// before it forks; on error nothing is left (the trees and the user
 /// namespaces go with their last fd).
-pub fn prepare(spec: &Spec) -> Result<Vec<Idmapped>, RootfsError> {
+pub fn prepare(spec: &Spec) -> Result<Prepared, RootfsError> {
     let requests = requests(spec);
     if requests.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Prepared::default());
     }
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     // One user namespace per distinct mapping.
     let mut namespaces: Vec<(String, OwnedFd)> = Vec::new();
+    let mut helpers = Vec::new();
     let mut out = Vec::with_capacity(requests.len());
     for req in &requests {
         let entry = |what: &str, e: io::Error| RootfsError::Entry {
@@ -135,7 +156,7 @@ pub fn prepare(spec: &Spec) -> Result<Vec<Idmapped>, RootfsError> {
             Some(i) => i,
             None => {
                 let fd = match &req.mapping {
-                    Mapping::Maps(uid, gid) => userns_with(uid, gid)
+                    Mapping::Maps(uid, gid) => userns_with(uid, gid, &mut helpers)
                         .map_err(|e| entry("make a user namespace with its mappings", e))?,
                     Mapping::Joined(path) => crate::namespaces::open(path)
                         .map(OwnedFd::from)
@@ -160,7 +181,10 @@ pub fn prepare(spec: &Spec) -> Result<Vec<Idmapped>, RootfsError> {
             tree,
         });
     }
-    Ok(out)
+    Ok(Prepared {
+        mounts: out,
+        _helpers: helpers,
+    })
 }
 
 /// Why mount_setattr refused, in the words of what the kernel checks.
@@ -210,8 +234,13 @@ fn detached(m: &Mount) -> Result<OwnedFd, (String, io::Error)> {
 
 /// A user namespace with these maps, as an fd: a helper child is born in
 /// a new user namespace (clone with CLONE_NEWUSER), this process writes its
-/// maps and opens /proc/<pid>/ns/user, then the child is let go and reaped.
-fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Result<OwnedFd> {
+/// maps and opens /proc/<pid>/ns/user, then lets the child go (it is
+/// added to `helpers`, to be reaped).
+fn userns_with(
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+    helpers: &mut Vec<Helper>,
+) -> io::Result<OwnedFd> {
     let (hold, release) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let flags = (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_ulong;
@@ -244,9 +273,10 @@ fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> io::Result<Own
         let ns = std::fs::File::open(format!("/proc/{pid}/ns/user"))?;
         Ok(OwnedFd::from(ns))
     })();
+    // End of file on the pipe: the child exits.
     drop(release);
     drop(hold);
-    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    helpers.push(Helper(pid));
     made
 }
 
