@@ -792,22 +792,33 @@ const BAD_VALUES: &[Bad] = &[
     (
         "netDevices",
         |c| c["linux"]["netDevices"] = json!({"carte-none0": {}}),
-        &["linux.netDevices", "not supported"],
+        &[
+            "linux.netDevices[carte-none0]",
+            "no such device on the host",
+        ],
     ),
     (
-        "intelRdt",
-        |c| c["linux"]["intelRdt"] = json!({"closID": "carte"}),
-        &["linux.intelRdt", "not supported"],
+        "intelRdt memBwSchema",
+        |c| c["linux"]["intelRdt"] = json!({"memBwSchema": "L3:0=f"}),
+        &["linux.intelRdt.memBwSchema", "must start with \"MB:\""],
+    ),
+    (
+        "intelRdt newline",
+        |c| c["linux"]["intelRdt"] = json!({"schemata": ["L3:0=f\nMB:0=1"]}),
+        &["linux.intelRdt.schemata", "newlines"],
     ),
     (
         "memoryPolicy",
-        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}),
-        &["linux.memoryPolicy", "not supported"],
+        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND"}),
+        &[
+            "linux.memoryPolicy.nodes",
+            "MPOL_BIND needs at least one node",
+        ],
     ),
     (
         "execCPUAffinity",
-        |c| c["process"]["execCPUAffinity"] = json!({"final": "0"}),
-        &["process.execCPUAffinity", "not supported"],
+        |c| c["process"]["execCPUAffinity"] = json!({"final": "0-x"}),
+        &["process.execCPUAffinity"],
     ),
     (
         "personality",
@@ -952,5 +963,29 @@ fn capabilities_that_cannot_be_granted_are_a_warning() {
         "no warning: {out:?}"
     );
     assert_eq!(mask, 1 << 5, "CapBnd {mask:x} (only CAP_KILL, 5)");
+    env.assert_no_leaks(&id);
+}
+
+/// linux.intelRdt needs a mounted resctrl (config-linux.md): without one,
+/// create fails with one line and makes nothing (the rules themselves are
+/// unit tests against a resctrl-shaped tree, src/intelrdt.rs).
+#[test]
+fn intel_rdt_without_resctrl_fails_cleanly() {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    if mounts.contains(" - resctrl ") {
+        skip(
+            "conformance::intel_rdt_without_resctrl_fails_cleanly",
+            "this host has resctrl mounted",
+        );
+        return;
+    }
+    let env = TestEnv::new("cf-rdt");
+    let mut b = env.bundle("b");
+    b.config["linux"]["intelRdt"] =
+        json!({"l3CacheSchema": "L3:0=f", "memBwSchema": "MB:0=50", "enableMonitoring": true});
+    b.write();
+    let id = env.id("c");
+    env.carte(&["create", "--bundle", b.path(), &id])
+        .assert_fails_with(&["linux.intelRdt", "no resctrl filesystem is mounted"]);
     env.assert_no_leaks(&id);
 }

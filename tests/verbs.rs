@@ -131,7 +131,7 @@ fn features_tells_the_truth() {
     let out = env.carte(&["features"]);
     out.assert_ok();
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(doc["ociVersionMax"], "1.2.0");
+    assert_eq!(doc["ociVersionMax"], "1.3.0");
     let seccomp = &doc["linux"]["seccomp"];
     assert_eq!(seccomp["enabled"], true);
     for (list, item) in [
@@ -152,4 +152,10 @@ fn features_tells_the_truth() {
         .map(|o| o.as_str().unwrap())
         .collect();
     assert!(options.contains(&"rro") && options.contains(&"tmpcopyup"));
+    // Intel RDT only where create can do it: with a resctrl mounted.
+    let resctrl = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(" - resctrl ");
+    assert_eq!(doc["linux"]["intelRdt"]["enabled"], resctrl);
+    assert_eq!(doc["linux"]["intelRdt"]["schemata"], resctrl);
 }

@@ -20,15 +20,16 @@ pub fn document() -> serde_json::Value {
         .filter(|f| seccomp::flag_supported(**f))
         .map(|f| seccomp::flag_name(*f))
         .collect();
+    let rdt = crate::intelrdt::Resctrl::find().is_ok();
     serde_json::json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.0",
+        "ociVersionMax": "1.3.0",
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": options::KNOWN,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::ACTIONS,
@@ -39,7 +40,13 @@ pub fn document() -> serde_json::Value {
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": false},
+            // What create can do here: it needs a mounted resctrl.
+            "intelRdt": {"enabled": rdt, "schemata": rdt, "monitoring": rdt},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": crate::process::sched::memory_policy_modes_supported(),
+                "flags": crate::process::sched::MEMORY_POLICY_FLAGS
+            },
             // Bind mounts and (Linux 6.3) tmpfs, through mount_setattr.
             "mountExtensions": {"idmap": {"enabled": crate::sys::has_mount_setattr()}}
         },
@@ -58,7 +65,7 @@ mod tests {
     fn parses_as_the_spec_features_type() {
         let doc = super::document();
         let parsed: oci_spec::runtime::Features = serde_json::from_value(doc.clone()).unwrap();
-        assert_eq!(parsed.oci_version_max(), "1.2.0");
+        assert_eq!(parsed.oci_version_max(), "1.3.0");
         let caps = doc["linux"]["capabilities"].as_array().unwrap();
         assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
         let sc = parsed.linux().as_ref().unwrap().seccomp().as_ref().unwrap();

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
 use super::{io_err, validate_id, Container, ContainerError, Lock};
-use crate::cgroups::{self, Cgroup};
+use crate::cgroups::{self, Driver};
 use crate::cloned_binary::{Defence, Trampoline};
 use crate::process::{self, InitArgs, Release, Stage};
 use crate::{config, hooks, logging, sys};
@@ -33,6 +33,8 @@ pub struct CreateOptions {
     /// `run`: init execs the process as soon as it is created, released
     /// through a pipe `start` reads instead of the exec fifo.
     pub start_now: bool,
+    /// Who makes the cgroup (the global `--systemd-cgroup`).
+    pub cgroup_driver: Driver,
 }
 
 /// Undoes a failed create: kills init, detaches what it mounted in carte's
@@ -42,7 +44,9 @@ pub struct CreateOptions {
 /// goes on at lifecycle step 12 (runtime.md), whose step 13 runs them.
 struct Undo {
     dir: PathBuf,
-    cgroup: Option<String>,
+    cgroup: Option<(Driver, String)>,
+    /// The resctrl group create made or joined (linux.intelRdt).
+    rdt: Option<crate::intelrdt::Group>,
     init_pid: Option<i32>,
     /// The rootfs and the mount under carte's, without a mount namespace.
     shared_mounts: Option<(PathBuf, u64)>,
@@ -70,10 +74,13 @@ impl Drop for Undo {
                 ));
             }
         }
-        if let Some(path) = &self.cgroup {
-            if let Err(e) = cgroups::kill_and_destroy(path) {
+        if let Some((driver, path)) = &self.cgroup {
+            if let Err(e) = cgroups::open(*driver, path).destroy() {
                 logging::warn(&format!("cleanup after failed create: {e}"));
             }
+        }
+        if let Some(group) = &self.rdt {
+            group.remove();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
         if let Some(json) = self.hooks_began.borrow().as_deref() {
@@ -158,6 +165,21 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             ));
         }
     }
+    // The driver checks cgroupsPath in its own syntax before anything exists.
+    let mut cgroup = cgroups::for_create(opts.cgroup_driver, spec, id).map_err(|e| match e {
+        cgroups::CgroupError::Invalid { field, reason } => config::ConfigError::Invalid {
+            path: bundle.config_path().display().to_string(),
+            field,
+            reason,
+        }
+        .into(),
+        e => ContainerError::from(e),
+    })?;
+    let cgroup_path = cgroup.path().to_string();
+    let net_devices = linux.net_devices().as_ref().filter(|d| !d.is_empty());
+    if let Some(devices) = net_devices {
+        crate::netdev::check_host(devices)?;
+    }
     phases.mark("load and validate config.json, compile seccomp");
     // Idmapped mounts are made here, detached, by a process still
     // privileged over their filesystems (rootfs/idmap.rs); init attaches
@@ -183,6 +205,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     let mut undo = Undo {
         dir: dir.clone(),
         cgroup: None,
+        rdt: None,
         init_pid: None,
         shared_mounts: None,
         armed: true,
@@ -196,7 +219,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     failpoint!("create.state_dir");
     failpoint!("create.lock");
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
-    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
     // Without a mount namespace, init mounts in carte's: note what the
     // rootfs path is before, to tell the container's mounts from the rest.
     let own_mount_ns = namespaces.has(LinuxNamespaceType::Mount);
@@ -209,6 +231,11 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         )
     };
     undo.shared_mounts = shared_mount_base.map(|base| (bundle.rootfs.clone(), base));
+    // The resctrl group, checked and set up before any process exists.
+    if let Some(rdt) = linux.intel_rdt() {
+        let group = crate::intelrdt::Resctrl::find()?.prepare(rdt, id)?;
+        undo.rdt = Some(group);
+    }
     // Recorded without a pid as soon as the intermediate is forked, before
     // the cgroup is made (see `meanwhile` below).
     let mut state = State {
@@ -222,10 +249,13 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         owner: String::new(),
         annotations: spec.annotations().clone(),
         cgroup_path: cgroup_path.clone(),
+        cgroup_driver: opts.cgroup_driver,
         hooks: spec.hooks().clone(),
         started: false,
         seccomp: linux.seccomp().clone(),
         personality: linux.personality().clone(),
+        memory_policy: linux.memory_policy().clone(),
+        intel_rdt: undo.rdt.clone(),
         resources: linux.resources().clone(),
         sealed_binary: defence == Defence::ReadOnlyExe,
         trampoline: defence == Defence::Trampoline,
@@ -259,7 +289,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
 
     phases.mark("state dir, lock and exec fifo");
     failpoint!("cgroup.create");
-    let mut cgroup = Cgroup::open(&cgroup_path)?;
 
     let args = InitArgs {
         id,
@@ -324,6 +353,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     // and `delete` removes, cgroup included (it may be anywhere, by
     // cgroupsPath). Before it, only the intermediate exists, which dies
     // with this process.
+    let rdt_group = undo.rdt.clone();
     let mut meanwhile = |stage| {
         match stage {
             Stage::Forked => {
@@ -344,17 +374,29 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                     .to_string());
                 }
                 // Only now: undoing a failed create kills what is in it.
-                undo.cgroup = Some(cgroup_path.clone());
+                undo.cgroup = Some((opts.cgroup_driver, cgroup_path.clone()));
                 state.save(&dir).map_err(|e| e.to_string())?
             }
             Stage::Started => prepared = State::prepare(&dir),
-            Stage::InitForked(pid) => init_start_time = sys::proc_stat(pid).map(|s| s.start_time),
+            Stage::InitForked(pid) => {
+                init_start_time = sys::proc_stat(pid).map(|s| s.start_time);
+                // Init's network namespace exists: the devices go in while
+                // it sets up, before anything of the user's runs.
+                if let Some(devices) = net_devices {
+                    crate::netdev::move_all(devices, pid).map_err(|e| e.to_string())?;
+                }
+                // Before init execs: every process of the container is in
+                // the group.
+                if let Some(group) = &rdt_group {
+                    group.join(pid).map_err(|e| e.to_string())?;
+                }
+            }
         }
         Ok(())
     };
     let init = process::spawn(
         &args,
-        &mut cgroup,
+        cgroup.as_mut(),
         &mut runtime_hooks,
         &mut on_listener,
         &mut meanwhile,
