@@ -135,6 +135,11 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, RootfsError> {
         return Ok(Prepared::default());
     }
     let mounts = spec.mounts().as_deref().unwrap_or_default();
+    // A tmpfs gets linux.mountLabel as init gives the others.
+    let label = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| crate::lsm::mount_label(l.mount_label().as_deref()));
     // One user namespace per distinct mapping.
     let mut namespaces: Vec<(String, OwnedFd)> = Vec::new();
     let mut helpers = Vec::new();
@@ -170,7 +175,7 @@ pub fn prepare(spec: &Spec) -> Result<Prepared, RootfsError> {
             }
         };
         let m = &mounts[req.index];
-        let tree = detached(m).map_err(|(what, e)| entry(&what, e))?;
+        let tree = detached(m, label).map_err(|(what, e)| entry(&what, e))?;
         crate::sys::mount_setattr_idmap(tree.as_fd(), namespaces[userns].1.as_fd(), req.recursive)
             .map_err(|e| RootfsError::Entry {
                 index: req.index,
@@ -209,8 +214,9 @@ fn idmap_failure(m: &Mount, recursive: bool, e: &io::Error) -> String {
 }
 
 /// The mount, detached and not yet idmapped: a clone of the bind source
-/// (with the mounts below it for rbind), or a new tmpfs.
-fn detached(m: &Mount) -> Result<OwnedFd, (String, io::Error)> {
+/// (with the mounts below it for rbind), or a new tmpfs (with `label` as
+/// its SELinux context).
+fn detached(m: &Mount, label: Option<&str>) -> Result<OwnedFd, (String, io::Error)> {
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
     if opts.is_bind() || m.typ().as_deref() == Some("bind") {
         let source = m.source().as_deref().unwrap_or(Path::new(""));
@@ -224,11 +230,12 @@ fn detached(m: &Mount) -> Result<OwnedFd, (String, io::Error)> {
         return crate::sys::clone_tree(fd.as_fd(), recursive)
             .map_err(|e| (format!("open_tree {}", source.display()), e));
     }
-    let pairs: Vec<(&str, &str)> = opts
+    let mut pairs: Vec<(&str, &str)> = opts
         .data
         .iter()
         .map(|d| d.split_once('=').unwrap_or((d.as_str(), "")))
         .collect();
+    pairs.extend(label.map(|l| ("context", l)));
     crate::sys::new_tmpfs(&pairs, 0).map_err(|e| ("make the tmpfs".to_string(), e))
 }
 
