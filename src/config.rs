@@ -351,21 +351,7 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         ("linux.uidMappings", linux.uid_mappings()),
         ("linux.gidMappings", linux.gid_mappings()),
     ] {
-        for (i, map) in maps.iter().flatten().enumerate() {
-            let end = |start: u32| u64::from(start) + u64::from(map.size());
-            if map.size() == 0 {
-                return Err(bad(
-                    format!("{field}[{i}].size"),
-                    "must be greater than zero",
-                ));
-            }
-            if end(map.host_id()) > 1 << 32 || end(map.container_id()) > 1 << 32 {
-                return Err(bad(
-                    format!("{field}[{i}]"),
-                    "the range runs past the largest id (4294967295)",
-                ));
-            }
-        }
+        check_id_maps(field, maps)?;
     }
     if let Some(path) = linux.cgroups_path() {
         if path
@@ -445,25 +431,7 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
         if mount.destination().as_os_str().is_empty() {
             return Err(bad(format!("mounts[{i}].destination"), "must not be empty"));
         }
-        if mount.uid_mappings().is_some() || mount.gid_mappings().is_some() {
-            return Err(bad(
-                format!("mounts[{i}].uidMappings"),
-                "idmapped mounts are not supported yet",
-            ));
-        }
-        // Unknown options are filesystem data, which the mount itself
-        // refuses; these two would fail there with a bare EINVAL.
-        if let Some(opt) = mount
-            .options()
-            .iter()
-            .flatten()
-            .find(|o| *o == "idmap" || *o == "ridmap")
-        {
-            return Err(bad(
-                format!("mounts[{i}].options"),
-                format!("{opt}: idmapped mounts are not supported yet"),
-            ));
-        }
+        check_idmap(i, mount, linux)?;
     }
     if let Some(hooks) = spec.hooks() {
         let kinds: [(&str, &Option<Vec<Hook>>); 6] = [
@@ -642,6 +610,82 @@ fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(
     }
 }
 
+/// Each range of a uid or gid map has a size and stays within 32 bits.
+fn check_id_maps(
+    field: &str,
+    maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>,
+) -> Result<(), Invalid> {
+    for (i, map) in maps.iter().flatten().enumerate() {
+        let end = |start: u32| u64::from(start) + u64::from(map.size());
+        if map.size() == 0 {
+            return Err(bad(
+                format!("{field}[{i}].size"),
+                "must be greater than zero",
+            ));
+        }
+        if end(map.host_id()) > 1 << 32 || end(map.container_id()) > 1 << 32 {
+            return Err(bad(
+                format!("{field}[{i}]"),
+                "the range runs past the largest id (4294967295)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An idmapped mount (config.md: `idmap`, `ridmap`, the mount's
+/// uidMappings and gidMappings): both maps or neither; without them, the
+/// container's user namespace's, or an error; bind and tmpfs only (the
+/// mounts carte can make detached, see rootfs::idmap).
+fn check_idmap(
+    i: usize,
+    mount: &oci_spec::runtime::Mount,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<(), Invalid> {
+    if !crate::rootfs::idmap::wants_idmap(mount) {
+        return Ok(());
+    }
+    let given = |m: &Option<Vec<_>>| m.as_ref().is_some_and(|m: &Vec<_>| !m.is_empty());
+    let (uid, gid) = (given(mount.uid_mappings()), given(mount.gid_mappings()));
+    if uid != gid {
+        let (missing, other) = if uid {
+            ("gidMappings", "uidMappings")
+        } else {
+            ("uidMappings", "gidMappings")
+        };
+        return Err(bad(
+            format!("mounts[{i}].{missing}"),
+            format!("{other} must come with {missing}"),
+        ));
+    }
+    check_id_maps(&format!("mounts[{i}].uidMappings"), mount.uid_mappings())?;
+    check_id_maps(&format!("mounts[{i}].gidMappings"), mount.gid_mappings())?;
+    let options = mount.options().as_deref().unwrap_or_default();
+    let typ = mount.typ().as_deref().unwrap_or_default();
+    if !(typ == "bind" || typ == "tmpfs" || crate::rootfs::options::parse(options).is_bind()) {
+        return Err(bad(
+            format!("mounts[{i}].type"),
+            format!("{typ:?}: only bind and tmpfs mounts can be idmapped"),
+        ));
+    }
+    let has_userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User);
+    if !uid && !has_userns {
+        let opt = options
+            .iter()
+            .find(|o| *o == "idmap" || *o == "ridmap")
+            .map_or("idmap", String::as_str);
+        return Err(bad(
+            format!("mounts[{i}].options"),
+            format!("{opt} needs uidMappings and gidMappings on the mount, or a user namespace of the container to take them from"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -756,16 +800,44 @@ mod tests {
     }
 
     #[test]
-    fn idmapped_mounts_are_refused_by_name() {
+    fn idmapped_mounts_need_usable_mappings() {
         let mut v = base();
-        v["mounts"] = serde_json::json!([{"destination": "/m", "type": "bind", "source": "/tmp",
-            "options": ["rbind", "ridmap"]}]);
+        let bind = |extra: serde_json::Value| {
+            let mut m = serde_json::json!({"destination": "/m", "type": "bind", "source": "/tmp",
+                "options": ["rbind", "ridmap"]});
+            m.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            serde_json::json!([m])
+        };
+        let one = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+        // No mappings and no user namespace: an error naming the option.
+        v["mounts"] = bind(serde_json::json!({}));
         let (field, reason) = check(&v).unwrap_err();
         assert_eq!(field, "mounts[0].options");
         assert!(reason.contains("ridmap"), "{reason}");
-        v["mounts"] = serde_json::json!([{"destination": "/m", "type": "bind", "source": "/tmp",
-            "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}]);
+        // Mappings on the mount: fine without a user namespace.
+        v["mounts"] = bind(serde_json::json!({"uidMappings": one, "gidMappings": one}));
+        assert_eq!(check(&v), Ok(()));
+        // One map without the other.
+        v["mounts"] = bind(serde_json::json!({"uidMappings": one}));
+        assert_eq!(check(&v).unwrap_err().0, "mounts[0].gidMappings");
+        v["mounts"] = bind(serde_json::json!({"gidMappings": one}));
         assert_eq!(check(&v).unwrap_err().0, "mounts[0].uidMappings");
+        // A range of size 0.
+        let zero = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 0}]);
+        v["mounts"] = bind(serde_json::json!({"uidMappings": one, "gidMappings": zero}));
+        assert_eq!(check(&v).unwrap_err().0, "mounts[0].gidMappings[0].size");
+        // Not a bind or a tmpfs.
+        v["mounts"] = serde_json::json!([{"destination": "/p", "type": "proc", "source": "proc",
+            "options": ["idmap"], "uidMappings": one, "gidMappings": one}]);
+        assert_eq!(check(&v).unwrap_err().0, "mounts[0].type");
+        // idmap alone in a container with a user namespace: its mappings.
+        v["mounts"] = bind(serde_json::json!({}));
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": "user"}]);
+        v["linux"]["uidMappings"] = one.clone();
+        v["linux"]["gidMappings"] = one.clone();
+        assert_eq!(check(&v), Ok(()));
     }
 
     #[test]

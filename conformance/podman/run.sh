@@ -30,7 +30,17 @@ EOF
 export CONTAINERS_CONF=$work/containers.conf
 p() { podman --root "$work/root" --runroot "$work/runroot" --runtime carte "$@"; }
 
+# --userns=auto takes its ranges from the subordinate ids of the user
+# "containers": made here (and removed on exit) if the host has none.
+made_user=
+if ! getent passwd containers >/dev/null; then
+    useradd -M -r -s /usr/sbin/nologin containers &&
+        usermod --add-subuids 400000-465535 --add-subgids 400000-465535 containers &&
+        made_user=1
+fi
+
 cleanup() {
+    [ -n "$made_user" ] && userdel containers >/dev/null 2>&1
     p rm -af -t 0 >/dev/null 2>&1
     p system reset -f >/dev/null 2>&1
     grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
@@ -65,6 +75,19 @@ expect "--read-only" "ro
 tmp-ok" "$out"
 mkdir -p "$work/vol" && echo from-host > "$work/vol/f"
 out=$(run -v "$work/vol:/data" "$image" cat /data/f); expect "-v bind mount" "from-host" "$out"
+# An idmapped volume in a user namespace podman picks (the kind of
+# mount containerd gives a hostUsers: false pod): host root's file shows as
+# the container's root, and root's new file is host root's.
+if grep -q '^containers:' /etc/subuid 2>/dev/null; then
+    out=$(run --userns=auto -v "$work/vol:/idm:idmap" "$image" sh -c 'stat -c %u:%g /idm/f; awk "{print \$2}" /proc/self/uid_map; touch /idm/new && stat -c %u /idm/new')
+    expect "--userns=auto with an :idmap volume" "0:0" "$out"
+    host_map=$(echo "$out" | sed -n 2p)
+    [ -n "$host_map" ] && [ "$host_map" != 0 ] && [ "$(stat -c %u "$work/vol/new" 2>&1)" = 0 ] &&
+        ok "an :idmap volume writes as host root" ||
+        not_ok "an :idmap volume writes as host root" "map $host_map, $(stat -c %u "$work/vol/new" 2>&1)"
+else
+    echo "skip - --userns=auto: the user containers has no subordinate ids here"
+fi
 out=$(run --memory 64m "$image" sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max'); expect "--memory" "67108864" "$out"
 out=$(run --pids-limit 50 "$image" sh -c 'cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max'); expect "--pids-limit" "50" "$out"
 out=$(run --cap-drop ALL "$image" grep CapEff /proc/self/status); expect "--cap-drop ALL" "0000000000000000" "$out"

@@ -47,7 +47,8 @@ pub fn document() -> serde_json::Value {
                 "modes": crate::process::sched::memory_policy_modes_supported(),
                 "flags": crate::process::sched::MEMORY_POLICY_FLAGS
             },
-            "mountExtensions": {"idmap": {"enabled": false}}
+            // Bind mounts and (Linux 6.3) tmpfs, through mount_setattr.
+            "mountExtensions": {"idmap": {"enabled": crate::sys::has_mount_setattr()}}
         },
         "annotations": {"org.carte.version": env!("CARGO_PKG_VERSION")}
     })

@@ -184,6 +184,13 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     phases.mark("load and validate config.json, compile seccomp");
     // Before anything is made, where runc checks.
     cgroups::refuse_frozen(&cgroup_path)?;
+    // Idmapped mounts are made here, detached, by a process still
+    // privileged over their filesystems (rootfs/idmap.rs); init attaches
+    // them. Nothing else exists yet that a failure would have to undo.
+    let idmapped = crate::rootfs::idmap::prepare(spec)?;
+    if !idmapped.mounts.is_empty() {
+        phases.mark("idmapped mounts");
+    }
 
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -302,6 +309,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         cgroup_path: &cgroup_path,
         seccomp: seccomp.as_ref(),
         trampoline: trampoline.as_ref(),
+        idmapped: &idmapped.mounts,
     };
     // The hooks of lifecycle steps 3 to 5 run once the environment of step 2
     // exists: the spec's `created` ("after step 2 in the lifecycle ... has

@@ -41,6 +41,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Process(#[from] crate::process::ProcessError),
     #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
     Netdev(#[from] crate::netdev::NetdevError),

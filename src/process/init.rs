@@ -105,6 +105,7 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
         cgroup_ns: plan.has(LinuxNamespaceType::Cgroup),
         cgroup_path: args.cgroup_path,
         mount_label: crate::lsm::mount_label(linux.mount_label().as_deref()),
+        idmapped: args.idmapped,
     };
     rootfs::prepare(spec, &ctx).map_err(|e| s(&e))?;
 

@@ -17,6 +17,7 @@ pub(super) fn run(args: &InitArgs, chan: &Channel, parent: nix::unistd::Pid) -> 
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.release.raw_fd()];
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));
+    keep.extend(args.idmapped.iter().map(|t| t.tree.as_raw_fd()));
     keep.extend(crate::failpoint::hits_fd());
     // Only the caller's fds of the range: create and exec refuse a range
     // with one of carte's in it; never hand one over all the same.

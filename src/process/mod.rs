@@ -61,6 +61,8 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Execs the user's process, when that is the CVE-2019-5736 defence.
     pub trampoline: Option<&'a crate::cloned_binary::Trampoline>,
+    /// The idmapped mounts, detached, that init attaches.
+    pub idmapped: &'a [crate::rootfs::idmap::Idmapped],
 }
 
 /// What init waits on after Created, and where it reports after that.

@@ -7,6 +7,7 @@
 //! rootfs can neither point a mount outside it nor be swapped in mid-way.
 
 mod devices;
+pub mod idmap;
 pub mod options;
 pub mod shared;
 
@@ -79,6 +80,8 @@ pub struct RootfsContext<'a> {
     pub cgroup_path: &'a str,
     /// linux.mountLabel, when SELinux is there to use it.
     pub mount_label: Option<&'a str>,
+    /// The idmapped mounts `create` made, detached (see idmap.rs).
+    pub idmapped: &'a [idmap::Idmapped],
 }
 
 /// The path of `dest` relative to the rootfs ("/dev/pts" -> "dev/pts"),
@@ -217,7 +220,12 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
     let root = open_root(ctx.rootfs)?;
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
         // Name the config field, whatever step of the mount failed.
-        mount_entry(root.as_fd(), m, ctx).map_err(|e| match e {
+        let tree = ctx
+            .idmapped
+            .iter()
+            .find(|t| t.index == index)
+            .map(|t| t.tree.as_fd());
+        mount_entry(root.as_fd(), m, tree, ctx).map_err(|e| match e {
             RootfsError::Entry { reason, .. } => RootfsError::Entry { index, reason },
             other => RootfsError::Entry {
                 index,
@@ -245,7 +253,13 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), RootfsError> {
+/// One config mount; `idmapped` is its detached, idmapped tree, if it is one.
+fn mount_entry(
+    root: BorrowedFd,
+    m: &Mount,
+    idmapped: Option<BorrowedFd>,
+    ctx: &RootfsContext,
+) -> Result<(), RootfsError> {
     let dest = m.destination();
     let opts = options::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
@@ -263,7 +277,9 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
     if typ == "cgroup" && !bind {
         return mount_cgroup(root, m, &opts, ctx);
     }
-    let target = if bind {
+    let target = if let Some(tree) = idmapped {
+        attach_idmapped(root, tree, dest, &opts, typ, ctx)?
+    } else if bind {
         let source = m.source().as_ref().ok_or_else(|| RootfsError::Entry {
             index: 0,
             reason: "a bind mount needs a source".into(),
@@ -352,6 +368,33 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
         .map_err(mount_err("propagation", dest))?;
     }
     Ok(())
+}
+
+/// An idmapped mount: the detached tree `create` made (idmap.rs) is
+/// moved onto the mountpoint, then given its per-mount flags as a bind
+/// mount would be. A tmpfs gets its tmpcopyup copy through the mapping.
+fn attach_idmapped(
+    root: BorrowedFd,
+    tree: BorrowedFd,
+    dest: &Path,
+    opts: &options::MountOptions,
+    typ: &str,
+    ctx: &RootfsContext,
+) -> Result<OwnedFd, RootfsError> {
+    let target = ensure_in_root(root, dest, idmap::is_dir(tree))
+        .map_err(path_err("create mountpoint", dest))?;
+    idmap::attach(tree, target.as_fd()).map_err(|source| RootfsError::Mount {
+        what: "idmapped mount".into(),
+        dest: dest.display().to_string(),
+        source,
+    })?;
+    let keep_locked = ctx.in_userns.then_some(opts.clear);
+    let mounted = remount_flags(root, dest, opts.flags, keep_locked)?;
+    if opts.copy_up && typ == "tmpfs" {
+        copy_tree(Path::new(&fd_path(&target)), Path::new(&fd_path(&mounted)))
+            .map_err(path_err("tmpcopyup", dest))?;
+    }
+    Ok(mounted)
 }
 
 /// Copies a directory tree, keeping modes, owners and symlinks, and never
@@ -500,6 +543,17 @@ fn bind_remount(
         None::<&str>,
     )
     .map_err(mount_err(source.display().to_string(), dest))?;
+    remount_flags(root, dest, flags, keep_locked)
+}
+
+/// Reopens the mount just made on `dest` and remounts it with the
+/// per-mount flags of `flags` (see bind_remount for `keep_locked`).
+fn remount_flags(
+    root: BorrowedFd,
+    dest: &Path,
+    flags: MsFlags,
+    keep_locked: Option<MsFlags>,
+) -> Result<OwnedFd, RootfsError> {
     // Reopen: the old fd names the mountpoint underneath, not the new mount.
     let mounted =
         open_in_root(root, &inner(dest), libc::O_PATH, 0).map_err(path_err("open", dest))?;

@@ -104,6 +104,8 @@ pub const KNOWN: &[&str] = &[
     "rnosymfollow",
     "rsymfollow",
     "tmpcopyup",
+    "idmap",
+    "ridmap",
 ];
 
 pub fn parse(options: &[String]) -> MountOptions {
@@ -147,6 +149,8 @@ pub fn parse(options: &[String]) -> MountOptions {
                 out.copy_up = true;
                 continue;
             }
+            // Never mount(2) data (config.md): rootfs::idmap makes the mount.
+            "idmap" | "ridmap" => continue,
             other => {
                 if let Some(prop) = propagation(other) {
                     out.propagation.push(prop);

@@ -325,3 +325,96 @@ pub fn format_list(items: &[u32]) -> String {
     }
     parts.join(",")
 }
+
+/// Whether this kernel idmaps a detached clone of `path`'s mount (the
+/// filesystem has FS_ALLOW_IDMAP): open_tree(OPEN_TREE_CLONE) then
+/// mount_setattr(MOUNT_ATTR_IDMAP) with a user namespace made by
+/// `unshare -U`, as carte does. Err names why not.
+pub fn idmap_probe(path: &Path) -> Result<(), String> {
+    idmap_probe_of(|| {
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+        // SAFETY: a NUL-terminated path and integer flags.
+        unsafe {
+            libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                1 | libc::O_CLOEXEC,
+            )
+        }
+    })
+}
+
+/// The same for a new tmpfs (fsopen, fsmount): Linux 6.3 and later.
+pub fn idmap_tmpfs_probe() -> Result<(), String> {
+    idmap_probe_of(|| {
+        // SAFETY: static strings and integer flags; fds checked below.
+        unsafe {
+            let fs = libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 1);
+            if fs < 0 {
+                return fs;
+            }
+            let rc = libc::syscall(libc::SYS_fsconfig, fs, 6, 0usize, 0usize, 0);
+            let mnt = if rc < 0 {
+                rc
+            } else {
+                libc::syscall(libc::SYS_fsmount, fs, 1, 0)
+            };
+            libc::close(fs as i32);
+            mnt
+        }
+    })
+}
+
+fn idmap_probe_of(tree: impl FnOnce() -> libc::c_long) -> Result<(), String> {
+    let err = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    let mut child = std::process::Command::new("unshare")
+        .args(["-U", "sleep", "30"])
+        .spawn()
+        .map_err(|e| format!("unshare -U: {e}"))?;
+    let pid = child.id();
+    let own = fs::read_link("/proc/self/ns/user").ok();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while fs::read_link(format!("/proc/{pid}/ns/user")).ok() == own
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let ns = fs::write(format!("/proc/{pid}/uid_map"), "0 1000 1\n")
+        .and_then(|()| fs::write(format!("/proc/{pid}/gid_map"), "0 1000 1\n"))
+        .and_then(|()| fs::File::open(format!("/proc/{pid}/ns/user")));
+    let _ = child.kill();
+    let _ = child.wait();
+    let ns = ns.map_err(|e| format!("a user namespace with a mapping: {e}"))?;
+    let fd = tree();
+    if fd < 0 {
+        return Err(err("a detached mount"));
+    }
+    // struct mount_attr: attr_set, attr_clr, propagation, userns_fd.
+    let attr: [u64; 4] = [
+        0x0010_0000,
+        0,
+        0,
+        std::os::fd::AsRawFd::as_raw_fd(&ns) as u64,
+    ];
+    // SAFETY: a valid fd, a static empty path and an attr of the right size.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            attr.as_ptr(),
+            32usize,
+        )
+    };
+    let result = if rc < 0 {
+        Err(err("mount_setattr MOUNT_ATTR_IDMAP"))
+    } else {
+        Ok(())
+    };
+    // SAFETY: the fd came from the kernel above and is closed once.
+    unsafe { libc::close(fd as i32) };
+    result
+}
