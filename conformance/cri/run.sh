@@ -48,12 +48,10 @@ failed=0
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
 not_ok() { failed=$((failed + 1)); echo "not ok - $1: $2"; }
 
-# The PIDs whose command line names our socket: the runc shims.
+# The PIDs with our socket as a whole argument: the runc shims (-address
+# SOCK). The pattern's last letter in brackets keeps grep from finding itself.
 shims() {
-    local p
-    for p in /proc/[0-9]*; do
-        tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -qF -- "-address $sock " && echo "${p#/proc/}"
-    done
+    grep -lzx -- "${sock%?}[${sock: -1}]" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3
 }
 
 cleanup() {
@@ -85,6 +83,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 # CNI: a bridge of our own with host-local addresses on a private subnet;
 # containerd adds the loopback plugin by itself.
@@ -171,19 +170,22 @@ check_features '"rro" in d["mountOptions"]' && ok "features: mountOptions lists 
     not_ok "features: mountOptions lists rro" "$(echo "$features" | tr -d '\n ' | head -c 300)"
 
 # The scenarios, through the CRI socket.
-out=$(timeout 300 "$client" run "socket=$sock" "carte=$CARTE" "carte-root=$work/carte/k8s.io" \
+# --foreground: the client stays in our process group, so that ^C ends it.
+out=$(timeout --foreground 300 "$client" run "socket=$sock" "carte=$CARTE" "carte-root=$work/carte/k8s.io" \
     "logs=$work/logs" "cgroup-parent=$cgroup_parent" "bridge=$bridge" \
     "image=localhost/busybox:cri" 2>&1)
 rc=$?
 echo "$out"
+# Interrupted (^C, TERM): no summary, straight to the cleanup.
+case $rc in 130 | 143) exit "$rc" ;; esac
 passed=$((passed + $(echo "$out" | grep -c '^ok - ')))
 failed=$((failed + $(echo "$out" | grep -c '^not ok - ')))
 [ "$rc" = 0 ] || [ "$(echo "$out" | grep -c '^not ok - ')" != 0 ] || not_ok "client" "exited $rc"
 
 # No shim of ours outlives its pods.
-for _ in $(seq 50); do [ -z "$(shims)" ] && break; sleep 0.1; done
-left=$(shims)
-[ -z "$left" ] && ok "no shim left after the pods are removed" || not_ok "no shim left" "pids $left"
+for _ in $(seq 100); do [ -z "$(shims)" ] && break; sleep 0.1; done
+left=$(for pid in $(shims); do echo "$pid: $(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline")"; done)
+[ -z "$left" ] && ok "no shim left after the pods are removed" || not_ok "no shim left" "$left"
 if [ "$failed" != 0 ]; then
     echo "# containerd's errors:"
     grep -E 'level=error|failed to load plugin io.containerd.grpc.v1.cri' "$work/daemon.log" | tail -8 | sed 's/^/#   /'
