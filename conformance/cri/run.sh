@@ -42,6 +42,9 @@ bridge=cri-br$$
 net=10.250.$(( $$ % 200 + 20 ))
 cgroup_parent=/cri-$$
 daemon=
+cni_cache=/var/lib/cni
+cni_cache_made=0
+[ -d "$cni_cache" ] || cni_cache_made=1
 
 passed=0
 failed=0
@@ -67,6 +70,16 @@ cleanup() {
     for procs in $(find /sys/fs/cgroup/*"$cgroup_parent" -name cgroup.procs 2>/dev/null); do
         for pid in $(cat "$procs"); do kill -9 "$pid" 2>/dev/null; done
     done
+    # Two things containerd 1.6 keeps outside its root and state, removed
+    # as it would on a clean StopPodSandbox: the shim sockets
+    # (/run/containerd/s/sha256(address/ns/id)) and libcni's result cache.
+    for dir in "$work"/state/io.containerd.runtime.v2.task/k8s.io/*/; do
+        [ -d "$dir" ] || continue
+        id=$(basename "$dir")
+        rm -f "/run/containerd/s/$(printf %s "$sock/k8s.io/$id" | sha256sum | cut -d' ' -f1)" \
+            "$cni_cache/results/cni-loopback-$id-lo" "$cni_cache/results/cri-carte-$$-$id-eth0"
+    done
+    [ "$cni_cache_made" = 1 ] && rmdir "$cni_cache/results" "$cni_cache" 2>/dev/null
     grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
     for d in /sys/fs/cgroup/*"$cgroup_parent"; do
         [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
