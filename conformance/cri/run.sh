@@ -170,17 +170,18 @@ done
 # of it): the OCI version range, rro among mountOptions for recursive
 # read-only mounts, and linux.mountExtensions.idmap for user namespaces.
 features=$("$CARTE" features 2>&1)
+short=$(echo "$features" | tr -d '\n ' | head -c 300)
 check_features() {
     python3 -c "import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if ($1) else 1)" "$features" 2>/dev/null
 }
 check_features 'd["ociVersionMin"] and d["ociVersionMax"]' && ok "features: ociVersionMin and ociVersionMax" ||
-    not_ok "features: ociVersionMin and ociVersionMax" "$features"
+    not_ok "features: ociVersionMin and ociVersionMax" "$short"
 check_features '"user" in d["linux"]["namespaces"] and {"cgroup","ipc","mount","network","pid","uts"} <= set(d["linux"]["namespaces"])' &&
-    ok "features: linux.namespaces lists user and the other six" || not_ok "features: linux.namespaces" "$features"
+    ok "features: linux.namespaces lists user and the other six" || not_ok "features: linux.namespaces" "$short"
 check_features 'isinstance(d["linux"]["mountExtensions"]["idmap"]["enabled"], bool)' &&
-    ok "features: linux.mountExtensions.idmap.enabled present" || not_ok "features: linux.mountExtensions" "$features"
+    ok "features: linux.mountExtensions.idmap.enabled present" || not_ok "features: linux.mountExtensions" "$short"
 check_features '"rro" in d["mountOptions"]' && ok "features: mountOptions lists rro" ||
-    not_ok "features: mountOptions lists rro" "$(echo "$features" | tr -d '\n ' | head -c 300)"
+    not_ok "features: mountOptions lists rro" "$short"
 
 # The scenarios, through the CRI socket.
 # --foreground: the client stays in our process group, so that ^C ends it.

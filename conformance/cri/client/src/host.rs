@@ -95,6 +95,14 @@ pub fn status_field(status: &str, key: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
+/// A masked /proc file this kernel has, and that has content to hide.
+pub fn masked_probe() -> &'static str {
+    ["/proc/timer_list", "/proc/sched_debug", "/proc/kcore"]
+        .into_iter()
+        .find(|p| exists(p))
+        .unwrap_or("/proc/timer_list")
+}
+
 pub fn exists(path: &str) -> bool {
     Path::new(path).exists()
 }
