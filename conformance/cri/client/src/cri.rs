@@ -200,6 +200,24 @@ pub async fn container_status(rt: &mut Rt, id: &str) -> Result<ContainerStatus, 
     .ok_or_else(|| "ContainerStatus: no status".into())
 }
 
+/// The host PID of a container's first process (containerd's verbose info).
+pub async fn container_pid(rt: &mut Rt, id: &str) -> Result<u32, String> {
+    let r = rt
+        .container_status(ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: true,
+        })
+        .await
+        .map_err(|e| format!("ContainerStatus: {}", e.message()))?
+        .into_inner();
+    r.info
+        .get("info")
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .and_then(|v| v["pid"].as_u64())
+        .map(|p| p as u32)
+        .ok_or_else(|| "ContainerStatus: no pid in the verbose info".into())
+}
+
 /// Waits (up to `secs`) for a container to reach `state`.
 pub async fn wait_state(
     rt: &mut Rt,

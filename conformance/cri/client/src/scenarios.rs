@@ -153,6 +153,16 @@ impl Suite {
                     "pid=CONTAINER: a container sees only its own processes",
                     self.own_pids().await
                 );
+                check!(
+                    self,
+                    "tty: true: the process has a terminal, its output in the CRI log",
+                    self.tty().await
+                );
+                check!(
+                    self,
+                    "a container past its memory limit is OOMKilled",
+                    self.oom().await
+                );
             }
             Err(e) => self.report("RunPodSandbox (pod b) and its container", Err(e)),
         }
@@ -348,7 +358,10 @@ impl Suite {
             &["sh", "-c", "while :; do echo from-b1 | nc -l -p 8082; done"],
             &pod,
         );
-        self.start_pod(spec, vec![b1]).await
+        // tty: true, as `kubectl run -t`: the shim hands carte a console socket.
+        let mut tty = self.container("tty", &["sh", "-c", "tty; exec sleep 100000"], &pod);
+        tty.tty = true;
+        self.start_pod(spec, vec![b1, tty]).await
     }
 
     async fn pod_c(&mut self) -> Result<Pod, String> {
@@ -485,6 +498,43 @@ impl Suite {
         (ps.starts_with("sh -c while") && !ps.contains("pause") && !ps.contains("31337"))
             .then_some(())
             .ok_or(ps)
+    }
+
+    async fn tty(&mut self) -> Result<(), String> {
+        let id = self.pod(1).containers[1].clone();
+        let fd0 = sh(&mut self.rt, &id, "readlink /proc/1/fd/0").await?;
+        let log = format!("{}/cri-pod-b/tty/0.log", self.a.logs);
+        let mut text = String::new();
+        for _ in 0..40 {
+            text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(" stdout ") && text.contains("/dev/pts/") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        (fd0.starts_with("/dev/pts/") && text.contains("/dev/pts/"))
+            .then_some(())
+            .ok_or(format!("fd 0 {fd0:?}, log {text:?}"))
+    }
+
+    async fn oom(&mut self) -> Result<(), String> {
+        let (pod_id, config) = (self.pod(1).id.clone(), self.pod(1).config.clone());
+        // tail keeps a line that never ends: it grows until the limit.
+        let mut c = self.container(
+            "oom",
+            &["sh", "-c", "head -c 200m /dev/zero | tail"],
+            &config,
+        );
+        c.linux.as_mut().unwrap().resources = Some(LinuxContainerResources {
+            memory_limit_in_bytes: 32 * MIB,
+            ..Default::default()
+        });
+        let id = cri::start_container(&mut self.rt, &pod_id, &config, c).await?;
+        self.pods[1].containers.push(id.clone());
+        let s = cri::wait_state(&mut self.rt, &id, ContainerState::ContainerExited, 20).await?;
+        (s.reason == "OOMKilled")
+            .then_some(())
+            .ok_or(format!("reason {:?}, exit {}", s.reason, s.exit_code))
     }
 
     async fn host_network(&mut self, c1: &str) -> Result<(), String> {
@@ -785,6 +835,12 @@ impl Suite {
             }
         };
         let field = |s: &str, k: &str| host::status_field(s, k).unwrap_or_default();
+        let own = self.own_process(&user, &caps, &us, &cs).await;
+        check!(
+            self,
+            "securityContext holds for the container's own process (host /proc/PID/status)",
+            own
+        );
         check!(
             self,
             "runAsUser 1000, runAsGroup 1000",
@@ -886,6 +942,45 @@ impl Suite {
                 Err(e) => Err(e),
             }
         );
+    }
+
+    /// The containers' first processes as the host sees them: the same
+    /// identity and confinement that ExecSync showed from inside.
+    async fn own_process(
+        &mut self,
+        user: &str,
+        caps: &str,
+        us: &str,
+        cs: &str,
+    ) -> Result<(), String> {
+        let status =
+            |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let u = status(cri::container_pid(&mut self.rt, user).await?);
+        let c = status(cri::container_pid(&mut self.rt, caps).await?);
+        let f = |s: &str, k: &str| host::status_field(s, k).unwrap_or_default();
+        let ids = |s: &str, k: &str| {
+            f(s, k)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let mut wrong = Vec::new();
+        if ids(&u, "Uid") != ["1000"; 4] || ids(&u, "Gid") != ["1000"; 4] {
+            wrong.push(format!(
+                "user: Uid {:?} Gid {:?}",
+                f(&u, "Uid"),
+                f(&u, "Gid")
+            ));
+        }
+        for k in ["Groups", "NoNewPrivs", "Seccomp", "CapEff"] {
+            if f(&u, k) != f(us, k) {
+                wrong.push(format!("user {k}: {:?}, exec saw {:?}", f(&u, k), f(us, k)));
+            }
+            if f(&c, k) != f(cs, k) {
+                wrong.push(format!("caps {k}: {:?}, exec saw {:?}", f(&c, k), f(cs, k)));
+            }
+        }
+        wrong.is_empty().then_some(()).ok_or(wrong.join("; "))
     }
 
     async fn restart(&mut self) {
