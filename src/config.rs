@@ -144,13 +144,15 @@ pub fn check_process_args(process: &Process) -> Result<(), Invalid> {
 /// Parses config.json, naming the JSON path of a bad field.
 pub fn parse(text: &[u8]) -> Result<Spec, (String, String)> {
     let mut de = serde_json::Deserializer::from_slice(text);
-    let mut spec: Spec = serde_path_to_error::deserialize::<_, raw::RawSpec>(&mut de)
-        .map_err(|err| {
-            let field = json_field(err.path());
-            let reason = seccomp_reason(&field, &err.into_inner().to_string());
-            (field, reason)
-        })?
-        .into();
+    let raw: raw::RawSpec = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let field = json_field(err.path());
+        let reason = seccomp_reason(&field, &err.into_inner().to_string());
+        (field, reason)
+    })?;
+    if raw.lacks_user() {
+        return Err(("process".into(), "missing field `user`".into()));
+    }
+    let mut spec: Spec = raw.into();
     // Text after the object is a broken file, not something to ignore.
     de.end()
         .map_err(|e| ("(json)".to_string(), e.to_string()))?;
@@ -461,24 +463,25 @@ pub fn validate(spec: &Spec) -> Result<(), Invalid> {
     if let Some(seccomp) = linux.seccomp() {
         crate::seccomp::validate(seccomp)?;
     }
+    if let Some(m) = linux.memory_policy() {
+        crate::process::sched::validate_memory_policy(m)
+            .map_err(|(field, reason)| (format!("linux.{field}"), reason))?;
+    }
     if let Err(e) = crate::lsm::check(process, linux.mount_label().as_deref()) {
         return Err(bad("process.apparmorProfile", e.to_string()));
     }
-    for (field, set) in [
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.memoryPolicy", linux.memory_policy().is_some()),
-        (
-            "linux.netDevices",
-            linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
-    ] {
-        if set {
-            return Err(bad(field, "not supported yet"));
+    if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        // Moved into the container's own network namespace: never the host's.
+        if !has(LinuxNamespaceType::Network) {
+            return Err(bad(
+                "linux.netDevices",
+                "the container has no network namespace of its own (add one to linux.namespaces)",
+            ));
         }
+        crate::netdev::validate(devices)?;
+    }
+    if linux.intel_rdt().is_some() {
+        return Err(bad("linux.intelRdt", "not supported yet"));
     }
     Ok(())
 }

@@ -58,6 +58,7 @@ pub const ALL: &[&str] = &[
     "ns.setns.time",
     "ns.id_maps",
     "ns.time_offsets",
+    "ns.loopback",
     // the rootfs, in init
     "rootfs.propagation",
     "rootfs.bind",

@@ -17,6 +17,7 @@ pub mod hooks;
 pub mod logging;
 pub mod lsm;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -29,6 +29,8 @@ pub enum NamespaceError {
         path: String,
         source: std::io::Error,
     },
+    #[error("bring up lo in the new network namespace: {}", crate::sys::reason(.0))]
+    Loopback(std::io::Error),
 }
 
 pub fn clone_flag(kind: LinuxNamespaceType) -> CloneFlags {
@@ -149,6 +151,34 @@ fn create_failpoints(flags: CloneFlags) -> Result<(), NamespaceError> {
             Cgroup => failpoint!("ns.unshare.cgroup"),
             Time => failpoint!("ns.unshare.time"),
         }
+    }
+    Ok(())
+}
+
+/// Brings `lo` up in a new network namespace, as runc and crun do: the
+/// kernel makes it down, and programs expect 127.0.0.1 to work. One
+/// SIOCSIFFLAGS on a datagram socket.
+pub fn loopback_up() -> Result<(), NamespaceError> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let err = || NamespaceError::Loopback(std::io::Error::last_os_error());
+    // SAFETY: socket with constant arguments.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(err());
+    }
+    // SAFETY: socket just returned this fd.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // A new namespace's lo has exactly these flags, down; as `ip link set
+    // lo up` gives it.
+    req.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_LOOPBACK | libc::IFF_RUNNING) as i16;
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
+        return Err(err());
     }
     Ok(())
 }

@@ -318,6 +318,18 @@ pub fn set_affinity(pid: i32, mask: &libc::cpu_set_t) -> io::Result<()> {
     Ok(())
 }
 
+/// A mask of every CPU: sched_setaffinity turns it into the CPUs the
+/// task's cpuset allows.
+pub fn all_cpus() -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+    let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in 0..libc::CPU_SETSIZE as usize {
+        // SAFETY: CPU_SET writes a bit of our own mask; cpu < CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut mask) };
+    }
+    mask
+}
+
 /// A mask of the one CPU `cpu`.
 pub fn only_cpu(cpu: usize) -> libc::cpu_set_t {
     // SAFETY: cpu_set_t is plain data; an all-zero one is the empty set.

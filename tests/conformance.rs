@@ -788,7 +788,10 @@ const BAD_VALUES: &[Bad] = &[
     (
         "netDevices",
         |c| c["linux"]["netDevices"] = json!({"carte-none0": {}}),
-        &["linux.netDevices", "not supported"],
+        &[
+            "linux.netDevices[carte-none0]",
+            "no such device on the host",
+        ],
     ),
     (
         "intelRdt",
@@ -797,13 +800,16 @@ const BAD_VALUES: &[Bad] = &[
     ),
     (
         "memoryPolicy",
-        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}),
-        &["linux.memoryPolicy", "not supported"],
+        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND"}),
+        &[
+            "linux.memoryPolicy.nodes",
+            "MPOL_BIND needs at least one node",
+        ],
     ),
     (
         "execCPUAffinity",
-        |c| c["process"]["execCPUAffinity"] = json!({"final": "0"}),
-        &["process.execCPUAffinity", "not supported"],
+        |c| c["process"]["execCPUAffinity"] = json!({"final": "0-x"}),
+        &["process.execCPUAffinity"],
     ),
     (
         "personality",

@@ -58,25 +58,15 @@ const CASES: &[Case] = &[
         &["/notexec", "permission denied"],
     ),
     (
-        "cwd does not exist",
-        |b| set(b, "/process/cwd", json!("/nonexistent")),
-        &["cwd", "/nonexistent", "no such file or directory"],
+        // A missing cwd is made (as runc does); one below a file cannot be.
+        "cwd cannot be made",
+        |b| set(b, "/process/cwd", json!("/etc/passwd/sub")),
+        &["cwd", "/etc/passwd/sub", "not a directory"],
     ),
     (
         "cwd is relative",
         |b| set(b, "/process/cwd", json!("tmp")),
         &["process.cwd", "absolute"],
-    ),
-    (
-        "cwd outside the rootfs",
-        |b| {
-            set(
-                b,
-                "/process/cwd",
-                json!("/../../../../../../../etc/nonexistent-outside"),
-            )
-        },
-        &["cwd", "no such file or directory"],
     ),
     (
         "args missing",
@@ -218,5 +208,22 @@ fn a_failed_create_frees_the_id() {
     b.set_args(&["true"]).write();
     let out = env.run(&b, &id);
     out.assert_ok();
+    env.assert_no_leaks(&id);
+}
+
+/// A cwd with `..` above the root is made inside the rootfs (a missing
+/// cwd is made, as runc does), never on the host.
+#[test]
+fn cwd_above_the_root_stays_inside_the_rootfs() {
+    let env = TestEnv::new("cwdout");
+    let mut b = env.bundle("b");
+    b.set_args(&["pwd"]);
+    b.config["process"]["cwd"] = json!("/../../../../../../../etc/carte-cwd-outside");
+    let id = env.id("c");
+    let out = env.run(&b, &id);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "/etc/carte-cwd-outside");
+    assert!(b.rootfs().join("etc/carte-cwd-outside").is_dir());
+    assert!(!std::path::Path::new("/etc/carte-cwd-outside").exists());
     env.assert_no_leaks(&id);
 }

@@ -23,7 +23,7 @@ fn identity_cwd_env_umask_and_pid1() {
         &mut b,
         "echo host=$(hostname); echo domain=$(cat /proc/sys/kernel/domainname); echo uid=$(id -u); echo gid=$(id -g); \
          echo groups=$(grep ^Groups: /proc/self/status | cut -f2); echo cwd=$(pwd); echo foo=$FOO; echo empty=[$EMPTY]; \
-         echo path=$PATH; echo umask=$(umask); echo pid=$$; echo envcount=$(env | grep -cv '^PWD=\\|^SHLVL=\\|^_=')",
+         echo path=$PATH; echo home=$HOME; echo umask=$(umask); echo pid=$$; echo envcount=$(env | grep -cv '^PWD=\\|^SHLVL=\\|^_=')",
     );
     let v = kv(&out);
     assert_eq!(v["host"], "box-one");
@@ -35,11 +35,12 @@ fn identity_cwd_env_umask_and_pid1() {
     assert_eq!(v["foo"], "bar baz");
     assert_eq!(v["empty"], "[]");
     assert_eq!(v["path"], "/bin");
+    assert_eq!(v["home"], "/home/user", "HOME from /etc/passwd, as runc");
     assert_eq!(v["umask"], "0027");
     assert_eq!(v["pid"], "1", "the process is PID 1");
     assert_eq!(
-        v["envcount"], "3",
-        "only the configured env reaches the process: {out}"
+        v["envcount"], "4",
+        "only the configured env (and HOME) reaches the process: {out}"
     );
 }
 
@@ -157,14 +158,15 @@ fn capabilities_and_no_new_privs() {
     assert_eq!(v["NoNewPrivs"], "0");
 }
 
-/// The container's processes get the runtime's own CPU affinity: create
-/// moves its intermediate process to another CPU for a while (so the two
-/// work at once), and that must not reach init or an exec'd process.
+/// The container's processes get every CPU of their cpuset: create moves
+/// its intermediate process to another CPU for a while (so the two work at
+/// once), and that must not reach init or an exec'd process (nor carte's
+/// own affinity: `sched::cpu_affinity_is_reset_and_exec_cpu_affinity_applies`).
 #[test]
-fn cpu_affinity_is_the_runtimes() {
+fn cpu_affinity_is_the_cpusets() {
     let env = TestEnv::new("affinity");
     let mut b = env.bundle("b");
-    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let all = format_list(&host().cpus);
     let allowed = |status: &str| {
         status
             .lines()
@@ -174,7 +176,7 @@ fn cpu_affinity_is_the_runtimes() {
     };
     for _ in 0..5 {
         let out = env.sh(&mut b, "cat /proc/self/status");
-        assert_eq!(allowed(&out), allowed(&ours), "{out}");
+        assert_eq!(allowed(&out), all, "{out}");
     }
     b.set_args(&["sleep", "100"]);
     b.write();
@@ -184,7 +186,7 @@ fn cpu_affinity_is_the_runtimes() {
     let out = env.carte(&["exec", &id, "cat", "/proc/1/status", "/proc/self/status"]);
     out.assert_ok();
     for status in out.stdout.split("Name:").filter(|s| !s.trim().is_empty()) {
-        assert_eq!(allowed(status), allowed(&ours), "{status}");
+        assert_eq!(allowed(status), all, "{status}");
     }
     env.carte(&["delete", "--force", &id]).assert_ok();
     env.assert_no_leaks(&id);

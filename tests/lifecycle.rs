@@ -374,11 +374,42 @@ fn unsupported_global_flags_are_refused() {
     if is_runc() {
         return;
     }
-    let env = TestEnv::new("flags");
-    env.carte(&["--systemd-cgroup", "state", "x"])
-        .assert_fails_with(&["--systemd-cgroup"]);
+    let env = TestEnv::new("sd-flags");
     env.carte(&["--rootless", "true", "state", "x"])
         .assert_fails_with(&["--rootless"]);
+}
+
+/// This host has no systemd: `create --systemd-cgroup` fails with one
+/// line before anything exists, and a bad cgroupsPath for the driver is
+/// named as a config error. Other verbs take the flag and ignore it (they
+/// follow state.json), as runc's do.
+#[test]
+fn systemd_cgroup_without_systemd_fails_cleanly() {
+    if is_runc() || std::path::Path::new("/run/systemd/system").exists() {
+        return;
+    }
+    let env = TestEnv::new("sd-nosd");
+    let bundle = env.bundle("b");
+    for verb in ["create", "run"] {
+        let id = env.id(verb);
+        env.carte(&["--systemd-cgroup", verb, "-b", bundle.path(), &id])
+            .assert_fails_with(&[
+                "--systemd-cgroup",
+                "systemd is not running",
+                "/run/systemd/system",
+            ]);
+        env.assert_no_leaks(&id);
+    }
+    env.carte(&["--systemd-cgroup", "state", "nosuch"])
+        .assert_fails_with(&["nosuch"]);
+    // Without the flag the same bundle still runs, through cgroupfs, and
+    // state.json says so.
+    let id = env.id("fs");
+    env.carte(&["create", "-b", bundle.path(), &id]).assert_ok();
+    let state = std::fs::read_to_string(env.root.join(&id).join("state.json")).unwrap();
+    assert!(state.contains("\"cgroupDriver\":\"cgroupfs\""), "{state}");
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
 }
 
 #[test]

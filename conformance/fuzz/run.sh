@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes carte's input parsers, one target after another, each for SECONDS
 # (default 60): config (config.json as create loads and validates it),
-# channel (the init-pipe decoder) and process (exec --process FILE).
+# channel (the init-pipe decoder), process (exec --process FILE) and dbus
+# (the systemd driver's D-Bus message parser).
 # Needs the nightly toolchain and cargo-fuzz (cargo install cargo-fuzz).
 # Starts from the committed corpus (corpus/<target>, read-only here); new
 # inputs go to work/<target>, crashes to artifacts/<target>. One libFuzzer
@@ -10,7 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
-targets=(config channel process)
+targets=(config channel process dbus)
 
 # cargo-fuzz's default build: optimised, with debug assertions and overflow
 # checks on, so an arithmetic overflow is a crash too.

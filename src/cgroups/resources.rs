@@ -23,7 +23,8 @@ use oci_spec::runtime::{
     LinuxResources, LinuxThrottleDevice, LinuxWeightDeviceBuilder,
 };
 
-use super::{controller_dir, is_unified, Cgroup, CgroupError};
+use super::fs::Fs;
+use super::{controller_dir, is_unified, CgroupError};
 use crate::logging;
 
 /// What the kernel reads back from a v1 limit file that holds no limit.
@@ -94,7 +95,7 @@ pub(super) fn no_new_tasks(path: &str) -> Result<(), CgroupError> {
 /// Checks every field against the host, then applies them, in runc's
 /// order (cpuset and devices before memory and cpu; unified last, so its
 /// raw values win).
-pub(super) fn apply(cg: &mut Cgroup, r: &LinuxResources) -> Result<(), CgroupError> {
+pub(super) fn apply(cg: &mut Fs, r: &LinuxResources) -> Result<(), CgroupError> {
     let r = &without_zero_weights(r);
     let path = cg.path.clone();
     let files = Files {
@@ -453,7 +454,7 @@ fn device_rule_v1(rule: &LinuxDeviceCgroup) -> String {
     }
 }
 
-fn library(cg: &mut Cgroup, field: &'static str, r: &LinuxResources) -> Result<(), CgroupError> {
+fn library(cg: &mut Fs, field: &'static str, r: &LinuxResources) -> Result<(), CgroupError> {
     cg.manager_mut()?.set(r).map_err(|e| CgroupError::Library {
         field,
         path: cg.path.clone(),
@@ -483,7 +484,7 @@ fn library_reason(e: &cgroups_rs::manager::Error) -> String {
     }
 }
 
-fn cpuset(cg: &mut Cgroup, c: &LinuxCpu) -> Result<(), CgroupError> {
+fn cpuset(cg: &mut Fs, c: &LinuxCpu) -> Result<(), CgroupError> {
     // An empty list means "unset" (runc's `update` sends "" for a flag not
     // given); written, it would leave the tasks no CPU.
     let cpus = c.cpus().clone().filter(|s| !s.is_empty());
@@ -499,7 +500,7 @@ fn cpuset(cg: &mut Cgroup, c: &LinuxCpu) -> Result<(), CgroupError> {
     library(cg, "cpu.cpus", &r)
 }
 
-fn cpu(cg: &mut Cgroup, files: &Files, c: &LinuxCpu) -> Result<(), CgroupError> {
+fn cpu(cg: &mut Fs, files: &Files, c: &LinuxCpu) -> Result<(), CgroupError> {
     // Before the shares: an idle cgroup refuses a weight.
     if let Some(idle) = c.idle() {
         files.write("cpu.idle", "cpu", "cpu.idle", &idle.to_string())?;
@@ -580,7 +581,7 @@ fn check_usage(files: &Files, m: &LinuxMemory) -> Result<(), CgroupError> {
 }
 
 #[allow(deprecated)] // memory.kernel: obsolete in the spec, still read and reported
-fn memory_v1(cg: &mut Cgroup, files: &Files, m: &LinuxMemory) -> Result<(), CgroupError> {
+fn memory_v1(cg: &mut Fs, files: &Files, m: &LinuxMemory) -> Result<(), CgroupError> {
     check_usage(files, m)?;
     let mut only = LinuxMemory::default();
     only.set_limit(m.limit());
@@ -739,11 +740,11 @@ fn weight_file(files: &Files, device: bool) -> Option<(&'static str, bool)> {
 }
 
 /// blkio weight [10, 1000] to v2 io.weight [1, 10000].
-fn io_weight(w: u16) -> u64 {
+pub(super) fn io_weight(w: u16) -> u64 {
     1 + (u64::from(w).saturating_sub(10)) * 9999 / 990
 }
 
-fn block_io(cg: &mut Cgroup, files: &Files, b: &LinuxBlockIo) -> Result<(), CgroupError> {
+fn block_io(cg: &mut Fs, files: &Files, b: &LinuxBlockIo) -> Result<(), CgroupError> {
     let ctrl = if files.v2 { "io" } else { "blkio" };
     let convert = |w: u16, c: bool| if c { io_weight(w) } else { u64::from(w) };
     if let Some(w) = b.weight() {

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use cgroups_rs::manager::Manager;
 use serde::Serialize;
 
-use super::{controller_dir, is_unified, Cgroup};
+use super::fs::Fs;
+use super::{controller_dir, is_unified};
 
 fn zero(v: &u64) -> bool {
     *v == 0
@@ -180,7 +181,7 @@ fn limit(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
 
-pub(super) fn collect(cg: &Cgroup) -> Stats {
+pub(super) fn collect(cg: &Fs) -> Stats {
     let path = cg.path.as_str();
     // Without a manager (no /proc/self/mountinfo), what the files give.
     let s = cg.manager().map(|m| m.stats()).unwrap_or_default();

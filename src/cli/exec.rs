@@ -48,6 +48,10 @@ pub struct ExecArgs {
     /// Exec even into a paused container
     #[arg(long)]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's:
+    /// [CONTROLLER[,CONTROLLER...]:]PATH (repeatable, as runc 1.1)
+    #[arg(long = "cgroup", value_name = "[CTRL:]PATH")]
+    pub cgroup: Vec<String>,
     pub id: String,
     /// The command and its arguments (without --process)
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -87,6 +91,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         pid_file: args.pid_file.clone(),
         preserve_fds: args.preserve_fds,
         ignore_paused: args.ignore_paused,
+        sub_cgroups: parse_sub_cgroups(&args.cgroup)?,
     })?;
     let Some(sigfd) = sigfd else {
         return Ok(ExitCode::SUCCESS);
@@ -190,6 +195,40 @@ fn set_labels(process: &mut Process, args: &ExecArgs) {
     }
 }
 
+/// `--cgroup` arguments as runc 1.1 reads them: one PATH alone (every
+/// controller; cgroup v2), or CTRL[,CTRL...]:PATH ones, each controller
+/// once. Pairs of controller ("" for all) and a path relative to the
+/// container's cgroup that stays inside it.
+fn parse_sub_cgroups(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for arg in args {
+        let (ctrls, path) = match arg.split_once(':') {
+            Some(("", _)) => bail!("--cgroup {arg:?}: empty <controller> prefix"),
+            Some((ctrls, path)) => (ctrls, path),
+            None if args.len() == 1 => ("", arg.as_str()),
+            None => bail!("--cgroup {arg:?}: missing <controller>: prefix"),
+        };
+        let path = path.trim_start_matches('/');
+        if path.is_empty() || path.split('/').any(|c| c == "..") {
+            bail!("--cgroup {arg:?}: the path must name a sub-cgroup, without \"..\"");
+        }
+        if ctrls.is_empty() {
+            out.push((String::new(), path.to_string()));
+            continue;
+        }
+        for ctrl in ctrls.split(',') {
+            if ctrl.is_empty() {
+                bail!("--cgroup {arg:?}: empty <controller> prefix");
+            }
+            if out.iter().any(|(c, _)| c == ctrl) {
+                bail!("--cgroup: controller {ctrl} given more than once");
+            }
+            out.push((ctrl.to_string(), path.to_string()));
+        }
+    }
+    Ok(out)
+}
+
 fn parse_user(user: &str) -> anyhow::Result<(u32, Option<u32>)> {
     let bad = || anyhow::anyhow!("--user {user:?}: expected UID[:GID] as numbers");
     let (uid, gid) = match user.split_once(':') {
@@ -216,6 +255,31 @@ mod tests {
         assert_eq!(parse_user("1000:100").unwrap(), (1000, Some(100)));
         assert!(parse_user("bob").is_err());
         assert!(parse_user("1:x").is_err());
+    }
+
+    #[test]
+    fn sub_cgroups() {
+        let v =
+            |a: &[&str]| parse_sub_cgroups(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(v(&["sub"]).unwrap(), [("".into(), "sub".into())]);
+        assert_eq!(
+            v(&["cpu,memory:/a/b", "pids:c"]).unwrap(),
+            [
+                ("cpu".to_string(), "a/b".to_string()),
+                ("memory".into(), "a/b".into()),
+                ("pids".into(), "c".into())
+            ]
+        );
+        for bad in [
+            &["a", "b"][..],
+            &[":x"],
+            &["cpu:x", "cpu:y"],
+            &["../up"],
+            &["cpu:a/../.."],
+            &["/"],
+        ] {
+            assert!(v(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -239,6 +239,7 @@ fn exec(words: &mut Words) -> Option<ExecArgs> {
         apparmor: None,
         process_label: None,
         ignore_paused: false,
+        cgroup: Vec::new(),
         id: String::new(),
         command: Vec::new(),
     };

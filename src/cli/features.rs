@@ -28,7 +28,7 @@ pub fn document() -> serde_json::Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": capabilities,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::ACTIONS,
@@ -40,6 +40,11 @@ pub fn document() -> serde_json::Value {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": crate::process::sched::memory_policy_modes_supported(),
+                "flags": crate::process::sched::MEMORY_POLICY_FLAGS
+            },
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {"org.carte.version": env!("CARGO_PKG_VERSION")}

@@ -43,7 +43,8 @@ pub struct Cli {
     /// Log each phase with its duration
     #[arg(long)]
     pub debug: bool,
-    /// Use systemd to manage cgroups (not supported yet: an error)
+    /// create and run: make the cgroup a systemd transient scope
+    /// (cgroupsPath "slice:prefix:name"); later verbs follow state.json
     #[arg(long)]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (only false/auto for now)
@@ -182,11 +183,17 @@ impl Cli {
         }
     }
 
+    /// The cgroup driver `create` and `run` use.
+    fn cgroup_driver(&self) -> crate::cgroups::Driver {
+        if self.systemd_cgroup {
+            crate::cgroups::Driver::Systemd
+        } else {
+            crate::cgroups::Driver::Cgroupfs
+        }
+    }
+
     /// Flags carte can't honour yet are refused, never silently accepted.
     fn check_unsupported(&self) -> anyhow::Result<()> {
-        if self.systemd_cgroup {
-            anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
-        }
         match self.rootless.as_deref() {
             None | Some("false") | Some("auto") => Ok(()),
             Some("true") => {
@@ -222,7 +229,12 @@ pub fn main() -> ExitCode {
             let msg = e.to_string();
             logging::error(&msg);
             eprintln!("carte: {msg}");
-            ExitCode::FAILURE
+            // A failed exec exits 255, as runc's does.
+            if matches!(cli.command, Command::Exec(_)) {
+                ExitCode::from(255)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -231,12 +243,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     cli.check_unsupported()?;
     let root = cli.state_root();
     match &cli.command {
-        Command::Create(args) => create::run(&root, args),
+        Command::Create(args) => create::run(&root, args, cli.cgroup_driver()),
         Command::Start { id } => start::run(&root, id),
         Command::State { id } => state::run(&root, id),
         Command::Kill { all, id, signal } => kill::run(&root, id, signal, *all),
         Command::Delete { force, id } => delete::run(&root, id, *force),
-        Command::Run { detach, create } => run::run(&root, create, *detach),
+        Command::Run { detach, create } => run::run(&root, create, *detach, cli.cgroup_driver()),
         Command::Exec(args) => exec::run(&root, args),
         Command::Update(args) => update::run(&root, args),
         Command::Events {

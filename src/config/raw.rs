@@ -54,6 +54,13 @@ pub(super) struct RawSpec {
     gid_mappings: Option<Vec<LinuxIdMapping>>,
 }
 
+impl RawSpec {
+    /// A process without its REQUIRED user (config.md, POSIX process).
+    pub(super) fn lacks_user(&self) -> bool {
+        self.process.as_ref().is_some_and(|p| p.user.is_none())
+    }
+}
+
 impl From<RawSpec> for Spec {
     #[allow(deprecated)] // top-level uid/gidMappings: kept as oci-spec reads them
     fn from(raw: RawSpec) -> Spec {
@@ -84,7 +91,10 @@ pub(super) struct RawProcess {
     terminal: Option<bool>,
     #[serde(default)]
     console_size: Option<ConsoleSize>,
-    user: User,
+    /// REQUIRED in config.json (see `RawSpec::lacks_user`); an `exec
+    /// --process` file may leave it out, for uid 0 and gid 0, as runc.
+    #[serde(default)]
+    user: Option<User>,
     #[serde(default)]
     args: Option<Vec<String>>,
     #[serde(default)]
@@ -185,7 +195,7 @@ impl From<RawProcess> for Process {
         process
             .set_terminal(raw.terminal)
             .set_console_size(raw.console_size)
-            .set_user(raw.user)
+            .set_user(raw.user.unwrap_or_default())
             .set_args(raw.args)
             .set_command_line(raw.command_line)
             .set_env(raw.env)

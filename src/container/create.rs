@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use super::state::{write_atomic, FileId, State, Status, EXEC_FIFO};
 use super::{io_err, validate_id, Container, ContainerError, Lock};
-use crate::cgroups::{self, Cgroup};
+use crate::cgroups::{self, Driver};
 use crate::cloned_binary::{Defence, Trampoline};
 use crate::process::{self, InitArgs, Release, Stage};
 use crate::{config, hooks, logging, sys};
@@ -33,6 +33,8 @@ pub struct CreateOptions {
     /// `run`: init execs the process as soon as it is created, released
     /// through a pipe `start` reads instead of the exec fifo.
     pub start_now: bool,
+    /// Who makes the cgroup (the global `--systemd-cgroup`).
+    pub cgroup_driver: Driver,
 }
 
 /// Undoes a failed create: kills init, detaches what it mounted in carte's
@@ -42,7 +44,7 @@ pub struct CreateOptions {
 /// goes on at lifecycle step 12 (runtime.md), whose step 13 runs them.
 struct Undo {
     dir: PathBuf,
-    cgroup: Option<String>,
+    cgroup: Option<(Driver, String)>,
     init_pid: Option<i32>,
     /// The rootfs and the mount under carte's, without a mount namespace.
     shared_mounts: Option<(PathBuf, u64)>,
@@ -70,8 +72,8 @@ impl Drop for Undo {
                 ));
             }
         }
-        if let Some(path) = &self.cgroup {
-            if let Err(e) = cgroups::kill_and_destroy(path) {
+        if let Some((driver, path)) = &self.cgroup {
+            if let Err(e) = cgroups::open(*driver, path).destroy() {
                 logging::warn(&format!("cleanup after failed create: {e}"));
             }
         }
@@ -158,6 +160,21 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
             ));
         }
     }
+    // The driver checks cgroupsPath in its own syntax before anything exists.
+    let mut cgroup = cgroups::for_create(opts.cgroup_driver, spec, id).map_err(|e| match e {
+        cgroups::CgroupError::Invalid { field, reason } => config::ConfigError::Invalid {
+            path: bundle.config_path().display().to_string(),
+            field,
+            reason,
+        }
+        .into(),
+        e => ContainerError::from(e),
+    })?;
+    let cgroup_path = cgroup.path().to_string();
+    let net_devices = linux.net_devices().as_ref().filter(|d| !d.is_empty());
+    if let Some(devices) = net_devices {
+        crate::netdev::check_host(devices)?;
+    }
     phases.mark("load and validate config.json, compile seccomp");
 
     std::fs::DirBuilder::new()
@@ -189,7 +206,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     failpoint!("create.state_dir");
     failpoint!("create.lock");
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
-    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
     // Without a mount namespace, init mounts in carte's: note what the
     // rootfs path is before, to tell the container's mounts from the rest.
     let own_mount_ns = namespaces.has(LinuxNamespaceType::Mount);
@@ -215,10 +231,12 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         owner: String::new(),
         annotations: spec.annotations().clone(),
         cgroup_path: cgroup_path.clone(),
+        cgroup_driver: opts.cgroup_driver,
         hooks: spec.hooks().clone(),
         started: false,
         seccomp: linux.seccomp().clone(),
         personality: linux.personality().clone(),
+        memory_policy: linux.memory_policy().clone(),
         resources: linux.resources().clone(),
         sealed_binary: defence == Defence::ReadOnlyExe,
         trampoline: defence == Defence::Trampoline,
@@ -252,7 +270,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
 
     phases.mark("state dir, lock and exec fifo");
     failpoint!("cgroup.create");
-    let mut cgroup = Cgroup::open(&cgroup_path)?;
 
     let args = InitArgs {
         id,
@@ -336,17 +353,24 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                     .to_string());
                 }
                 // Only now: undoing a failed create kills what is in it.
-                undo.cgroup = Some(cgroup_path.clone());
+                undo.cgroup = Some((opts.cgroup_driver, cgroup_path.clone()));
                 state.save(&dir).map_err(|e| e.to_string())?
             }
             Stage::Started => prepared = State::prepare(&dir),
-            Stage::InitForked(pid) => init_start_time = sys::proc_stat(pid).map(|s| s.start_time),
+            Stage::InitForked(pid) => {
+                init_start_time = sys::proc_stat(pid).map(|s| s.start_time);
+                // Init's network namespace exists: the devices go in while
+                // it sets up, before anything of the user's runs.
+                if let Some(devices) = net_devices {
+                    crate::netdev::move_all(devices, pid).map_err(|e| e.to_string())?;
+                }
+            }
         }
         Ok(())
     };
     let init = process::spawn(
         &args,
-        &mut cgroup,
+        cgroup.as_mut(),
         &mut runtime_hooks,
         &mut on_listener,
         &mut meanwhile,

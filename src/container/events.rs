@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::state::Status;
 use super::{Container, ContainerError};
-use crate::cgroups::{Cgroup, Oom, OomWatch, Stats};
+use crate::cgroups::{Oom, OomWatch, Stats};
 use crate::sys;
 
 pub enum Event {
@@ -43,7 +43,7 @@ impl Container {
     /// The cgroup statistics now (`events --stats`).
     pub fn stats(&self) -> Result<Stats, ContainerError> {
         self.check_watchable()?;
-        Ok(Cgroup::open(&self.state.cgroup_path)?.stats())
+        Ok(self.cgroup().stats())
     }
 
     /// Calls `emit` with the statistics every `interval` and with each OOM,
@@ -54,8 +54,8 @@ impl Container {
         emit: &mut dyn FnMut(Event) -> bool,
     ) -> Result<(), ContainerError> {
         self.check_watchable()?;
-        let cgroup = Cgroup::open(&self.state.cgroup_path)?;
-        let mut oom = OomWatch::new(&self.state.cgroup_path)?;
+        let cgroup = self.cgroup();
+        let mut oom = OomWatch::new(cgroup.path())?;
         let init = sys::pidfd_open(self.state.pid).map_err(super::io_err(
             "watch init",
             std::path::Path::new(&format!("/proc/{}", self.state.pid)),

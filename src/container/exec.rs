@@ -9,7 +9,6 @@ use oci_spec::runtime::Process;
 
 use super::state::{write_atomic, State, Status};
 use super::{io_err, Container, ContainerError, Lock};
-use crate::cgroups::Cgroup;
 use crate::cloned_binary::Trampoline;
 use crate::logging;
 use crate::process::exec::{spawn, ExecArgs};
@@ -22,21 +21,29 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
     pub ignore_paused: bool,
+    /// `--cgroup`: (controller, "" for all; path under the container's).
+    pub sub_cgroups: Vec<(String, String)>,
 }
 
 impl Container {
     /// Starts `opts.process` in the container and returns its pid.
     pub fn exec(&self, opts: ExecOptions) -> Result<i32, ContainerError> {
         let status = self.status();
-        let allowed = matches!(status, Status::Created | Status::Running)
-            || (status == Status::Paused && opts.ignore_paused);
-        if !allowed {
+        if status == Status::Paused && !opts.ignore_paused {
+            // runc's words, which callers may look for.
+            return Err(ContainerError::Usage(format!(
+                "cannot exec in a paused container (use --ignore-paused to override): {}",
+                self.id()
+            )));
+        }
+        if !matches!(status, Status::Created | Status::Running | Status::Paused) {
             return Err(ContainerError::WrongState {
                 op: "exec in",
                 id: self.id().into(),
                 status,
             });
         }
+        let sub_cgroups = sub_cgroup_dirs(&self.state.cgroup_path, &opts.sub_cgroups)?;
         crate::lsm::check(&opts.process, None)?;
         let terminal = opts.process.terminal().unwrap_or(false);
         let has_socket = opts.console_socket.is_some() || opts.console_fd.is_some();
@@ -90,15 +97,19 @@ impl Container {
             ),
             _ => None,
         };
-        let mut cgroup = Cgroup::open(&self.state.cgroup_path)?;
+        let mut cgroup = self.cgroup();
         let args = ExecArgs {
             init_pid: self.state.pid,
             process: &opts.process,
-            personality: self.state.personality.as_ref(),
+            container: crate::process::sched::Container {
+                personality: self.state.personality.as_ref(),
+                memory_policy: self.state.memory_policy.as_ref(),
+            },
             console_socket: opts.console_fd.as_ref().or(connected.as_ref()),
             preserve_fds: opts.preserve_fds,
             seccomp: seccomp.as_ref(),
             trampoline: trampoline.as_ref(),
+            sub_cgroups: &sub_cgroups,
         };
         let state = self.state.oci(status);
         let mut on_listener = |pid: i32, fd: OwnedFd| -> Result<(), String> {
@@ -109,7 +120,7 @@ impl Container {
                 .send_listener(pid, state.clone(), fd)
                 .map_err(|e| e.to_string())
         };
-        let pid = spawn(&args, &mut cgroup, &mut on_listener)?;
+        let pid = spawn(&args, cgroup.as_mut(), &mut on_listener)?;
         if let Some(pid_file) = &opts.pid_file {
             write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
                 .map_err(io_err("write pid file", pid_file))?;
@@ -123,4 +134,45 @@ impl Container {
         let text = std::fs::read(self.state.bundle.join("config.json")).ok()?;
         crate::config::parse(&text).ok()?.process().clone()
     }
+}
+
+/// The directories of `exec --cgroup`'s sub-cgroups: on v2 the one path
+/// under the container's cgroup; on v1 under the container's directory in
+/// the hierarchy of each controller named, or in every hierarchy.
+fn sub_cgroup_dirs(
+    cgroup_path: &str,
+    subs: &[(String, String)],
+) -> Result<Vec<PathBuf>, ContainerError> {
+    let rel = cgroup_path.trim_start_matches('/');
+    let mut dirs = Vec::new();
+    for (ctrl, sub) in subs {
+        if crate::cgroups::is_unified() {
+            let dir = std::path::Path::new("/sys/fs/cgroup").join(rel).join(sub);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+            continue;
+        }
+        if ctrl.is_empty() {
+            for h in crate::cgroups::host_hierarchies() {
+                let own = h.mount_point.join(rel);
+                if !h.v2 && own.is_dir() {
+                    dirs.push(own.join(sub));
+                }
+            }
+            continue;
+        }
+        let own = crate::cgroups::controller_dir(cgroup_path, ctrl).ok_or_else(|| {
+            ContainerError::Usage(format!(
+                "--cgroup {ctrl}:{sub}: no cgroup v1 hierarchy has {ctrl}"
+            ))
+        })?;
+        dirs.push(own.join(sub));
+    }
+    if crate::cgroups::is_unified() && dirs.len() > 1 {
+        return Err(ContainerError::Usage(
+            "--cgroup: cgroup v2 has one hierarchy, so one path".into(),
+        ));
+    }
+    Ok(dirs)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::state::{Status, EXEC_FIFO};
 use super::{io_err, Container, ContainerError};
-use crate::{cgroups, hooks, logging, sys};
+use crate::{hooks, logging, sys};
 
 impl Container {
     /// Lets init exec the user's process: opens the exec fifo, which init
@@ -149,7 +149,7 @@ impl Container {
         // signals whatever is left in the cgroup, whatever the status.
         // containerd's `delete --force` sends it to stopped containers.
         if all {
-            cgroups::kill_all(&self.state.cgroup_path, signal);
+            self.cgroup().kill(signal);
             return Ok(());
         }
         let status = self.status();
@@ -203,7 +203,7 @@ impl Container {
         // be, nor processes moved into the cgroup from outside: the cgroup
         // cannot go while they live, and they are killed first.
         failpoint!("cgroup.destroy");
-        cgroups::kill_and_destroy(&self.state.cgroup_path)?;
+        self.cgroup().destroy()?;
         if let Some(base) = self.state.shared_mount_base {
             crate::rootfs::shared::detach_above(&self.state.rootfs, base).map_err(io_err(
                 "unmount the container's mounts on",
@@ -239,7 +239,7 @@ impl Container {
                 status,
             });
         }
-        cgroups::Cgroup::open(&self.state.cgroup_path)?.set_frozen(paused)?;
+        self.cgroup().set_frozen(paused)?;
         Ok(())
     }
 
@@ -248,12 +248,11 @@ impl Container {
         let pidfd = sys::pidfd_open(self.state.pid)
             .ok()
             .filter(|_| self.state.alive());
-        cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
+        let cgroup = self.cgroup();
+        cgroup.kill(libc::SIGKILL);
         // Frozen processes die only once thawed.
-        if cgroups::is_frozen(&self.state.cgroup_path) {
-            if let Ok(cg) = cgroups::Cgroup::open(&self.state.cgroup_path) {
-                let _ = cg.set_frozen(false);
-            }
+        if cgroup.is_frozen() {
+            let _ = cgroup.set_frozen(false);
         }
         if self.state.alive() {
             // SAFETY: kill(2) with plain integers on our checked-alive init.

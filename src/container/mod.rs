@@ -43,6 +43,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
+    Netdev(#[from] crate::netdev::NetdevError),
+    #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
@@ -198,10 +200,17 @@ impl Container {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(io_err("lock", &dir)(e)),
         };
+        // No record of another driver or path: the default of create
+        // without --systemd-cgroup, which is all that can be there.
         let cgroup = crate::cgroups::path_for(None, id);
-        crate::cgroups::kill_and_destroy(&cgroup)?;
+        crate::cgroups::open(crate::cgroups::Driver::Cgroupfs, &cgroup).destroy()?;
         std::fs::remove_dir_all(&dir).map_err(io_err("remove state dir", &dir))?;
         Ok(true)
+    }
+
+    /// The container's cgroup, through the driver that made it.
+    pub fn cgroup(&self) -> Box<dyn crate::cgroups::Manager> {
+        crate::cgroups::open(self.state.cgroup_driver, &self.state.cgroup_path)
     }
 
     pub fn id(&self) -> &str {
@@ -224,7 +233,7 @@ impl Container {
             Status::Stopped
         } else if !self.state.started && self.init_waits_on_fifo() {
             Status::Created
-        } else if crate::cgroups::is_frozen(&self.state.cgroup_path) {
+        } else if self.cgroup().is_frozen() {
             Status::Paused
         } else {
             Status::Running

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{Hooks, LinuxPersonality, LinuxResources, LinuxSeccomp};
+use oci_spec::runtime::{Hooks, LinuxMemoryPolicy, LinuxPersonality, LinuxResources, LinuxSeccomp};
 use serde::{Deserialize, Serialize};
 
 use crate::sys;
@@ -55,6 +55,10 @@ pub struct State {
     pub annotations: Option<std::collections::HashMap<String, String>>,
     /// The cgroup the container was put in, relative to each hierarchy's root.
     pub cgroup_path: String,
+    /// Who made the cgroup (`--systemd-cgroup` at create): every later
+    /// verb goes through the same driver, without the flag.
+    #[serde(default)]
+    pub cgroup_driver: crate::cgroups::Driver,
     /// Kept so delete can run poststop hooks even if the bundle is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Hooks>,
@@ -68,6 +72,9 @@ pub struct State {
     /// linux.personality as created: `exec`'d processes get it too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub personality: Option<LinuxPersonality>,
+    /// linux.memoryPolicy as created: `exec`'d processes get it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_policy: Option<LinuxMemoryPolicy>,
     /// linux.resources as applied: config.json's, with every `update`
     /// folded in, so the record stays true after the bundle changes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

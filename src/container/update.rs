@@ -4,7 +4,7 @@ use oci_spec::runtime::LinuxResources;
 
 use super::state::Status;
 use super::{Container, ContainerError};
-use crate::cgroups::{self, Cgroup, CgroupError};
+use crate::cgroups::{self, CgroupError};
 
 impl Container {
     /// Applies `changes` to the container's cgroup and records them in
@@ -32,7 +32,7 @@ impl Container {
             }
             changes.set_devices(None);
         }
-        Cgroup::open(&self.state.cgroup_path)?.update(&changes)?;
+        self.cgroup().update(&changes)?;
         let mut merged = recorded;
         cgroups::merge(&mut merged, &changes);
         self.state.resources = Some(merged);

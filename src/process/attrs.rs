@@ -56,8 +56,19 @@ pub(super) fn prepare(
     if !nnp {
         install_seccomp(seccomp)?;
     }
+    // Read while still root: /etc/passwd may not be readable by the user.
+    let env = with_home(
+        process.env().as_deref().unwrap_or_default(),
+        process.user().uid(),
+    );
+    // Into cwd while still privileged, as runc: the user may be unable to
+    // search a directory on the way. When root can't (root-squashed NFS),
+    // again as the user.
+    let cwd_entered = enter_cwd(process.cwd(), true)?;
     set_user_and_caps(process, in_userns)?;
-    enter_cwd(process.cwd())?;
+    if !cwd_entered {
+        enter_cwd(process.cwd(), false)?;
+    }
     if nnp {
         failpoint!("attrs.no_new_privs");
         // SAFETY: prctl with integer arguments.
@@ -68,7 +79,6 @@ pub(super) fn prepare(
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(Mode::from_bits_truncate(umask));
 
-    let env: Vec<String> = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();
     let arg0 = args.first().ok_or("process.args: must not be empty")?;
     let path = find_executable(arg0, &env)?;
@@ -222,16 +232,87 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
 /// chdir to process.cwd and make sure it really is inside the new root: a
 /// cwd that is an fd leaked from the host lies outside it (CVE-2024-21626).
 /// Checked by inode, not getcwd, which the container's seccomp profile may
-/// already deny.
-fn enter_cwd(cwd: &Path) -> Result<(), String> {
+/// already deny. With `may_retry`, a permission error is Ok(false): the
+/// caller tries again as the user.
+fn enter_cwd(cwd: &Path, may_retry: bool) -> Result<bool, String> {
     failpoint!("attrs.cwd");
-    nix::unistd::chdir(cwd)
-        .map_err(|e| format!("chdir to cwd {:?}: {}", cwd, e.desc().to_lowercase()))?;
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => {}
+        Err(nix::Error::EACCES | nix::Error::EPERM) if may_retry => return Ok(false),
+        Err(e) => {
+            return Err(format!(
+                "chdir to cwd {:?}: {}",
+                cwd,
+                e.desc().to_lowercase()
+            ))
+        }
+    }
     match sys::cwd_under_root() {
-        Ok(true) => Ok(()),
+        Ok(true) => Ok(true),
         Ok(false) => Err(format!("cwd {cwd:?} is outside the container's root")),
         Err(e) => Err(format!("check cwd {cwd:?}: {}", sys::reason(&e))),
     }
+}
+
+/// Makes a missing process.cwd (and its parents) mode 0755, as runc does;
+/// in init, after pivot_root (the path resolves in the container's root)
+/// and before the root is made read-only.
+pub(super) fn create_cwd(cwd: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::symlink_metadata(cwd) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(cwd)
+            .map_err(|e| format!("create cwd {cwd:?}: {}", sys::reason(&e))),
+        _ => Ok(()),
+    }
+}
+
+/// The environment with HOME set from the user's /etc/passwd entry in the
+/// container (`/` without one) when it has no HOME or an empty one, as
+/// runc does.
+fn with_home(env: &[String], uid: u32) -> Vec<String> {
+    let has_home = env
+        .iter()
+        .any(|kv| kv.strip_prefix("HOME=").is_some_and(|v| !v.is_empty()));
+    let mut env = env.to_vec();
+    if has_home {
+        return env;
+    }
+    let passwd = read_passwd().unwrap_or_default();
+    let home = home_in_passwd(&passwd, uid).unwrap_or("/");
+    env.retain(|kv| !kv.starts_with("HOME="));
+    env.push(format!("HOME={home}"));
+    env
+}
+
+/// The container's /etc/passwd, if it is a regular file (never a fifo to
+/// block on); capped, as a passwd file is small.
+fn read_passwd() -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY)
+        .open("/etc/passwd")
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(4 << 20).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// The home directory of the first passwd line whose uid is `uid`.
+fn home_in_passwd(passwd: &str, uid: u32) -> Option<&str> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let id = fields.nth(2)?;
+        let home = fields.nth(2)?;
+        (id.parse() == Ok(uid) && !home.is_empty()).then_some(home)
+    })
 }
 
 /// Finds the program as execvp would, with the container's PATH, so a
@@ -278,4 +359,24 @@ fn reset_signals() {
         Some(&nix::sys::signal::SigSet::empty()),
         None,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_from_passwd() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\n# comment\nuser:x:1000:1000::/home/user:/bin/sh\nodd:x:7:7\n";
+        assert_eq!(home_in_passwd(passwd, 0), Some("/root"));
+        assert_eq!(home_in_passwd(passwd, 1000), Some("/home/user"));
+        assert_eq!(home_in_passwd(passwd, 7), None);
+        assert_eq!(home_in_passwd(passwd, 2000), None);
+    }
+
+    #[test]
+    fn home_kept_when_given() {
+        let env = vec!["A=1".to_string(), "HOME=/x".to_string()];
+        assert_eq!(with_home(&env, 0), env);
+    }
 }

@@ -17,20 +17,23 @@ use oci_spec::runtime::Process;
 
 use super::channel::{self, Channel, ChannelError, Message};
 use super::{attrs, ProcessError};
-use crate::cgroups::Cgroup;
+use crate::cgroups::Manager;
 use crate::{sys, tty};
 
 pub struct ExecArgs<'a> {
     pub init_pid: i32,
     pub process: &'a Process,
-    /// linux.personality as the container was created with it.
-    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// linux.personality and memoryPolicy as the container was created.
+    pub container: super::sched::Container<'a>,
     pub console_socket: Option<&'a OwnedFd>,
     pub preserve_fds: u32,
     /// The container's seccomp filter, which the process gets too.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Execs the process, when that is the CVE-2019-5736 defence.
     pub trampoline: Option<&'a crate::cloned_binary::Trampoline>,
+    /// `exec --cgroup`: existing sub-cgroups of the container's to move
+    /// the process into, after the container's own.
+    pub sub_cgroups: &'a [std::path::PathBuf],
 }
 
 /// Namespace kinds in the order they are joined: user first (it owns the
@@ -71,7 +74,7 @@ fn container_namespaces(init_pid: i32) -> Result<Vec<(&'static str, libc::c_int,
 /// `on_listener` passes a seccomp notify listener to the agent.
 pub fn spawn(
     args: &ExecArgs,
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     // Opened here, while /proc is the host's and init is known alive.
@@ -127,7 +130,16 @@ pub fn spawn(
         ForkResult::Parent { child } => {
             drop(child_end);
             let mut pid = None;
-            let result = drive(cgroup, &parent_end, child, &mut pid, on_listener);
+            let result = initial_affinity(args.process, child).and_then(|()| {
+                drive(
+                    cgroup,
+                    args.sub_cgroups,
+                    &parent_end,
+                    child,
+                    &mut pid,
+                    on_listener,
+                )
+            });
             if result.is_err() {
                 if let Some(pid) = pid {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
@@ -159,15 +171,42 @@ pub fn spawn(
     }
 }
 
+/// execCPUAffinity.initial: the intermediate runs there until it joins
+/// the container's cgroup (then `final`, see sched::final_affinity).
+fn initial_affinity(process: &Process, intermediate: Pid) -> Result<(), ProcessError> {
+    let Some(list) = super::sched::initial_affinity(process) else {
+        return Ok(());
+    };
+    let mask = super::sched::cpu_mask(list)
+        .map_err(|e| ProcessError::Child(format!("process.execCPUAffinity.initial: {e}")))?;
+    sys::set_affinity(intermediate.as_raw(), &mask).map_err(|e| {
+        ProcessError::Child(format!(
+            "process.execCPUAffinity.initial: sched_setaffinity({list}): {}",
+            sys::reason(&e)
+        ))
+    })
+}
+
 fn drive(
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
+    sub_cgroups: &[std::path::PathBuf],
     chan: &Channel,
     intermediate: Pid,
     pid: &mut Option<i32>,
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     failpoint!("exec.cgroup.join");
-    cgroup.add(intermediate.as_raw())?;
+    cgroup.enter(intermediate.as_raw())?;
+    for dir in sub_cgroups {
+        let procs = dir.join("cgroup.procs");
+        std::fs::write(&procs, intermediate.as_raw().to_string()).map_err(|e| {
+            ProcessError::Child(format!(
+                "exec --cgroup: join {}: {}",
+                dir.display(),
+                sys::reason(&e)
+            ))
+        })?;
+    }
     chan.send(&Message::Start)?;
     // The process may send its listener before the intermediate has sent
     // its pid (they share the pipe): it then waits here for the pid.
@@ -322,8 +361,10 @@ fn setup(
     chan: &Channel,
 ) -> Result<attrs::Program, String> {
     failpoint!("exec.process");
+    // Its own session and process group, with or without a terminal, as
+    // runc's nsexec gives every process it starts.
+    nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
     if let Some(socket) = args.console_socket {
-        nix::unistd::setsid().map_err(|e| format!("setsid: {}", sys::errno(e)))?;
         let size = args
             .process
             .console_size()
@@ -335,6 +376,7 @@ fn setup(
         filter,
         hand_off: &hand_off,
     });
-    super::sched::apply(args.process, args.personality)?;
+    super::sched::final_affinity(Some(args.process))?;
+    super::sched::apply(args.process, args.container)?;
     attrs::prepare(args.process, in_userns, seccomp.as_ref(), host_proc)
 }

@@ -127,6 +127,7 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
     }
 
     rootfs::enter(args.rootfs, args.no_pivot, own_mount_ns).map_err(|e| s(&e))?;
+    attrs::create_cwd(process.cwd())?;
     if let Some(socket) = args.console_socket {
         let size = process
             .console_size()
@@ -152,7 +153,11 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
         filter,
         hand_off: &hand_off,
     });
-    super::sched::apply(process, linux.personality().as_ref())?;
+    let container = super::sched::Container {
+        personality: linux.personality().as_ref(),
+        memory_policy: linux.memory_policy().as_ref(),
+    };
+    super::sched::apply(process, container)?;
     let program = attrs::prepare(
         process,
         plan.has(LinuxNamespaceType::User),

@@ -13,12 +13,7 @@ use crate::namespaces::{self, Plan};
 use crate::sys;
 use std::os::fd::AsRawFd;
 
-pub(super) fn run(
-    args: &InitArgs,
-    chan: &Channel,
-    parent: nix::unistd::Pid,
-    affinity: Option<libc::cpu_set_t>,
-) -> ! {
+pub(super) fn run(args: &InitArgs, chan: &Channel, parent: nix::unistd::Pid) -> ! {
     let mut keep = vec![0, 1, 2, chan.as_raw_fd(), args.release.raw_fd()];
     keep.extend(args.console_socket.map(|fd| fd.as_raw_fd()));
     keep.extend(args.trampoline.map(|t| t.fd().as_raw_fd()));
@@ -43,17 +38,13 @@ pub(super) fn run(
             unsafe { libc::_exit(1) }
         }
     };
-    // The parent moved us to another CPU for the namespaces (see spawn);
-    // init and the container get the runtime's own affinity.
-    if let Some(mask) = affinity {
-        if let Err(e) = sys::set_affinity(0, &mask) {
-            let _ = chan.send(&Message::Error(format!(
-                "restore the CPU affinity: {}",
-                sys::reason(&e)
-            )));
-            // SAFETY: _exit ends the child without touching the parent's state.
-            unsafe { libc::_exit(1) }
-        }
+    // The parent moved us to another CPU for the namespaces (see spawn).
+    // Init gets every CPU its cpuset allows, not carte's own affinity
+    // (sched::final_affinity says why).
+    if let Err(e) = super::sched::final_affinity(None) {
+        let _ = chan.send(&Message::Error(e));
+        // SAFETY: _exit ends the child without touching the parent's state.
+        unsafe { libc::_exit(1) }
     }
     // SAFETY: still single-threaded; the child never returns (init::run ends in exec or _exit).
     match unsafe { fork() } {
@@ -117,6 +108,13 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<Option<SelfJoin>,
     }
     let cgroup_ns = namespaces::clone_flag(LinuxNamespaceType::Cgroup);
     namespaces::create(plan.create - cgroup_ns).map_err(|e| e.to_string())?;
+    if plan
+        .create
+        .contains(namespaces::clone_flag(LinuxNamespaceType::Network))
+    {
+        failpoint!("ns.loopback");
+        namespaces::loopback_up().map_err(|e| e.to_string())?;
+    }
     if plan
         .create
         .contains(namespaces::clone_flag(LinuxNamespaceType::Time))

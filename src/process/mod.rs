@@ -25,7 +25,7 @@ use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag};
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::Spec;
 
-use crate::cgroups::Cgroup;
+use crate::cgroups::Manager;
 use channel::{Channel, ChannelError, Message};
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +127,7 @@ impl Spawned {
 /// (see Stage).
 pub fn spawn(
     args: &InitArgs,
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
     meanwhile: &mut dyn FnMut(Stage) -> Result<(), String>,
@@ -139,8 +139,8 @@ pub fn spawn(
     // on first, the child would wait there for it to block; where the child
     // runs first (the parent has used up its slice), the parent would wait
     // for most of the child's unshare. So both move it to another CPU, the
-    // child as its first step, the parent as soon as fork returns; it puts
-    // its own affinity back (this process's) before it forks init.
+    // child as its first step, the parent as soon as fork returns; it
+    // resets its affinity to every CPU before it forks init.
     let spread = crate::sys::other_cpu();
     let to_other_cpu = |pid: i32| {
         if let Some((_, cpu)) = spread {
@@ -156,7 +156,7 @@ pub fn spawn(
             to_other_cpu(0);
             drop(parent_end);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                intermediate::run(args, &child_end, parent_pid, spread.map(|(mask, _)| mask))
+                intermediate::run(args, &child_end, parent_pid)
             }));
             if result.is_err() {
                 let _ = child_end.send(&Message::Error("intermediate process panicked".into()));
@@ -175,10 +175,8 @@ pub fn spawn(
             let joined = (|| -> Result<(), ProcessError> {
                 meanwhile(Stage::Forked).map_err(ProcessError::Child)?;
                 failpoint!("cgroup.join");
-                let self_join = cgroup.self_join()?;
-                if self_join.is_empty() {
-                    cgroup.add(child.as_raw())?;
-                } else {
+                let self_join = cgroup.apply(child.as_raw())?;
+                if !self_join.is_empty() {
                     use std::os::fd::AsRawFd;
                     let (paths, files) = self_join.into_parts();
                     let fds: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
@@ -311,13 +309,13 @@ fn drive(
 /// namespaces meanwhile, so it may already have failed.
 fn start_intermediate(
     args: &InitArgs,
-    cgroup: &mut Cgroup,
+    cgroup: &mut dyn Manager,
     chan: &Channel,
 ) -> Result<(), ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
     if let Some(resources) = linux.resources() {
         failpoint!("cgroup.apply");
-        cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
+        cgroup.set(resources, linux.devices().as_deref().unwrap_or_default())?;
     }
     chan.send(&Message::Start)?;
     Ok(())

@@ -1,12 +1,15 @@
-//! How the user's process is scheduled: process.scheduler (sched_setattr),
-//! process.ioPriority (ioprio_set) and linux.personality (personality),
-//! for init and `exec` alike. They are applied while carte still holds its
-//! capabilities (a real-time policy needs CAP_SYS_NICE) and before the
-//! seccomp filter, which may refuse these calls (runc 1.4's order).
+//! How the user's process is scheduled and placed: process.scheduler
+//! (sched_setattr), process.ioPriority (ioprio_set), linux.personality
+//! (personality), linux.memoryPolicy (set_mempolicy), for init and `exec`
+//! alike, and `exec`'s process.execCPUAffinity. They are applied while
+//! carte still holds its capabilities (a real-time policy needs
+//! CAP_SYS_NICE) and before the seccomp filter, which may refuse these
+//! calls (runc 1.4's order).
 
 use oci_spec::runtime::{
-    IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
-    LinuxSchedulerPolicy, Process, Scheduler,
+    IOPriorityClass, LinuxIOPriority, LinuxMemoryPolicy, LinuxPersonality, LinuxPersonalityDomain,
+    LinuxSchedulerFlag, LinuxSchedulerPolicy, MemoryPolicyFlagType, MemoryPolicyModeType, Process,
+    Scheduler,
 };
 
 use crate::sys;
@@ -130,6 +133,193 @@ fn validate_scheduler(s: &Scheduler) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// What `features` reports for linux.memoryPolicy: every mode and flag.
+pub const MEMORY_POLICY_MODES: [&str; 7] = [
+    "MPOL_DEFAULT",
+    "MPOL_BIND",
+    "MPOL_INTERLEAVE",
+    "MPOL_WEIGHTED_INTERLEAVE",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_LOCAL",
+];
+pub const MEMORY_POLICY_FLAGS: [&str; 3] = [
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
+];
+
+/// The modes this kernel takes: each tried on this process (with node 0
+/// where it needs nodes), then the default put back. For `features`.
+pub fn memory_policy_modes_supported() -> Vec<&'static str> {
+    let node0 = [1u64];
+    let supported = MEMORY_POLICY_MODES
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| {
+            let mode = mode_number(name);
+            let (ptr, maxnode) = match mode {
+                0 | 4 => (std::ptr::null(), 0),
+                _ => (node0.as_ptr(), 65),
+            };
+            // SAFETY: set_mempolicy reads 64 bits of a mask on this stack,
+            // or none; it changes only this process's policy.
+            unsafe {
+                libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode as libc::c_ulong) == 0
+            }
+        })
+        .map(|(_, name)| *name)
+        .collect();
+    // SAFETY: as above: back to the default policy.
+    unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            0,
+            std::ptr::null::<u64>(),
+            0 as libc::c_ulong,
+        )
+    };
+    supported
+}
+
+fn mode_number(name: &str) -> libc::c_int {
+    match name {
+        "MPOL_PREFERRED" => 1,
+        "MPOL_BIND" => 2,
+        "MPOL_INTERLEAVE" => 3,
+        "MPOL_LOCAL" => 4,
+        "MPOL_PREFERRED_MANY" => 5,
+        "MPOL_WEIGHTED_INTERLEAVE" => 6,
+        _ => 0,
+    }
+}
+
+/// The highest memory node set_mempolicy is given a bit for here.
+const MAX_NODES: usize = 1024;
+
+/// linux.memoryPolicy: the mode's needs for nodes and the flags, as the
+/// kernel's set_mempolicy(2) has them, as a (field, reason) under linux.
+pub fn validate_memory_policy(m: &LinuxMemoryPolicy) -> Result<(), (String, String)> {
+    let bad = |field: &str, reason: String| Err((format!("memoryPolicy.{field}"), reason));
+    let nodes = match m.nodes().as_deref().filter(|n| !n.trim().is_empty()) {
+        Some(list) => match parse_list(list, MAX_NODES) {
+            Ok(n) => n,
+            Err(why) => return bad("nodes", why),
+        },
+        None => Vec::new(),
+    };
+    match m.mode() {
+        MemoryPolicyModeType::MpolDefault | MemoryPolicyModeType::MpolLocal
+            if !nodes.is_empty() =>
+        {
+            return bad("nodes", format!("{} takes no nodes", m.mode()))
+        }
+        MemoryPolicyModeType::MpolBind
+        | MemoryPolicyModeType::MpolInterleave
+        | MemoryPolicyModeType::MpolWeightedInterleave
+        | MemoryPolicyModeType::MpolPreferredMany
+            if nodes.is_empty() =>
+        {
+            return bad("nodes", format!("{} needs at least one node", m.mode()))
+        }
+        _ => {}
+    }
+    let flags = m.flags().as_deref().unwrap_or_default();
+    let has = |f: MemoryPolicyFlagType| flags.contains(&f);
+    if has(MemoryPolicyFlagType::MpolFStaticNodes) && has(MemoryPolicyFlagType::MpolFRelativeNodes)
+    {
+        return bad(
+            "flags",
+            "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other".into(),
+        );
+    }
+    if !flags.is_empty()
+        && matches!(
+            m.mode(),
+            MemoryPolicyModeType::MpolDefault | MemoryPolicyModeType::MpolLocal
+        )
+    {
+        return bad("flags", format!("{} takes no flags", m.mode()));
+    }
+    Ok(())
+}
+
+/// "0-3,7" -> [0, 1, 2, 3, 7]: the spec's list syntax, each below `limit`.
+pub fn parse_list(list: &str, limit: usize) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in list.split(',') {
+        let part = part.trim();
+        let num = |s: &str| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|&n| n < limit)
+                .ok_or_else(|| format!("{list:?}: {s:?} is not a number below {limit}"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (num(a)?, num(b)?);
+                if a > b {
+                    return Err(format!("{list:?}: the range {part:?} runs backwards"));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(num(part)?),
+        }
+    }
+    Ok(out)
+}
+
+/// The CPUs of a spec list as a mask for sched_setaffinity.
+pub fn cpu_mask(list: &str) -> Result<libc::cpu_set_t, String> {
+    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+    let mut mask: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in parse_list(list, libc::CPU_SETSIZE as usize)? {
+        // SAFETY: CPU_SET writes a bit of our own mask; cpu < CPU_SETSIZE.
+        unsafe { libc::CPU_SET(cpu, &mut mask) };
+    }
+    Ok(mask)
+}
+
+/// `exec`'s execCPUAffinity.initial: the CPUs carte's side of the exec
+/// runs on before it joins the container's cgroup.
+pub fn initial_affinity(process: &Process) -> Option<&str> {
+    process
+        .exec_cpu_affinity()
+        .as_ref()?
+        .initial()
+        .as_deref()
+        .filter(|l| !l.is_empty())
+}
+
+/// Once in the container's cgroup: execCPUAffinity.final where `exec` has
+/// one; the affinity left as it is where `exec` has only `initial`
+/// (config.md: "If omitted or empty, runtime SHOULD NOT change process'
+/// CPU affinity"); else all CPUs, which the kernel cuts down to what the
+/// cgroup's cpuset allows. Since Linux 6.2 a task keeps the affinity it
+/// asked for across a cgroup move, so the container would otherwise run on
+/// carte's own (a systemd unit's CPUAffinity, say): runc 1.3.1 resets it
+/// so too.
+pub(super) fn final_affinity(process: Option<&Process>) -> Result<(), String> {
+    let affinity = process.and_then(|p| p.exec_cpu_affinity().as_ref());
+    let wanted = affinity
+        .and_then(|a| a.cpu_affinity_final().as_deref())
+        .filter(|l| !l.is_empty());
+    if wanted.is_none() && process.and_then(initial_affinity).is_some() {
+        return Ok(());
+    }
+    let mask = match wanted {
+        Some(list) => cpu_mask(list).map_err(|e| format!("process.execCPUAffinity.final: {e}"))?,
+        None => sys::all_cpus(),
+    };
+    sys::set_affinity(0, &mask).map_err(|e| match wanted {
+        Some(list) => format!(
+            "process.execCPUAffinity.final: sched_setaffinity({list}): {}",
+            sys::reason(&e)
+        ),
+        None => format!("reset the CPU affinity: {}", sys::reason(&e)),
+    })
+}
+
 /// The personality's flags: config.md says no flag values are supported
 /// yet; runc warns and ignores them, and so does carte.
 pub fn personality_warning(p: &LinuxPersonality) -> Option<String> {
@@ -139,12 +329,21 @@ pub fn personality_warning(p: &LinuxPersonality) -> Option<String> {
     ))
 }
 
-/// Applies all three to the calling process. Safe after fork: syscalls on
+/// The container-wide settings that init and every exec'd process get,
+/// as config.json has them (state.json keeps them for `exec`).
+#[derive(Clone, Copy, Default)]
+pub struct Container<'a> {
+    pub personality: Option<&'a LinuxPersonality>,
+    pub memory_policy: Option<&'a LinuxMemoryPolicy>,
+}
+
+/// Applies them all to the calling process. Safe after fork: syscalls on
 /// values read before the fork, no allocation but the error text.
-pub(super) fn apply(
-    process: &Process,
-    personality: Option<&LinuxPersonality>,
-) -> Result<(), String> {
+pub(super) fn apply(process: &Process, container: Container) -> Result<(), String> {
+    if let Some(m) = container.memory_policy {
+        set_memory_policy(m)?;
+    }
+    let personality = container.personality;
     if let Some(s) = process.scheduler() {
         set_scheduler(s)?;
     }
@@ -163,6 +362,44 @@ pub(super) fn apply(
                 sys::last_error()
             ));
         }
+    }
+    Ok(())
+}
+
+fn set_memory_policy(m: &LinuxMemoryPolicy) -> Result<(), String> {
+    let mode = mode_number(&m.mode().to_string());
+    let mut flags: libc::c_int = 0;
+    for f in m.flags().iter().flatten() {
+        flags |= match f {
+            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
+            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
+            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
+        };
+    }
+    let mut mask = [0u64; MAX_NODES / 64];
+    let nodes = m.nodes().as_deref().unwrap_or_default();
+    if !nodes.trim().is_empty() {
+        for n in
+            parse_list(nodes, MAX_NODES).map_err(|e| format!("linux.memoryPolicy.nodes: {e}"))?
+        {
+            mask[n / 64] |= 1 << (n % 64);
+        }
+    }
+    let (ptr, maxnode) = if mask.iter().any(|&w| w != 0) {
+        // The kernel reads one bit fewer than maxnode says.
+        (mask.as_ptr(), MAX_NODES as libc::c_ulong + 1)
+    } else {
+        (std::ptr::null(), 0)
+    };
+    // SAFETY: set_mempolicy reads maxnode-1 bits of a mask that lives on
+    // this stack for the call, or none with a null mask.
+    let rc = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode | flags, ptr, maxnode) };
+    if rc != 0 {
+        return Err(format!(
+            "linux.memoryPolicy: set_mempolicy({}, nodes {nodes:?}): {}",
+            m.mode(),
+            sys::last_error()
+        ));
     }
     Ok(())
 }
@@ -242,6 +479,41 @@ mod tests {
 
     fn process(v: serde_json::Value) -> Process {
         parse(v).unwrap()
+    }
+
+    #[test]
+    fn lists_and_memory_policies() {
+        assert_eq!(parse_list("0-2,5", 8).unwrap(), [0, 1, 2, 5]);
+        assert!(parse_list("3-1", 8).unwrap_err().contains("backwards"));
+        assert!(parse_list("8", 8).is_err());
+        assert!(parse_list("x", 8).is_err());
+        let policy =
+            |v: serde_json::Value| -> LinuxMemoryPolicy { serde_json::from_value(v).unwrap() };
+        let field = |v: serde_json::Value| validate_memory_policy(&policy(v)).unwrap_err().0;
+        assert_eq!(
+            field(serde_json::json!({"mode": "MPOL_BIND"})),
+            "memoryPolicy.nodes"
+        );
+        assert_eq!(
+            field(serde_json::json!({"mode": "MPOL_LOCAL", "nodes": "0"})),
+            "memoryPolicy.nodes"
+        );
+        assert_eq!(
+            field(serde_json::json!({"mode": "MPOL_BIND", "nodes": "0-"})),
+            "memoryPolicy.nodes"
+        );
+        assert_eq!(
+            field(serde_json::json!({"mode": "MPOL_BIND", "nodes": "0",
+                "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]})),
+            "memoryPolicy.flags"
+        );
+        assert!(
+            validate_memory_policy(&policy(serde_json::json!({"mode": "MPOL_PREFERRED"}))).is_ok()
+        );
+        assert!(validate_memory_policy(&policy(
+            serde_json::json!({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]})
+        ))
+        .is_ok());
     }
 
     #[test]
