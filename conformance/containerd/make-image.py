@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""make-image.py ROOTFS OUT.tar NAME: an OCI image archive (one layer) from a
-directory, for `ctr images import`. Standard library only."""
+"""make-image.py ROOTFS OUT.tar NAME [ENTRYPOINT...]: an OCI image archive
+(one layer) from a directory, for `ctr images import`. Without ENTRYPOINT
+the image runs `sh`. Standard library only."""
 import gzip
 import hashlib
 import json
@@ -10,6 +11,7 @@ import sys
 import tempfile
 
 rootfs, out, name = sys.argv[1:4]
+entrypoint = sys.argv[4:]
 raw = subprocess.run(["tar", "-C", rootfs, "-c", "."], capture_output=True, check=True).stdout
 with tempfile.TemporaryDirectory() as layout:
     blobs = os.path.join(layout, "blobs", "sha256")
@@ -24,7 +26,8 @@ with tempfile.TemporaryDirectory() as layout:
     layer = put(gzip.compress(raw, 1))
     config = put(json.dumps({
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+        "config": dict({"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+                       **({"Entrypoint": entrypoint} if entrypoint else {"Cmd": ["sh"]})),
         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]},
     }).encode())
     manifest = put(json.dumps({
