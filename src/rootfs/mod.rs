@@ -195,6 +195,21 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
     if ctx.own_mount_ns {
         mount(None::<&str>, "/", None::<&str>, first, None::<&str>)
             .map_err(mount_err("propagation", Path::new("/")))?;
+        // A non-recursive "slave" or "private" leaves the mount the rootfs
+        // lies in shared where the host's is (systemd makes / shared): the
+        // rootfs bind and all below would reach the host, and pivot_root
+        // refuses a shared parent. runc makes that one mount private too.
+        let mountinfo = crate::sys::read_proc("/proc/self/mountinfo").unwrap_or_default();
+        if let Some((point, true)) = parent_mount(&mountinfo, ctx.rootfs) {
+            mount(
+                None::<&str>,
+                &point,
+                None::<&str>,
+                MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(mount_err("propagation", &point))?;
+        }
     }
     failpoint!("rootfs.bind");
     mount(
@@ -951,6 +966,56 @@ pub fn bind_console(slave: BorrowedFd) -> Result<(), RootfsError> {
     })
 }
 
+/// The mount point of the topmost mount `path` lies in, from mountinfo
+/// text, and whether that mount is shared (a `shared:N` optional field).
+fn parent_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
+    let mut best: Option<(PathBuf, bool)> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(point) = fields.get(4).map(|p| PathBuf::from(unescape(p))) else {
+            continue;
+        };
+        if !path.starts_with(&point) {
+            continue;
+        }
+        let shared = fields[6..]
+            .iter()
+            .take_while(|f| **f != "-")
+            .any(|f| f.starts_with("shared:"));
+        // Later lines are mounted later: on the same point, they are on top.
+        if best
+            .as_ref()
+            .is_none_or(|(b, _)| point.as_os_str().len() >= b.as_os_str().len())
+        {
+            best = Some((point, shared));
+        }
+    }
+    best
+}
+
+/// Undoes mountinfo's octal escapes (\040 for a space, and so on).
+fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Opens the host's /proc before pivot_root, for the exec fifo after it.
 pub fn open_host_proc() -> Result<OwnedFd, RootfsError> {
     let file = File::options()
@@ -986,6 +1051,23 @@ mod tests {
             .map(PathBuf::from)
             .collect();
         assert_eq!(found, want);
+    }
+
+    #[test]
+    fn parent_mount_is_the_topmost_longest_prefix() {
+        let info = "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+                    30 22 254:16 / /carte-tests rw shared:9 - ext4 /dev/vdb rw\n\
+                    31 22 254:16 /rootfs /rootfs rw shared:9 - ext4 /dev/vdb rw\n\
+                    32 31 0:40 / /rootfs rw - tmpfs tmpfs rw\n\
+                    33 22 0:41 / /my\\040dir rw master:3 - tmpfs tmpfs rw\n";
+        let p = |s: &str| super::parent_mount(info, Path::new(s));
+        assert_eq!(p("/rootfs"), Some((PathBuf::from("/rootfs"), false)));
+        assert_eq!(
+            p("/carte-tests/rootfs"),
+            Some((PathBuf::from("/carte-tests"), true))
+        );
+        assert_eq!(p("/rootfsx"), Some((PathBuf::from("/"), true)));
+        assert_eq!(p("/my dir/r"), Some((PathBuf::from("/my dir"), false)));
     }
 
     #[test]
