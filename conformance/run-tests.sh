@@ -63,9 +63,10 @@ cargo clippy -q --features failpoints --target-dir target/failpoints --all-targe
 [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 CARTE_SKIP_LOG=$skips cargo test -q --features failpoints --target-dir target/failpoints --test faults -- --test-threads=2 --nocapture 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
-# podman (through conmon), containerd (through its runc shim) and docker
-# (through containerd) drive the same binary; each suite prints its own `N passed, M failed`.
-for suite in podman containerd docker; do
+# podman (through conmon), containerd (through its runc shim), docker
+# (through containerd) and containerd's CRI plugin (a Kubernetes node's
+# path) drive the same binary; each suite prints its own `N passed, M failed`.
+for suite in podman containerd docker cri; do
     echo "== $suite driving carte"
     CARTE=$PWD/target/x86_64-unknown-linux-gnu/debug/carte "conformance/$suite/run.sh" 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
@@ -75,9 +76,11 @@ done
 echo "== churn"
 CARTE=$PWD/target/x86_64-unknown-linux-gnu/debug/carte conformance/churn.sh 40 4 2>&1 | tee -a "$log"
 [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
-# The cgroup checks on a pure v2 and a pure v1 host: qemu VMs (TCG).
-for mode in v2 v1; do
-    echo "== cgroup $mode VM"
+# The cgroup checks on a pure v2 and a pure v1 host, and the systemd host
+# (systemd as PID 1, cgroup v2, both cgroup drivers, podman and
+# containerd with their defaults there): qemu VMs (TCG).
+for mode in v2 v1 systemd; do
+    echo "== $mode VM"
     conformance/vm/run.sh $mode 2>&1 | tee -a "$log"
     [ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 done
