@@ -542,7 +542,7 @@ fn update_refuses_what_it_cannot_do() {
     update(json!({"devices": [{"allow": true, "access": "rwm"}]}))
         .assert_fails_with(&["linux.resources.devices", "cannot change device rules"]);
     update(json!({"unified": {"memory.high": "100000"}}))
-        .assert_fails_with(&["linux.resources.unified.memory.high", "not cgroup v2 only"]);
+        .assert_fails_with(&["linux.resources.unified.memory.high", "v1 hierarchy"]);
     update(json!({"memory": {"swappiness": 101}}))
         .assert_fails_with(&["linux.resources.memory.swappiness", "above 100"]);
     update(json!({"memory": {"limit": 4096, "checkBeforeUpdate": true}}))
@@ -611,7 +611,10 @@ fn fields_this_host_lacks_fail_create_cleanly() {
     let mut cases = vec![
         (
             json!({"unified": {"pids.max": "10"}}),
-            vec!["linux.resources.unified.pids.max", "not cgroup v2 only"],
+            vec![
+                "linux.resources.unified.pids.max",
+                "pids is in a v1 hierarchy",
+            ],
         ),
         (
             json!({"hugepageLimits": [{"pageSize": "3MB", "limit": 0}]}),
@@ -675,7 +678,7 @@ fn fields_this_host_lacks_fail_create_cleanly() {
             vec!["linux.resources.network.classID", "net_cls"],
         ));
     }
-    if h.v1("hugetlb").is_none() {
+    if h.v1("hugetlb").is_none() && !h.unified_controllers.contains("hugetlb") {
         cases.push((
             json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}),
             vec!["linux.resources.hugepageLimits[2MB]", "hugetlb"],
@@ -1043,4 +1046,65 @@ fn a_frozen_cgroup_fails_create_fast() {
         let dir = entry.path().join(cg.trim_start_matches('/'));
         assert!(!dir.exists(), "{} left", dir.display());
     }
+}
+
+/// A hybrid host (v1 controllers and a cgroup2 hierarchy beside them): the
+/// container joins the cgroup2 hierarchy too, as runc does, and what only
+/// that hierarchy holds lands there (hugepageLimits where hugetlb is in
+/// cgroup2, `unified` keys of its controllers); delete removes it.
+#[test]
+fn a_hybrid_host_puts_the_container_in_its_cgroup2_hierarchy_too() {
+    const T: &str = "cgroups::a_hybrid_host_puts_the_container_in_its_cgroup2_hierarchy_too";
+    let h = host();
+    let Some(unified) = h.unified.clone().filter(|_| h.has_v1()) else {
+        skip(T, "not a hybrid host");
+        return;
+    };
+    let env = TestEnv::new("cghybrid");
+    let mut resources = json!({"pids": {"limit": 20}});
+    let cgroup2_hugetlb = h.unified_controllers.contains("hugetlb") && h.v1("hugetlb").is_none();
+    // Limits are whole pages: 2 MB pages, where the host has them.
+    let size = h.hugepage_sizes.iter().find(|s| *s == "2MB").cloned();
+    match (&size, cgroup2_hugetlb) {
+        (Some(size), true) => {
+            resources["hugepageLimits"] = json!([{"pageSize": size, "limit": 4 * MIB}]);
+            resources["unified"] =
+                json!({format!("hugetlb.{size}.rsvd.max"): (8 * MIB).to_string()});
+        }
+        _ => skip(
+            T,
+            "hugetlb is not (only) in this host's cgroup2 hierarchy, or no huge pages",
+        ),
+    }
+    let b = bundle(&env, &["sleep", "1000"], resources);
+    let id = env.id("c");
+    run_detached(&env, &b, &id);
+    let pid = env.state(&id).unwrap()["pid"].as_i64().unwrap();
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(cgroup.lines().any(|l| l == format!("0::/{id}")), "{cgroup}");
+    let dir = unified.join(&id);
+    if let (Some(size), true) = (&size, cgroup2_hugetlb) {
+        let read = |f: &str| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .trim()
+                .to_string()
+        };
+        assert_eq!(read(&format!("hugetlb.{size}.max")), (4 * MIB).to_string());
+        assert_eq!(
+            read(&format!("hugetlb.{size}.rsvd.max")),
+            (8 * MIB).to_string()
+        );
+        // update lands there too.
+        env.carte_with_input(
+            &["update", "-r", "-", &id],
+            json!({"hugepageLimits": [{"pageSize": size, "limit": 2 * MIB}]})
+                .to_string()
+                .as_bytes(),
+        )
+        .assert_ok();
+        assert_eq!(read(&format!("hugetlb.{size}.max")), (2 * MIB).to_string());
+    }
+    finish(&env, &id);
+    assert!(!dir.exists(), "{} left", dir.display());
 }

@@ -72,16 +72,16 @@ impl Fs {
             return Ok(SelfJoin { files: Vec::new() });
         }
         let relative = self.path.trim_start_matches('/');
-        let dirs: Vec<(PathBuf, bool)> = join_hierarchies()
+        let dirs: Vec<(PathBuf, bool, bool)> = join_hierarchies()
             .iter()
             .map(|h| {
                 let cpuset = h.options.split(',').any(|o| o == "cpuset");
-                (h.mount_point.join(relative), cpuset)
+                (h.mount_point.join(relative), cpuset, h.v2)
             })
             .collect();
         let create = || -> Result<(), (PathBuf, std::io::Error)> {
             let mut parent_first = false;
-            for (dir, cpuset) in &dirs {
+            for (dir, cpuset, _) in &dirs {
                 parent_first = make_dirs(dir, parent_first)?.1;
                 if *cpuset {
                     // A cpuset with no cpus or mems can hold no task. As in
@@ -100,8 +100,9 @@ impl Fs {
                 reason: format!("create {}: {}", dir.display(), crate::sys::reason(&e)),
             })?;
         let mut files = Vec::new();
-        for (dir, _) in dirs {
-            let path = dir.join("tasks");
+        for (dir, _, v2) in dirs {
+            // cgroup2 has no tasks file; its cgroup.procs takes "0" too.
+            let path = dir.join(if v2 { "cgroup.procs" } else { "tasks" });
             let file = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -329,8 +330,13 @@ const V1_CONTROLLERS: [&str; 14] = [
 
 /// The v1 hierarchies a container joins: the first mount of each of
 /// `V1_CONTROLLERS`, in that order, each once (cpu,cpuacct is one).
+/// The v1 hierarchies in join order; on a hybrid host the cgroup2 one
+/// last, as runc joins it too (`0::/<path>` in /proc/<pid>/cgroup).
 fn join_hierarchies() -> Vec<Hierarchy> {
-    join_order(&host_hierarchies())
+    let all = host_hierarchies();
+    let mut order = join_order(&all);
+    order.extend(all.into_iter().filter(|h| h.v2));
+    order
 }
 
 fn join_order(hierarchies: &[Hierarchy]) -> Vec<Hierarchy> {
@@ -571,9 +577,9 @@ fn candidate_dirs(path: &str) -> Vec<PathBuf> {
     if is_unified() {
         return vec![Path::new("/sys/fs/cgroup").join(rel)];
     }
+    // Every hierarchy, the hybrid host's cgroup2 one included.
     host_hierarchies()
         .into_iter()
-        .filter(|h| !h.v2)
         .map(|h| h.mount_point.join(rel))
         .collect()
 }

@@ -307,7 +307,9 @@ fn delegated_files(kernel_list: Option<String>) -> Vec<String> {
 
 /// The container's directory for controller `ctrl` ("memory", "cpu"):
 /// on v2 the one unified directory, on v1 the directory in the hierarchy
-/// that holds the controller. None when no v1 hierarchy has it.
+/// that holds the controller; on a hybrid host, a controller no v1
+/// hierarchy has but the cgroup2 one holds (hugetlb, say) is there, as in
+/// runc. None when no hierarchy has it.
 pub fn controller_dir(path: &str, ctrl: &str) -> Option<PathBuf> {
     let rel = path.trim_start_matches('/');
     if is_unified() {
@@ -317,6 +319,67 @@ pub fn controller_dir(path: &str, ctrl: &str) -> Option<PathBuf> {
         .into_iter()
         .find(|h| !h.v2 && h.options.split(',').any(|o| o == ctrl))
         .map(|h| h.mount_point.join(rel))
+        .or_else(|| {
+            let unified = hybrid_unified()?;
+            hybrid_controllers()
+                .iter()
+                .any(|c| c == ctrl)
+                .then(|| unified.join(rel))
+        })
+}
+
+/// On a hybrid host, the cgroup2 mount beside the v1 hierarchies (runc
+/// puts its containers there too).
+pub fn hybrid_unified() -> Option<PathBuf> {
+    if is_unified() {
+        return None;
+    }
+    host_hierarchies()
+        .into_iter()
+        .find(|h| h.v2)
+        .map(|h| h.mount_point)
+}
+
+/// The controllers the hybrid host's cgroup2 hierarchy holds.
+pub fn hybrid_controllers() -> Vec<String> {
+    hybrid_unified()
+        .and_then(|u| std::fs::read_to_string(u.join("cgroup.controllers")).ok())
+        .map(|c| c.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// Enables `ctrl` in the cgroup.subtree_control of every cgroup above
+/// `path` in the hybrid host's cgroup2 hierarchy, so that the container's
+/// cgroup there gets its files (as runc's fs2 manager does). Cgroups with
+/// processes are never above a container's, but the root, which is exempt.
+pub fn hybrid_enable(path: &str, ctrl: &str) -> Result<(), CgroupError> {
+    let Some(unified) = hybrid_unified() else {
+        return Ok(());
+    };
+    let mut dir = unified.clone();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        enable_in(&dir, ctrl)?;
+        dir.push(part);
+    }
+    enable_in(&dir, ctrl)
+}
+
+fn enable_in(dir: &Path, ctrl: &str) -> Result<(), CgroupError> {
+    let file = dir.join("cgroup.subtree_control");
+    let on = std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| c == ctrl);
+    if on {
+        return Ok(());
+    }
+    std::fs::write(&file, format!("+{ctrl}")).map_err(|source| CgroupError::Write {
+        field: "cgroupsPath".into(),
+        path: file.display().to_string(),
+        value: format!("+{ctrl}"),
+        source,
+    })
 }
 
 #[cfg(test)]

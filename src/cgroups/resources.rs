@@ -58,6 +58,14 @@ impl Files<'_> {
         self.file(ctrl, name).is_some()
     }
 
+    /// Whether `ctrl`'s files are cgroup v2's: on a v2 host, and on a
+    /// hybrid host for a controller in its cgroup2 hierarchy.
+    fn v2_for(&self, ctrl: &str) -> bool {
+        self.v2
+            || super::hybrid_unified()
+                .is_some_and(|u| self.dir(ctrl).is_some_and(|d| d.starts_with(&u)))
+    }
+
     fn read(&self, ctrl: &str, name: &str) -> Option<String> {
         let text = std::fs::read_to_string(self.file(ctrl, name)?).ok()?;
         Some(text.trim().to_string())
@@ -102,6 +110,7 @@ pub(super) fn apply(cg: &mut Fs, r: &LinuxResources) -> Result<(), CgroupError> 
         path: &path,
         v2: is_unified(),
     };
+    enable_hybrid(&files, r)?;
     check(&files, r)?;
     if let Some(cpu) = r.cpu() {
         cpuset(cg, cpu)?;
@@ -141,7 +150,7 @@ pub(super) fn apply(cg: &mut Fs, r: &LinuxResources) -> Result<(), CgroupError> 
         let size = limit.page_size();
         let field = format!("hugepageLimits[{size}]");
         let value = limit.limit().to_string();
-        if files.v2 {
+        if files.v2_for("hugetlb") {
             files.write(&field, "hugetlb", &format!("hugetlb.{size}.max"), &value)?;
             // Reservations too, where the kernel accounts them (5.7+), so a
             // mmap'd but untouched page can't slip past the limit.
@@ -173,7 +182,45 @@ pub(super) fn apply(cg: &mut Fs, r: &LinuxResources) -> Result<(), CgroupError> 
     }
     for (key, value) in r.unified().iter().flatten() {
         let ctrl = key.split('.').next().unwrap_or_default();
+        if ctrl == "cgroup" && !files.v2 {
+            // cgroup.* of the hybrid host's cgroup2 cgroup.
+            let dir = super::hybrid_unified()
+                .map(|u| u.join(files.path.trim_start_matches('/')))
+                .ok_or_else(|| unsupported(format!("unified.{key}"), "no cgroup2 hierarchy"))?;
+            std::fs::write(dir.join(key), value).map_err(|source| CgroupError::Write {
+                field: format!("unified.{key}"),
+                path: dir.join(key).display().to_string(),
+                value: value.clone(),
+                source,
+            })?;
+            continue;
+        }
         files.write(&format!("unified.{key}"), ctrl, key, value)?;
+    }
+    Ok(())
+}
+
+/// On a hybrid host, the controllers of the cgroup2 hierarchy that `r`
+/// writes are enabled above the container's cgroup there first, so that
+/// its files exist to be checked and written.
+fn enable_hybrid(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
+    if files.v2 || super::hybrid_unified().is_none() {
+        return Ok(());
+    }
+    let held = super::hybrid_controllers();
+    let mut wanted: Vec<&str> = r
+        .unified()
+        .iter()
+        .flatten()
+        .filter_map(|(k, _)| k.split('.').next())
+        .collect();
+    if r.hugepage_limits().as_ref().is_some_and(|l| !l.is_empty()) {
+        wanted.push("hugetlb");
+    }
+    for ctrl in wanted {
+        if held.iter().any(|c| c == ctrl) && files.v2_for(ctrl) {
+            super::hybrid_enable(files.path, ctrl)?;
+        }
     }
     Ok(())
 }
@@ -317,14 +364,9 @@ fn check(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
         let size = limit.page_size();
         let field = format!("hugepageLimits[{size}]");
         if files.dir("hugetlb").is_none() {
-            let why = if !v2 && hugetlb_only_in_unified() {
-                "the hugetlb controller is only in the cgroup2 hierarchy of this hybrid host, which carte does not manage (the limits live in the v1 hierarchies)"
-            } else {
-                "no hugetlb controller on this host"
-            };
-            return Err(unsupported(field, why));
+            return Err(unsupported(field, "no hugetlb controller on this host"));
         }
-        let name = if v2 {
+        let name = if files.v2_for("hugetlb") {
             format!("hugetlb.{size}.max")
         } else {
             format!("hugetlb.{size}.limit_in_bytes")
@@ -364,16 +406,23 @@ fn check(files: &Files, r: &LinuxResources) -> Result<(), CgroupError> {
     }
     for key in r.unified().iter().flatten().map(|(k, _)| k) {
         let field = format!("unified.{key}");
-        if !v2 {
-            return Err(unsupported(
-                field,
-                "this host is not cgroup v2 only: its controllers are in v1 hierarchies, so there is no unified cgroup to write",
-            ));
-        }
         if key.contains('/') || key.starts_with('.') || !key.contains('.') {
             return Err(unsupported(field, "not a cgroup file name"));
         }
         let ctrl = key.split('.').next().unwrap_or_default();
+        // A hybrid host: only what its cgroup2 hierarchy holds (runc's
+        // hybrid rule); the rest is in v1 hierarchies.
+        if !(v2 || ctrl == "cgroup" || files.v2_for(ctrl)) {
+            let held = super::hybrid_controllers().join(" ");
+            return Err(unsupported(
+                field,
+                if super::hybrid_unified().is_some() {
+                    format!("this hybrid host's cgroup2 hierarchy holds only [{held}]: {ctrl} is in a v1 hierarchy")
+                } else {
+                    "this host has no cgroup2 hierarchy".to_string()
+                },
+            ));
+        }
         if !files.has(ctrl, key) {
             return Err(unsupported(
                 field,
@@ -814,11 +863,6 @@ fn block_io(cg: &mut Fs, files: &Files, b: &LinuxBlockIo) -> Result<(), CgroupEr
         library(cg, "blockIO", &r)?;
     }
     Ok(())
-}
-
-fn hugetlb_only_in_unified() -> bool {
-    std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
-        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
 }
 
 /// Folds `changes` into `base`: what `update` records as the container's
