@@ -608,3 +608,67 @@ fn failing_poststart_hook_fails_run() {
     assert!(!out.ok(), "{out:?}");
     env.assert_no_leaks(&id);
 }
+
+/// stdio is handed to the process's user, keeping its group, as runc
+/// does: a file or pipe, and the terminal (whose group is devpts's gid=5,
+/// tty in the rootfs), for run and for exec.
+#[test]
+fn stdio_and_terminal_belong_to_the_user() {
+    use std::io::Read;
+    let env = TestEnv::new("di-stdio");
+    let mut b = env.bundle("b");
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    b.set_args(&[
+        "sh",
+        "-c",
+        "stat -L -c '%u' /proc/self/fd/1; echo hi >> /dev/stdout",
+    ]);
+    let id = env.id("s");
+    let out = env.run(&b, &id);
+    assert_eq!(out.stdout, "1000\nhi\n", "{out:?}");
+    env.assert_no_leaks(&id);
+
+    b.config["process"]["terminal"] = json!(true);
+    b.set_args(&["sh", "-c", "stat -c 'tty %u %g' $(tty); sleep 0.2"]);
+    b.write();
+    let sock_path = env.dir.join("console.sock");
+    let console = console_socket(&sock_path);
+    let id = env.id("t");
+    let mut child = env.spawn(&[
+        "create",
+        "--bundle",
+        b.path(),
+        "--console-socket",
+        sock_path.to_str().unwrap(),
+        &id,
+    ]);
+    let master = console.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    env.carte(&["start", &id]).assert_ok();
+    let mut text = Vec::new();
+    let _ = std::fs::File::from(master).read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text);
+    assert!(text.contains("tty 1000 5"), "{text:?}");
+    env.wait_status(&id, "stopped");
+    env.carte(&["delete", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+
+    b.config["process"]["terminal"] = json!(false);
+    b.config["process"]["user"] = json!({"uid": 0, "gid": 0});
+    let id = running(&env, &mut b);
+    let out = env.carte(&[
+        "exec",
+        "-u",
+        "1000",
+        &id,
+        "stat",
+        "-L",
+        "-c",
+        "%u",
+        "/proc/self/fd/1",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "1000\n");
+    env.carte(&["delete", "--force", &id]).assert_ok();
+    env.assert_no_leaks(&id);
+}
