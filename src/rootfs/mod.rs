@@ -295,6 +295,7 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
                 _ => {}
             }
         }
+        let covered = covered_mode(root, dest, typ, &opts);
         let target =
             ensure_in_root(root, dest, true).map_err(path_err("create mountpoint", dest))?;
         let source = m
@@ -329,6 +330,11 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
             // `target` still names the directory underneath the new tmpfs.
             copy_tree(Path::new(&fd_path(&target)), Path::new(&fd_path(&mounted)))
                 .map_err(path_err("tmpcopyup", dest))?;
+        }
+        if let Some(mode) = covered {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(fd_path(&mounted), std::fs::Permissions::from_mode(mode))
+                .map_err(path_err("chmod tmpfs", dest))?;
         }
         mounted
     };
@@ -713,7 +719,8 @@ fn mask_path(
         source,
     };
     if is_dir {
-        let mut options = vec![("size", "0"), ("mode", "0")];
+        // An empty read-only directory that anyone may list.
+        let mut options = vec![("size", "0"), ("mode", "755")];
         options.extend(label.map(|l| ("context", l)));
         let tmpfs = crate::sys::new_tmpfs(&options, crate::sys::MOUNT_ATTR_RDONLY).map_err(err)?;
         return crate::sys::move_mount_to(tmpfs.as_fd(), target.as_fd()).map_err(err);
@@ -818,6 +825,23 @@ pub fn open_host_proc() -> Result<OwnedFd, RootfsError> {
         .open("/proc")
         .map_err(path_err("open", Path::new("/proc")))?;
     Ok(file.into())
+}
+
+/// A tmpfs without `mode=` takes the mode of the directory it covers, as
+/// runc gives it (the kernel's default is 1777); None for any other mount,
+/// or a destination that does not exist yet.
+fn covered_mode(
+    root: BorrowedFd,
+    dest: &Path,
+    typ: &str,
+    opts: &options::MountOptions,
+) -> Option<u32> {
+    if typ != "tmpfs" || opts.data.iter().any(|d| d.starts_with("mode=")) {
+        return None;
+    }
+    let fd = open_in_root(root, &inner(dest), libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
+    let meta = File::from(fd).metadata().ok()?;
+    Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
 }
 
 #[cfg(test)]
