@@ -711,3 +711,18 @@ fn tmpfs_mode_and_masked_directory() {
     };
     assert_eq!(out, want);
 }
+
+/// `rnorelatime` clears MOUNT_ATTR_RELATIME, which is 0: the mount keeps
+/// relatime, as with runc, crun and youki (carte made it strictatime).
+#[test]
+fn rnorelatime_leaves_relatime() {
+    let env = TestEnv::new("di-relatime");
+    let mut b = env.bundle("b");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/ra", "type": "tmpfs", "source": "tmpfs", "options": ["rnorelatime"]}));
+    let out = env.sh(&mut b, "grep ' /ra ' /proc/self/mountinfo");
+    let opts = out.split_whitespace().nth(5).unwrap_or_default();
+    assert!(opts.split(',').any(|o| o == "relatime"), "{out}");
+}

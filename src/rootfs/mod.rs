@@ -305,6 +305,11 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
             .unwrap_or_else(|| typ.to_string());
         let fstype = (!typ.is_empty()).then_some(typ);
         let mut data = opts.data_string();
+        if let Some(mode) = covered {
+            // As the tmpfs's own option: it may be read-only.
+            let mode = format!("mode={mode:o}");
+            data = Some(data.map_or(mode.clone(), |d| format!("{d},{mode}")));
+        }
         // proc, sysfs and mqueue take no context= (as runc).
         if let Some(label) = ctx
             .mount_label
@@ -330,11 +335,6 @@ fn mount_entry(root: BorrowedFd, m: &Mount, ctx: &RootfsContext) -> Result<(), R
             // `target` still names the directory underneath the new tmpfs.
             copy_tree(Path::new(&fd_path(&target)), Path::new(&fd_path(&mounted)))
                 .map_err(path_err("tmpcopyup", dest))?;
-        }
-        if let Some(mode) = covered {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(fd_path(&mounted), std::fs::Permissions::from_mode(mode))
-                .map_err(path_err("chmod tmpfs", dest))?;
         }
         mounted
     };
