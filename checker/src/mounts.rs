@@ -142,7 +142,9 @@ pub fn check(c: &Value, t: &mut Tap) {
             .as_str()
             .is_none_or(|h| h == "shared");
         // The atime options set one mode: only the last one counts.
-        const ATIME: [&str; 11] = [
+        // rnorelatime is not one: it clears MOUNT_ATTR_RELATIME, which is
+        // 0, and so changes nothing (runc, crun, youki).
+        const ATIME: [&str; 10] = [
             "atime",
             "noatime",
             "relatime",
@@ -152,7 +154,6 @@ pub fn check(c: &Value, t: &mut Tap) {
             "rnoatime",
             "ratime",
             "rrelatime",
-            "rnorelatime",
             "rstrictatime",
         ];
         let last_atime = opts
@@ -179,9 +180,7 @@ pub fn check(c: &Value, t: &mut Tap) {
                 "diratime" | "rdiratime" => !has("nodiratime"),
                 "symfollow" | "rsymfollow" => !has("nosymfollow"),
                 "ratime" | "rnostrictatime" => has("relatime"),
-                "strictatime" | "rstrictatime" | "rnorelatime" => {
-                    !has("noatime") && !has("relatime")
-                }
+                "strictatime" | "rstrictatime" => !has("noatime") && !has("relatime"),
                 "sync" | "dirsync" | "lazytime" => sb(o),
                 "async" => !sb("sync"),
                 "nolazytime" => !sb("lazytime"),

@@ -69,6 +69,7 @@ pub(super) fn prepare(
         process.env().as_deref().unwrap_or_default(),
         process.user().uid(),
     );
+    give_stdio_to(process.user().uid())?;
     // Into cwd while still privileged, as runc: the user may be unable to
     // search a directory on the way. When root can't (root-squashed NFS),
     // again as the user.
@@ -279,6 +280,42 @@ pub(super) fn create_cwd(cwd: &Path) -> Result<(), String> {
             .map_err(|e| format!("create cwd {cwd:?}: {}", sys::reason(&e))),
         _ => Ok(()),
     }
+}
+
+/// Makes the user the owner of stdio (a pty slave, a pipe, a file), keeping
+/// its group, as runc does: a process that is not root can then reopen
+/// /dev/stdout or its terminal. Not /dev/null, nor what the user owns
+/// already; an owner or group not mapped here, or a read-only file, is
+/// left as it is.
+fn give_stdio_to(uid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let null = std::fs::metadata("/dev/null").ok().map(|m| m.rdev());
+    for fd in 0..3 {
+        // SAFETY: an all-zero stat is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat fills a struct we own; a closed fd is an error.
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && Some(st.st_rdev) == null;
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        // SAFETY: fchown on one of our own fds.
+        if unsafe { libc::fchown(fd, uid, st.st_gid) } != 0 {
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINVAL | libc::EPERM | libc::EROFS) => {}
+                _ => {
+                    return Err(format!(
+                        "chown stdio fd {fd} to {uid}: {}",
+                        sys::reason(&err)
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The environment with HOME set from the user's /etc/passwd entry in the

@@ -326,6 +326,7 @@ fn mount_entry(
                 _ => {}
             }
         }
+        let covered = covered_mode(root, dest, typ, &opts);
         let target =
             ensure_in_root(root, dest, true).map_err(path_err("create mountpoint", dest))?;
         let source = m
@@ -335,6 +336,11 @@ fn mount_entry(
             .unwrap_or_else(|| typ.to_string());
         let fstype = (!typ.is_empty()).then_some(typ);
         let mut data = opts.data_string();
+        if let Some(mode) = covered {
+            // As the tmpfs's own option: it may be read-only.
+            let mode = format!("mode={mode:o}");
+            data = Some(data.map_or(mode.clone(), |d| format!("{d},{mode}")));
+        }
         // proc, sysfs and mqueue take no context= (as runc).
         if let Some(label) = ctx
             .mount_label
@@ -869,7 +875,8 @@ fn mask_path(
         source,
     };
     if is_dir {
-        let mut options = vec![("size", "0"), ("mode", "0")];
+        // An empty read-only directory that anyone may list.
+        let mut options = vec![("size", "0"), ("mode", "755")];
         options.extend(label.map(|l| ("context", l)));
         let tmpfs = crate::sys::new_tmpfs(&options, crate::sys::MOUNT_ATTR_RDONLY).map_err(err)?;
         return crate::sys::move_mount_to(tmpfs.as_fd(), target.as_fd()).map_err(err);
@@ -1024,6 +1031,23 @@ pub fn open_host_proc() -> Result<OwnedFd, RootfsError> {
         .open("/proc")
         .map_err(path_err("open", Path::new("/proc")))?;
     Ok(file.into())
+}
+
+/// A tmpfs without `mode=` takes the mode of the directory it covers, as
+/// runc gives it (the kernel's default is 1777); None for any other mount,
+/// or a destination that does not exist yet.
+fn covered_mode(
+    root: BorrowedFd,
+    dest: &Path,
+    typ: &str,
+    opts: &options::MountOptions,
+) -> Option<u32> {
+    if typ != "tmpfs" || opts.data.iter().any(|d| d.starts_with("mode=")) {
+        return None;
+    }
+    let fd = open_in_root(root, &inner(dest), libc::O_PATH | libc::O_DIRECTORY, 0).ok()?;
+    let meta = File::from(fd).metadata().ok()?;
+    Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
 }
 
 #[cfg(test)]

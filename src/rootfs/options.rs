@@ -154,6 +154,9 @@ pub fn parse(options: &[String]) -> MountOptions {
             other => {
                 if let Some(prop) = propagation(other) {
                     out.propagation.push(prop);
+                } else if other == "rnorelatime" {
+                    // Clears MOUNT_ATTR_RELATIME, which is 0: nothing
+                    // changes (runc, crun and youki read it so).
                 } else if let Some(atime) = recursive_atime(other) {
                     // The atime attributes are one value, not bits: the
                     // kernel takes a new one only with all of them cleared.
@@ -209,12 +212,11 @@ pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// The recursive atime options: the atime mode they ask for. Turning
-/// noatime or strictatime off gives the kernel's default, relatime;
-/// turning relatime off gives strictatime (every access updates atime).
+/// noatime or strictatime off gives the kernel's default, relatime.
 fn recursive_atime(opt: &str) -> Option<u64> {
     Some(match opt {
         "rnoatime" => MOUNT_ATTR_NOATIME,
-        "rstrictatime" | "rnorelatime" => MOUNT_ATTR_STRICTATIME,
+        "rstrictatime" => MOUNT_ATTR_STRICTATIME,
         "rrelatime" | "ratime" | "rnostrictatime" => MOUNT_ATTR_RELATIME,
         _ => return None,
     })
@@ -296,6 +298,8 @@ mod tests {
         let o = p(&["rbind", "rnoatime", "rrelatime"]);
         assert_eq!(o.attr_set, MOUNT_ATTR_RELATIME);
         assert_eq!(o.attr_clr, MOUNT_ATTR__ATIME);
+        let o = p(&["rbind", "rnorelatime"]);
+        assert_eq!((o.attr_set, o.attr_clr), (0, 0), "a no-op, as runc");
         let o = p(&["rstrictatime", "rnodiratime"]);
         assert_eq!(o.attr_set, MOUNT_ATTR_STRICTATIME | MOUNT_ATTR_NODIRATIME);
         assert_eq!(o.attr_clr, MOUNT_ATTR__ATIME);
