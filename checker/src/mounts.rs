@@ -189,8 +189,13 @@ pub fn check(c: &Value, t: &mut Tap) {
                 "slave" | "rslave" if !host_shared => {
                     matches!(propagation(e), "slave" | "private")
                 }
-                "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
-                | "unbindable" | "runbindable" => propagation(e) == o.trim_start_matches('r'),
+                // A bind from a slave source (on a systemd host, where / is
+                // shared and the runtime made it a slave) made shared is
+                // both: "shared:N master:M".
+                "shared" | "rshared" => e.optional.iter().any(|o| o.starts_with("shared:")),
+                "slave" | "rslave" | "private" | "rprivate" | "unbindable" | "runbindable" => {
+                    propagation(e) == o.trim_start_matches('r')
+                }
                 _ => true,
             };
             if !ok {

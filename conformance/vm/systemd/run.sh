@@ -16,7 +16,7 @@
 # up all it made (99-leaks.sh runs last and checks), and may source
 # $T/suites/lib.sh for ok/not_ok/expect and $CARTE (the carte binary), $T
 # (the test disk, writable) and $IMAGES. A suite that prints no `ok`, or
-# outlives SUITE_TIMEOUT (default 480 s), counts as one failure.
+# outlives SUITE_TIMEOUT (default 600 s), counts as one failure.
 # VM_SUITES="cgroupfs podman" runs only the suites whose names hold those
 # words (99-leaks.sh always runs). VM_KEEP=1 keeps the work dir (console.log).
 # VM_PROFILE=release puts a release carte on the test disk (40-systemd-driver
@@ -63,7 +63,7 @@ tar -C "$t/rootfs" -cf "$t/images/busybox-rootfs.tar" .
 cp "$bin/carte-checker" "$t/rootfs/carte-checker"
 "$bin/carte" spec --bundle "$work"
 python3 "$vm/bundles.py" "$work/config.json" "$t/bundles"
-printf 'SUITE_TIMEOUT=%s\nVM_DEBUG=%s\n' "${SUITE_TIMEOUT:-480}" "${VM_DEBUG:-}" > "$t/env"
+printf 'SUITE_TIMEOUT=%s\nVM_DEBUG=%s\n' "${SUITE_TIMEOUT:-600}" "${VM_DEBUG:-}" > "$t/env"
 mkfs.ext4 -q -L carte-tests -d "$t" "$work/tests.img" "$(( $(du -sm "$t" | cut -f1) + 256 ))M" >/dev/null
 qemu-img create -q -f qcow2 -b "$image/base.qcow2" -F qcow2 "$work/root.qcow2"
 
@@ -84,7 +84,7 @@ systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all systemd.show_status=0" \
     done >"$log" || true
 t1=$EPOCHREALTIME
 
-sed -n '/=== vm begin/,/=== vm end/p' "$log" | cut -d' ' -f2-
+sed -n '/=== vm begin/,/=== vm end/p' "$log" | cut -d' ' -f2- | sed 's/^.*=== vm begin/=== vm begin/'
 began=$(awk '/=== vm begin/ {print $1; exit}' "$log")
 result_line=$(grep -E '^[0-9.]+ [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1 || true)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }
