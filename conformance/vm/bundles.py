@@ -222,3 +222,9 @@ c["hooks"] = {"prestart": [{"path": "/bin/sleep", "args": ["sleep", "5"]}]}
 with open(os.path.join(out, "sd-hook", "config.json"), "w") as f:
     json.dump(c, f, indent=1)
 bundle("sd-true", ["true"])
+# crun 1.8 (bookworm) refuses the spec version carte writes: one all know.
+with open(os.path.join(out, "sd-true", "config.json")) as f:
+    c = json.load(f)
+c["ociVersion"] = "1.0.2"
+with open(os.path.join(out, "sd-true", "config.json"), "w") as f:
+    json.dump(c, f, indent=1)

@@ -21,6 +21,7 @@
 # words (99-leaks.sh always runs). VM_KEEP=1 keeps the work dir (console.log).
 # VM_PROFILE=release puts a release carte on the test disk (40-systemd-driver
 # times `run` beside runc and crun).
+# VM_TMP=DIR makes the work dir there instead of /tmp.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 vm=$(dirname "$here")
@@ -43,7 +44,7 @@ profile=${VM_PROFILE:-debug}
     -p carte -p carte-checker --target x86_64-unknown-linux-gnu --target-dir target/static)
 bin=$repo/target/static/x86_64-unknown-linux-gnu/$profile
 
-work=$(mktemp -d /tmp/carte-vmsd.XXXXXX)
+work=$(mktemp -d "${VM_TMP:-/tmp}/carte-vmsd.XXXXXX")
 trap '[ -n "${VM_KEEP:-}" ] || rm -rf "$work"' EXIT
 t=$work/tests
 mkdir -p "$t/suites" "$t/images"
