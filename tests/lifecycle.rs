@@ -377,8 +377,11 @@ fn unsupported_global_flags_are_refused() {
     let env = TestEnv::new("flags");
     env.carte(&["--systemd-cgroup", "state", "x"])
         .assert_fails_with(&["--systemd-cgroup"]);
+    // Rootless is supported (tests/rootless.rs); a value it does not know is not.
+    env.carte(&["--rootless", "maybe", "state", "x"])
+        .assert_fails_with(&["--rootless", "true, false or auto"]);
     env.carte(&["--rootless", "true", "state", "x"])
-        .assert_fails_with(&["--rootless"]);
+        .assert_fails_with(&["container x does not exist"]);
 }
 
 #[test]

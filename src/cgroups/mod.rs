@@ -663,6 +663,21 @@ pub fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
     out
 }
 
+/// Whether this process can make cgroup `path` in every hierarchy: the
+/// nearest existing ancestor of each is writable (a delegated subtree).
+/// Asked only in rootless mode (`rootless::Rootless::use_cgroup`); with
+/// the manager interface it picks the "no cgroup" manager when false.
+pub fn can_create(path: &str) -> bool {
+    let dirs = candidate_dirs(path);
+    !dirs.is_empty()
+        && dirs.iter().all(|dir| {
+            let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+                return false;
+            };
+            nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK).is_ok()
+        })
+}
+
 /// The container's directory in each hierarchy.
 fn dirs(path: &str) -> Vec<PathBuf> {
     let dirs = candidate_dirs(path);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use super::CreateArgs;
 use crate::container::{self, CreateOptions};
 
-pub fn options(args: &CreateArgs) -> CreateOptions {
+pub fn options(args: &CreateArgs, rootless: crate::rootless::Rootless) -> CreateOptions {
     CreateOptions {
         bundle: args.bundle.clone(),
         pid_file: args.pid_file.clone(),
@@ -15,10 +15,15 @@ pub fn options(args: &CreateArgs) -> CreateOptions {
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         start_now: false,
+        rootless,
     }
 }
 
-pub fn run(root: &Path, args: &CreateArgs) -> anyhow::Result<ExitCode> {
-    container::create(root, &args.id, options(args))?;
+pub fn run(
+    root: &Path,
+    args: &CreateArgs,
+    rootless: crate::rootless::Rootless,
+) -> anyhow::Result<ExitCode> {
+    container::create(root, &args.id, options(args, rootless))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,8 @@ pub struct Cli {
     /// Use systemd to manage cgroups (not supported yet: an error)
     #[arg(long)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (only false/auto for now)
+    /// Rootless mode: true, false or auto (rootless when not root, or when
+    /// root of a user namespace that does not map every id)
     #[arg(long, value_name = "true|false|auto")]
     pub rootless: Option<String>,
     #[command(subcommand)]
@@ -187,13 +188,15 @@ impl Cli {
         if self.systemd_cgroup {
             anyhow::bail!("--systemd-cgroup: the systemd cgroup driver is not supported yet");
         }
-        match self.rootless.as_deref() {
-            None | Some("false") | Some("auto") => Ok(()),
-            Some("true") => {
-                anyhow::bail!("--rootless true: rootless containers are not supported yet")
-            }
-            Some(other) => anyhow::bail!("--rootless: {other:?} is not true, false or auto"),
-        }
+        crate::rootless::Flag::parse(self.rootless.as_deref())?;
+        Ok(())
+    }
+
+    /// The rootless decisions, for the verbs that make a container; the
+    /// others follow what its state.json recorded.
+    fn rootless(&self) -> anyhow::Result<crate::rootless::Rootless> {
+        let flag = crate::rootless::Flag::parse(self.rootless.as_deref())?;
+        Ok(crate::rootless::Rootless::detect(flag))
     }
 }
 
@@ -231,12 +234,12 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     cli.check_unsupported()?;
     let root = cli.state_root();
     match &cli.command {
-        Command::Create(args) => create::run(&root, args),
+        Command::Create(args) => create::run(&root, args, cli.rootless()?),
         Command::Start { id } => start::run(&root, id),
         Command::State { id } => state::run(&root, id),
         Command::Kill { all, id, signal } => kill::run(&root, id, signal, *all),
         Command::Delete { force, id } => delete::run(&root, id, *force),
-        Command::Run { detach, create } => run::run(&root, create, *detach),
+        Command::Run { detach, create } => run::run(&root, create, *detach, cli.rootless()?),
         Command::Exec(args) => exec::run(&root, args),
         Command::Update(args) => update::run(&root, args),
         Command::Events {

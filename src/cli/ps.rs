@@ -15,7 +15,7 @@ pub fn run(
     ps_args: &[String],
 ) -> anyhow::Result<ExitCode> {
     let container = Container::load(root, id)?;
-    let pids = crate::cgroups::pids_in(&container.state.cgroup_path);
+    let pids = container.processes();
     if let ListFormat::Json = format {
         if !ps_args.is_empty() {
             bail!("ps: arguments for ps(1) make no sense with --format json");

@@ -6,8 +6,13 @@ use super::CreateArgs;
 use crate::container::{self, Container};
 use crate::process::foreground;
 
-pub fn run(root: &Path, args: &CreateArgs, detach: bool) -> anyhow::Result<ExitCode> {
-    let mut opts = super::create::options(args);
+pub fn run(
+    root: &Path,
+    args: &CreateArgs,
+    detach: bool,
+    rootless: crate::rootless::Rootless,
+) -> anyhow::Result<ExitCode> {
+    let mut opts = super::create::options(args, rootless);
     opts.start_now = true;
     // With process.terminal and no console socket, carte holds the pty itself.
     let mut own_pty = false;

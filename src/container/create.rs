@@ -33,6 +33,9 @@ pub struct CreateOptions {
     /// `run`: init execs the process as soon as it is created, released
     /// through a pipe `start` reads instead of the exec fifo.
     pub start_now: bool,
+    /// The rootless decisions, taken once by the caller (root mode by
+    /// default).
+    pub rootless: crate::rootless::Rootless,
 }
 
 /// Undoes a failed create: kills init, detaches what it mounted in carte's
@@ -113,6 +116,18 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         ));
     }
     check_terminal(spec, &opts, &bundle.config_path())?;
+    // Rootless: whether there is a cgroup, who writes the id maps, and
+    // what needs privilege, all settled before anything is made.
+    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
+    let use_cgroup = opts.rootless.use_cgroup(&cgroup_path);
+    let id_maps = opts.rootless.id_maps(spec, &bundle.config_path())?;
+    opts.rootless
+        .check(spec, &bundle.config_path(), use_cgroup, &id_maps)?;
+    let cgroup_path = if use_cgroup {
+        cgroup_path
+    } else {
+        String::new()
+    };
     // CVE-2019-5736, before anything is made, the seccomp filter included:
     // the re-exec starts this create over. Only a trampoline's fit depends
     // on the profile; where it does not fit, or cannot be made, the re-exec
@@ -182,7 +197,6 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     failpoint!("create.state_dir");
     failpoint!("create.lock");
     let _lock = Lock::acquire(&dir).map_err(io_err("lock", &dir))?;
-    let cgroup_path = cgroups::path_for(linux.cgroups_path().as_deref(), id);
     // Without a mount namespace, init mounts in carte's: note what the
     // rootfs path is before, to tell the container's mounts from the rest.
     let own_mount_ns = namespaces.has(LinuxNamespaceType::Mount);
@@ -244,7 +258,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
 
     phases.mark("state dir, lock and exec fifo");
     failpoint!("cgroup.create");
-    let mut cgroup = Cgroup::open(&cgroup_path)?;
+    let mut cgroup = use_cgroup.then(|| Cgroup::open(&cgroup_path)).transpose()?;
 
     let args = InitArgs {
         id,
@@ -259,7 +273,9 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
-        cgroup_path: &cgroup_path,
+        cgroup_path: use_cgroup.then_some(cgroup_path.as_str()),
+        id_maps: &id_maps,
+        in_userns: opts.rootless.in_userns,
         seccomp: seccomp.as_ref(),
         trampoline: trampoline.as_ref(),
     };
@@ -315,7 +331,10 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                 // take one that holds processes already (cgroupsPath "/" or
                 // a service's). Checked here, beside the intermediate's
                 // namespaces, which take longer than the cgroup work.
-                let strangers = cgroups::pids_in(&cgroup_path);
+                let strangers = match use_cgroup {
+                    true => cgroups::pids_in(&cgroup_path),
+                    false => Vec::new(),
+                };
                 if !strangers.is_empty() {
                     return Err(config::ConfigError::Invalid {
                         path: bundle.config_path().display().to_string(),
@@ -328,7 +347,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                     .to_string());
                 }
                 // Only now: undoing a failed create kills what is in it.
-                undo.cgroup = Some(cgroup_path.clone());
+                undo.cgroup = use_cgroup.then(|| cgroup_path.clone());
                 state.save(&dir).map_err(|e| e.to_string())?
             }
             Stage::Started => prepared = State::prepare(&dir),
@@ -338,7 +357,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
     };
     let init = process::spawn(
         &args,
-        &mut cgroup,
+        cgroup.as_mut(),
         &mut runtime_hooks,
         &mut on_listener,
         &mut meanwhile,
@@ -351,11 +370,13 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         .as_ref()
         .and_then(|r| r.pids().as_ref())
         .is_some_and(|p| p.limit() == 0);
-    if no_new_tasks {
-        cgroup.forbid_new_tasks()?;
-    }
-    if let Some((uid, gid)) = cgroup_owner(spec, cgroups::is_unified()) {
-        cgroups::delegate(&cgroup_path, uid, gid)?;
+    if let Some(cgroup) = &cgroup {
+        if no_new_tasks {
+            cgroup.forbid_new_tasks()?;
+        }
+        if let Some((uid, gid)) = cgroup_owner(spec, cgroups::is_unified()) {
+            cgroups::delegate(&cgroup_path, uid, gid)?;
+        }
     }
     state.pid = pid;
     state.pid_start_time = init_start_time.ok_or_else(|| {

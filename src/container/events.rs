@@ -43,7 +43,7 @@ impl Container {
     /// The cgroup statistics now (`events --stats`).
     pub fn stats(&self) -> Result<Stats, ContainerError> {
         self.check_watchable()?;
-        Ok(Cgroup::open(&self.state.cgroup_path)?.stats())
+        Ok(Cgroup::open(self.cgroup_for("get the statistics of")?)?.stats())
     }
 
     /// Calls `emit` with the statistics every `interval` and with each OOM,
@@ -54,8 +54,9 @@ impl Container {
         emit: &mut dyn FnMut(Event) -> bool,
     ) -> Result<(), ContainerError> {
         self.check_watchable()?;
-        let cgroup = Cgroup::open(&self.state.cgroup_path)?;
-        let mut oom = OomWatch::new(&self.state.cgroup_path)?;
+        let path = self.cgroup_for("watch the events of")?;
+        let cgroup = Cgroup::open(path)?;
+        let mut oom = OomWatch::new(path)?;
         let init = sys::pidfd_open(self.state.pid).map_err(super::io_err(
             "watch init",
             std::path::Path::new(&format!("/proc/{}", self.state.pid)),

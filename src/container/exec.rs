@@ -90,7 +90,7 @@ impl Container {
             ),
             _ => None,
         };
-        let mut cgroup = Cgroup::open(&self.state.cgroup_path)?;
+        let mut cgroup = self.state.cgroup().map(Cgroup::open).transpose()?;
         let args = ExecArgs {
             init_pid: self.state.pid,
             process: &opts.process,
@@ -108,7 +108,7 @@ impl Container {
                 .send_listener(pid, state.clone(), fd)
                 .map_err(|e| e.to_string())
         };
-        let pid = spawn(&args, &mut cgroup, &mut on_listener)?;
+        let pid = spawn(&args, cgroup.as_mut(), &mut on_listener)?;
         if let Some(pid_file) = &opts.pid_file {
             write_atomic(pid_file, pid.to_string().as_bytes(), 0o644)
                 .map_err(io_err("write pid file", pid_file))?;

@@ -149,7 +149,15 @@ impl Container {
         // signals whatever is left in the cgroup, whatever the status.
         // containerd's `delete --force` sends it to stopped containers.
         if all {
-            cgroups::kill_all(&self.state.cgroup_path, signal);
+            match self.state.cgroup() {
+                Some(cgroup) => cgroups::kill_all(cgroup, signal),
+                None => {
+                    for pid in self.processes() {
+                        // SAFETY: kill(2) with plain integers.
+                        unsafe { libc::kill(pid, signal) };
+                    }
+                }
+            }
             return Ok(());
         }
         let status = self.status();
@@ -203,7 +211,9 @@ impl Container {
         // be, nor processes moved into the cgroup from outside: the cgroup
         // cannot go while they live, and they are killed first.
         failpoint!("cgroup.destroy");
-        cgroups::kill_and_destroy(&self.state.cgroup_path)?;
+        if let Some(cgroup) = self.state.cgroup() {
+            cgroups::kill_and_destroy(cgroup)?;
+        }
         if let Some(base) = self.state.shared_mount_base {
             crate::rootfs::shared::detach_above(&self.state.rootfs, base).map_err(io_err(
                 "unmount the container's mounts on",
@@ -239,7 +249,7 @@ impl Container {
                 status,
             });
         }
-        cgroups::Cgroup::open(&self.state.cgroup_path)?.set_frozen(paused)?;
+        cgroups::Cgroup::open(self.cgroup_for(op)?)?.set_frozen(paused)?;
         Ok(())
     }
 
@@ -248,11 +258,22 @@ impl Container {
         let pidfd = sys::pidfd_open(self.state.pid)
             .ok()
             .filter(|_| self.state.alive());
-        cgroups::kill_all(&self.state.cgroup_path, libc::SIGKILL);
-        // Frozen processes die only once thawed.
-        if cgroups::is_frozen(&self.state.cgroup_path) {
-            if let Ok(cg) = cgroups::Cgroup::open(&self.state.cgroup_path) {
-                let _ = cg.set_frozen(false);
+        match self.state.cgroup() {
+            Some(cgroup) => {
+                cgroups::kill_all(cgroup, libc::SIGKILL);
+                // Frozen processes die only once thawed.
+                if cgroups::is_frozen(cgroup) {
+                    if let Ok(cg) = cgroups::Cgroup::open(cgroup) {
+                        let _ = cg.set_frozen(false);
+                    }
+                }
+            }
+            // Without a cgroup: init, whose death ends its PID namespace.
+            None => {
+                for pid in self.processes() {
+                    // SAFETY: kill(2) with plain integers.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
             }
         }
         if self.state.alive() {

@@ -43,6 +43,11 @@ pub enum ContainerError {
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
     #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
+    /// A cgroup operation on a rootless container that has no cgroup.
+    #[error("cannot {op} container {id}: it has no cgroup (rootless without a writable cgroup)")]
+    NoCgroup { op: &'static str, id: String },
+    #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
@@ -204,6 +209,27 @@ impl Container {
         Ok(true)
     }
 
+    /// The container's processes: its cgroup's, or without a cgroup (a
+    /// rootless container) those in init's PID namespace, if it has one of
+    /// its own, else init alone.
+    pub fn processes(&self) -> Vec<i32> {
+        if let Some(cgroup) = self.state.cgroup() {
+            return crate::cgroups::pids_in(cgroup);
+        }
+        if !self.state.alive() {
+            return Vec::new();
+        }
+        crate::sys::pid_ns_members(self.state.pid)
+    }
+
+    /// The cgroup, for operations that need one.
+    pub(crate) fn cgroup_for(&self, op: &'static str) -> Result<&str, ContainerError> {
+        self.state.cgroup().ok_or_else(|| ContainerError::NoCgroup {
+            op,
+            id: self.id().into(),
+        })
+    }
+
     pub fn id(&self) -> &str {
         &self.state.id
     }
@@ -224,7 +250,7 @@ impl Container {
             Status::Stopped
         } else if !self.state.started && self.init_waits_on_fifo() {
             Status::Created
-        } else if crate::cgroups::is_frozen(&self.state.cgroup_path) {
+        } else if self.state.cgroup().is_some_and(crate::cgroups::is_frozen) {
             Status::Paused
         } else {
             Status::Running

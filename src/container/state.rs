@@ -53,7 +53,8 @@ pub struct State {
     pub owner: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::HashMap<String, String>>,
-    /// The cgroup the container was put in, relative to each hierarchy's root.
+    /// The cgroup the container was put in, relative to each hierarchy's
+    /// root; empty for a rootless container that got none (`cgroup()`).
     pub cgroup_path: String,
     /// Kept so delete can run poststop hooks even if the bundle is gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,11 +192,20 @@ impl State {
     }
 
     /// Init is alive: the saved pid has the saved start time and sits in
-    /// the container's cgroup (a reused pid is a stranger).
+    /// the container's cgroup, if it has one (a reused pid is a stranger).
     pub fn alive(&self) -> bool {
         self.pid > 0
             && sys::process_alive(self.pid, self.pid_start_time)
-            && sys::process_in_cgroup(self.pid, &self.cgroup_path)
+            && self
+                .cgroup()
+                .is_none_or(|cgroup| sys::process_in_cgroup(self.pid, cgroup))
+    }
+
+    /// The container's cgroup; None for a rootless container that could
+    /// not make one (rootless.rs), which then has no limits, no freezer
+    /// and no cgroup to clean up.
+    pub fn cgroup(&self) -> Option<&str> {
+        Some(self.cgroup_path.as_str()).filter(|p| !p.is_empty())
     }
 }
 

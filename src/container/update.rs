@@ -32,7 +32,7 @@ impl Container {
             }
             changes.set_devices(None);
         }
-        Cgroup::open(&self.state.cgroup_path)?.update(&changes)?;
+        Cgroup::open(self.cgroup_for("update")?)?.update(&changes)?;
         let mut merged = recorded;
         cgroups::merge(&mut merged, &changes);
         self.state.resources = Some(merged);

@@ -69,7 +69,7 @@ fn container_namespaces(init_pid: i32) -> Result<Vec<(&'static str, libc::c_int,
 /// `on_listener` passes a seccomp notify listener to the agent.
 pub fn spawn(
     args: &ExecArgs,
-    cgroup: &mut Cgroup,
+    cgroup: Option<&mut Cgroup>,
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     // Opened here, while /proc is the host's and init is known alive.
@@ -158,14 +158,17 @@ pub fn spawn(
 }
 
 fn drive(
-    cgroup: &mut Cgroup,
+    cgroup: Option<&mut Cgroup>,
     chan: &Channel,
     intermediate: Pid,
     pid: &mut Option<i32>,
     on_listener: &mut super::OnListener,
 ) -> Result<i32, ProcessError> {
     failpoint!("exec.cgroup.join");
-    cgroup.add(intermediate.as_raw())?;
+    // A rootless container may have no cgroup: the process stays in ours.
+    if let Some(cgroup) = cgroup {
+        cgroup.add(intermediate.as_raw())?;
+    }
     chan.send(&Message::Start)?;
     // The process may send its listener before the intermediate has sent
     // its pid (they share the pipe): it then waits here for the pid.

@@ -123,7 +123,7 @@ fn enter_namespaces(args: &InitArgs, chan: &Channel) -> Result<Option<SelfJoin>,
     {
         namespaces::write_time_offsets(linux).map_err(|e| e.to_string())?;
     }
-    if !crate::cgroups::is_unified() {
+    if args.cgroup_path.is_some() && !crate::cgroups::is_unified() {
         inbox.wait_for(chan, Want::JoinCgroup)?;
     }
     inbox.wait_for(chan, Want::Start)?;

@@ -27,6 +27,11 @@ use oci_spec::runtime::Spec;
 use crate::cgroups::Cgroup;
 use channel::{Channel, ChannelError, Message};
 
+/// The setrlimit resource of an rlimit type (rootless checks them up front).
+pub(crate) fn rlimit_resource(t: oci_spec::runtime::PosixRlimitType) -> libc::__rlimit_resource_t {
+    attrs::rlimit_resource(t)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]
@@ -55,7 +60,13 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    pub cgroup_path: &'a str,
+    /// The container's cgroup; None for a rootless container without one.
+    pub cgroup_path: Option<&'a str>,
+    /// Who writes the maps of a new user namespace (rootless.rs).
+    pub id_maps: &'a crate::rootless::IdMaps,
+    /// carte itself runs in a user namespace (rootless podman's): init
+    /// cannot mknod even without one of the container's own.
+    pub in_userns: bool,
     /// The compiled linux.seccomp, installed by init.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Execs the user's process, when that is the CVE-2019-5736 defence.
@@ -126,7 +137,7 @@ impl Spawned {
 /// (see Stage).
 pub fn spawn(
     args: &InitArgs,
-    cgroup: &mut Cgroup,
+    mut cgroup: Option<&mut Cgroup>,
     create_runtime_hooks: &mut dyn FnMut(i32) -> Result<String, String>,
     on_listener: &mut OnListener,
     meanwhile: &mut dyn FnMut(Stage) -> Result<(), String>,
@@ -174,6 +185,10 @@ pub fn spawn(
             let joined = (|| -> Result<(), ProcessError> {
                 meanwhile(Stage::Forked).map_err(ProcessError::Child)?;
                 failpoint!("cgroup.join");
+                // Rootless without a writable cgroup: none to join.
+                let Some(cgroup) = cgroup.as_deref_mut() else {
+                    return Ok(());
+                };
                 let self_join = cgroup.self_join()?;
                 if self_join.is_empty() {
                     cgroup.add(child.as_raw())?;
@@ -271,7 +286,7 @@ fn drive(
                 send(chan, &Message::SeccompDone)?;
             }
             Ok(Message::MapsRequest) => {
-                crate::namespaces::write_id_maps(intermediate.as_raw(), linux)?;
+                crate::namespaces::write_id_maps(intermediate.as_raw(), linux, args.id_maps)?;
                 send(chan, &Message::MapsDone)?;
             }
             Ok(Message::InitPid(pid)) => {
@@ -310,11 +325,13 @@ fn drive(
 /// namespaces meanwhile, so it may already have failed.
 fn start_intermediate(
     args: &InitArgs,
-    cgroup: &mut Cgroup,
+    cgroup: Option<&mut Cgroup>,
     chan: &Channel,
 ) -> Result<(), ProcessError> {
     let linux = args.spec.linux().as_ref().expect("validated");
-    if let Some(resources) = linux.resources() {
+    // Without a cgroup (rootless), rootless::check has refused every
+    // resource but device rules, which are left to the kernel's own checks.
+    if let (Some(resources), Some(cgroup)) = (linux.resources(), cgroup) {
         failpoint!("cgroup.apply");
         cgroup.apply(resources, linux.devices().as_deref().unwrap_or_default())?;
     }
