@@ -90,6 +90,8 @@ struct Rl {
     ids: Vec<String>,
     xdg: PathBuf,
     env: TestEnv,
+    /// Removed after the containers, before the user.
+    delegated: Option<Delegated>,
     user: TestUser,
     _lock: std::sync::MutexGuard<'static, ()>,
 }
@@ -107,6 +109,7 @@ impl Rl {
             ids: Vec::new(),
             xdg,
             env,
+            delegated: None,
             user,
             _lock: lock,
         }
@@ -333,7 +336,15 @@ fn rl_lifecycle() {
     };
     assert_eq!(state(&rl)["status"], "created");
     assert!(rl.state_root().join(&id).join("state.json").exists());
+    // Init is not dumpable until it execs: closed to a user's exec.
+    rl.carte(&["exec", &id, "true"]).assert_fails_with(&[
+        "/ns/",
+        "permission denied",
+        "once it runs",
+    ]);
     rl.carte(&["start", &id]).assert_ok();
+    // Right after start: init may not have exec'd yet; exec waits for it.
+    rl.carte(&["exec", &id, "true"]).assert_ok();
     assert_eq!(state(&rl)["status"], "running");
     let pid = state(&rl)["pid"].as_i64().unwrap();
     let list = rl.carte(&["list", "--quiet"]);
@@ -600,4 +611,84 @@ fn rl_auto_in_a_user_namespace() {
     run("false").assert_fails_with(&["cgroup"]);
     rl.assert_nothing_left(&id);
     let _ = fs::remove_dir_all(&state);
+}
+
+/// A cgroup subtree delegated to the user (here by root chowning one
+/// directory per v1 hierarchy): carte makes the container's cgroup below
+/// it, as the user, and applies resources there; pause works.
+#[test]
+fn rl_delegated_cgroup_holds_resources() {
+    let mut rl = Rl::new("rl-deleg");
+    let parent = format!("rl-parent-{}", std::process::id());
+    let delegated = Delegated::new(&parent, &rl.user);
+    let dirs = delegated.dirs.clone();
+    rl.delegated = Some(delegated);
+    let (dir, mut config) = rl.bundle("b");
+    config["linux"]["cgroupsPath"] = json!(format!("/{parent}/c"));
+    config["linux"]["resources"] = json!({"memory": {"limit": 67108864}, "pids": {"limit": 50}});
+    config["process"]["args"] = json!(["sleep", "60"]);
+    write_config(&dir, &config);
+    let id = rl.id("deleg");
+    rl.carte(&["run", "--detach", "--bundle", dir.to_str().unwrap(), &id])
+        .assert_ok();
+    let exec = rl.carte(&[
+        "exec",
+        &id,
+        "cat",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+        "/sys/fs/cgroup/pids/pids.max",
+    ]);
+    exec.assert_ok();
+    assert_eq!(exec.stdout, "67108864\n50\n");
+    let mine = dirs.iter().all(|d| d.join("c").is_dir());
+    assert!(mine, "cgroup c not made in every hierarchy");
+    rl.carte(&["pause", &id]).assert_ok();
+    rl.carte(&["resume", &id]).assert_ok();
+    rl.carte(&["delete", "--force", &id]).assert_ok();
+    assert!(dirs.iter().all(|d| !d.join("c").exists()));
+    rl.assert_nothing_left(&id);
+}
+
+/// One directory per v1 hierarchy (or the unified one) handed to the
+/// user; removed on drop.
+struct Delegated {
+    dirs: Vec<PathBuf>,
+}
+
+impl Delegated {
+    fn new(name: &str, user: &TestUser) -> Delegated {
+        let mut points: Vec<PathBuf> = fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(" - cgroup "))
+            .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+            .collect();
+        if points.is_empty() {
+            points.push(PathBuf::from("/sys/fs/cgroup"));
+        }
+        let dirs: Vec<PathBuf> = points.iter().map(|p| p.join(name)).collect();
+        let made = Delegated { dirs };
+        for d in &made.dirs {
+            fs::create_dir(d).unwrap();
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let Ok(v) = fs::read_to_string(d.parent().unwrap().join(f)) {
+                    fs::write(d.join(f), v.trim()).unwrap();
+                }
+            }
+            chown(d, user);
+            for e in fs::read_dir(d).unwrap().flatten() {
+                chown(&e.path(), user);
+            }
+        }
+        made
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            let _ = fs::remove_dir(d.join("c"));
+            let _ = fs::remove_dir(d);
+        }
+    }
 }

@@ -668,7 +668,16 @@ pub fn parse_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
 /// Asked only in rootless mode (`rootless::Rootless::use_cgroup`); with
 /// the manager interface it picks the "no cgroup" manager when false.
 pub fn can_create(path: &str) -> bool {
-    let dirs = candidate_dirs(path);
+    let rel = path.trim_start_matches('/');
+    let dirs: Vec<PathBuf> = if is_unified() {
+        candidate_dirs(path)
+    } else {
+        // The hierarchies the container joins (`self_join`).
+        join_hierarchies()
+            .iter()
+            .map(|h| h.mount_point.join(rel))
+            .collect()
+    };
     !dirs.is_empty()
         && dirs.iter().all(|dir| {
             let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
