@@ -264,6 +264,26 @@ impl Rootless {
     }
 }
 
+/// The state root without --root: `$XDG_RUNTIME_DIR/carte` where runc
+/// would use `$XDG_RUNTIME_DIR/runc` (not root; or root of a user
+/// namespace, as under rootless podman, which passes no --root, unless
+/// USER is root), else /run/carte.
+pub fn default_state_root() -> PathBuf {
+    let system = PathBuf::from("/run/carte");
+    let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) else {
+        return system;
+    };
+    // SAFETY: geteuid cannot fail.
+    let honour = unsafe { libc::geteuid() } != 0
+        || (std::fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !maps_whole_range(&m))
+            && std::env::var_os("USER").is_none_or(|u| u != "root"));
+    if honour {
+        PathBuf::from(dir).join("carte")
+    } else {
+        system
+    }
+}
+
 /// True for a uid_map that maps every id (the initial user namespace).
 fn maps_whole_range(uid_map: &str) -> bool {
     uid_map.lines().any(|l| {

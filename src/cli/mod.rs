@@ -175,12 +175,7 @@ impl Cli {
         if let Some(root) = &self.root {
             return root.clone();
         }
-        // SAFETY: geteuid cannot fail.
-        let euid = unsafe { libc::geteuid() };
-        match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(dir) if euid != 0 => PathBuf::from(dir).join("carte"),
-            _ => PathBuf::from("/run/carte"),
-        }
+        crate::rootless::default_state_root()
     }
 
     /// Flags carte can't honour yet are refused, never silently accepted.
