@@ -288,7 +288,8 @@ fn rl_run_maps_root_to_the_user() {
     set_args(
         &mut config,
         "id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; \
-         ls $XDG/carte; echo null=$(echo x > /dev/null && echo ok)",
+         ls $XDG/carte; echo null=$(echo x > /dev/null && echo ok); \
+         echo net=$(readlink /proc/self/ns/net)",
     );
     config["process"]["env"]
         .as_array_mut()
@@ -314,6 +315,13 @@ fn rl_run_maps_root_to_the_user() {
     assert_eq!(lines[3], ["deny"], "{}", out.stdout);
     assert_eq!(lines[4], [id.as_str()], "{}", out.stdout);
     assert!(out.stdout.contains("null=ok"), "{}", out.stdout);
+    // No network namespace in the config: the caller's.
+    let net = fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(
+        out.stdout.contains(&format!("net={}", net.display())),
+        "{}",
+        out.stdout
+    );
     let meta = fs::metadata(rl.state_root()).unwrap();
     assert_eq!(meta.uid(), rl.user.uid, "state root owned by the user");
     rl.assert_nothing_left(&id);
@@ -691,4 +699,57 @@ impl Drop for Delegated {
             let _ = fs::remove_dir(d);
         }
     }
+}
+
+/// A network namespace joined by path: one made in the user namespace
+/// carte runs in (as rootless podman makes one for slirp4netns), joined
+/// by a container that has no user namespace of its own.
+#[test]
+fn rl_joins_a_network_namespace_by_path() {
+    let mut rl = Rl::new("rl-netns");
+    let (dir, mut config) = rl.bundle("b");
+    config["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
+        {"type": "mount"}, {"type": "network", "path": "NETPATH"}]);
+    let linux = config["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    set_args(
+        &mut config,
+        "readlink /proc/self/ns/net; cat /proc/net/dev | grep -c :",
+    );
+    write_config(&dir, &config.clone());
+    fs::rename(dir.join("config.json"), dir.join("config.tmpl")).unwrap();
+    let id = rl.id("netns");
+    let state = rl.xdg.join("ns-root");
+    let script = format!(
+        "unshare --net sleep 30 & pid=$!; sleep 0.3; readlink /proc/$pid/ns/net; \
+         sed \"s|NETPATH|/proc/$pid/ns/net|\" {b}/config.tmpl > {b}/config.json; \
+         {carte} --root {state} run --bundle {b} {id}; rc=$?; kill $pid; exit $rc",
+        b = dir.display(),
+        carte = carte_bin().display(),
+        state = state.display(),
+    );
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={}", rl.user.uid),
+        &format!("--regid={}", rl.user.gid),
+        "--init-groups",
+        "--",
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .env("XDG_RUNTIME_DIR", &rl.xdg)
+    .current_dir(&rl.env.dir);
+    let out = rl.env.carte_cmd(cmd);
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", out.stdout);
+    assert_eq!(lines[0], lines[1], "the joined netns: {}", out.stdout);
+    assert_eq!(lines[2], "1", "only lo in the new netns: {}", out.stdout);
+    rl.assert_nothing_left(&id);
+    let _ = fs::remove_dir_all(&state);
 }
