@@ -204,7 +204,11 @@ impl Container {
             Err(e) => return Err(io_err("lock", &dir)(e)),
         };
         let cgroup = crate::cgroups::path_for(None, id);
-        crate::cgroups::kill_and_destroy(&cgroup)?;
+        // A rootless create makes no cgroup where it cannot write: the
+        // default one there is someone else's (root's), never to be killed.
+        if crate::cgroups::can_create(&cgroup) {
+            crate::cgroups::kill_and_destroy(&cgroup)?;
+        }
         std::fs::remove_dir_all(&dir).map_err(io_err("remove state dir", &dir))?;
         Ok(true)
     }
