@@ -80,6 +80,7 @@ expect() {
     case "$3" in *"$2"*) ok "$1" ;; *) not_ok "$1" "wanted '$2', got '$3'" ;; esac
 }
 run() { p run --rm "$@" 2>&1; }
+pty() { as_user env TERM=xterm timeout 60 script -qec "podman --runtime carte $1" /dev/null 2>&1; }
 
 out=$(run "$image" echo hello); expect "run echo" "hello" "$out"
 run "$image" sh -c 'exit 3' >/dev/null; expect "exit code" "3" "$?"
@@ -87,6 +88,7 @@ out=$(run "$image" sh -c 'echo $(id -u) $(cat /proc/self/uid_map | head -1)')
 expect "root inside is the user outside" "0 0 $uid 1" "$(echo $out | tr -s ' ')"
 out=$(run --user 1000:1000 "$image" sh -c 'echo $(id -u):$(id -g)'); expect "--user" "1000:1000" "$out"
 out=$(run --userns=keep-id "$image" id -u); expect "--userns=keep-id" "$uid" "$out"
+out=$(pty "run --rm -it $image tty"); expect "run -it" "/dev/pts/" "$out"
 out=$(run -e FOO=bar -w /tmp "$image" sh -c 'echo $FOO $(pwd)'); expect "-e, -w" "bar /tmp" "$out"
 # podman itself drops limits on a rootless v1 host (with a warning): carte
 # gets no resources and runs the container.
@@ -97,6 +99,7 @@ expect "run -d" "running" "$(p inspect -f '{{.State.Status}}' d1 2>&1)"
 out=$(p exec d1 sh -c 'echo in-exec $(id -u)' 2>&1); expect "exec" "in-exec 0" "$out"
 p exec d1 sh -c 'exit 4' >/dev/null 2>&1; expect "exec exit code" "4" "$?"
 out=$(p exec -u 1000 d1 id -u 2>&1); expect "exec --user" "1000" "$out"
+out=$(pty "exec -it d1 sh -c 'sleep 0.2; tty'"); expect "exec -it" "/dev/pts/" "$out"
 out=$(p ps --format '{{.Names}} {{.Status}}' 2>&1); expect "ps" "d1 Up" "$out"
 out=$(p top d1 2>&1); expect "top" "while" "$out"
 state=$(ls "$work/xdg/carte" 2>&1)
