@@ -184,16 +184,26 @@ impl Rootless {
         if !self.enabled {
             return Ok(());
         }
-        let bad = |field: String, reason: &str| RootlessError::Invalid {
-            path: config.display().to_string(),
-            field,
-            reason: reason.into(),
-        };
         let linux = spec.linux().as_ref().expect("validated");
+        self.check_linux(linux, cgroup)
+            .and_then(|()| {
+                spec.process()
+                    .as_ref()
+                    .map_or(Ok(()), |p| check_process(p, maps))
+            })
+            .map_err(|(field, reason)| RootlessError::Invalid {
+                path: config.display().to_string(),
+                field,
+                reason,
+            })
+    }
+
+    /// The linux section: a user namespace, resources, sysctls.
+    fn check_linux(&self, linux: &oci_spec::runtime::Linux, cgroup: bool) -> Result<(), Bad> {
         let plan = crate::namespaces::Plan::from_spec(linux);
         if !self.privileged() && !plan.has(LinuxNamespaceType::User) {
             return Err(bad(
-                "linux.namespaces".into(),
+                "linux.namespaces",
                 "a rootless container needs a user namespace",
             ));
         }
@@ -205,63 +215,70 @@ impl Rootless {
                 ));
             }
         }
-        if let Some(sysctl) = linux.sysctl() {
-            let created = |t| plan.create.contains(crate::namespaces::clone_flag(t));
-            for key in sysctl.keys() {
-                if crate::config::check_sysctl(key, &created).is_err() {
-                    return Err(bad(
-                        format!("linux.sysctl.{key}"),
-                        "a rootless container may only set sysctls of a namespace it creates",
-                    ));
-                }
-            }
-        }
-        let Some(process) = spec.process() else {
-            return Ok(());
-        };
-        if let Some(adj) = process.oom_score_adj() {
-            let own = std::fs::read_to_string("/proc/self/oom_score_adj")
-                .ok()
-                .and_then(|s| s.trim().parse::<i32>().ok())
-                .unwrap_or(0);
-            if adj < own {
+        let created = |t| plan.create.contains(crate::namespaces::clone_flag(t));
+        for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
+            if crate::config::check_sysctl(key, &created).is_err() {
                 return Err(bad(
-                    "process.oomScoreAdj".into(),
-                    &format!("{adj} is below the caller's {own}: lowering it needs privilege a rootless container lacks"),
+                    format!("linux.sysctl.{key}"),
+                    "a rootless container may only set sysctls of a namespace it creates",
                 ));
             }
-        }
-        for (i, rl) in process.rlimits().iter().flatten().enumerate() {
-            let resource = crate::process::rlimit_resource(rl.typ());
-            let mut cur = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: getrlimit writes into the struct we own.
-            if unsafe { libc::getrlimit(resource, &mut cur) } == 0 && rl.hard() > cur.rlim_max {
-                return Err(bad(
-                    format!("process.rlimits[{i}]"),
-                    &format!(
-                        "hard limit {} is above the caller's {}: raising it needs privilege a rootless container lacks",
-                        rl.hard(),
-                        cur.rlim_max
-                    ),
-                ));
-            }
-        }
-        let extra_groups = process
-            .user()
-            .additional_gids()
-            .as_ref()
-            .is_some_and(|g| !g.is_empty());
-        if extra_groups && maps.gid == Writer::DenySetgroups {
-            return Err(bad(
-                "process.user.additionalGids".into(),
-                "cannot be set when the gid map is the caller's own gid alone (setgroups is denied); map a range through /etc/subgid",
-            ));
         }
         Ok(())
     }
+}
+
+/// A refused field and why.
+type Bad = (String, String);
+
+fn bad(field: impl Into<String>, reason: impl Into<String>) -> Bad {
+    (field.into(), reason.into())
+}
+
+/// The process: oomScoreAdj, rlimits, supplementary groups.
+fn check_process(process: &oci_spec::runtime::Process, maps: &IdMaps) -> Result<(), Bad> {
+    if let Some(adj) = process.oom_score_adj() {
+        let own = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .unwrap_or(0);
+        if adj < own {
+            return Err(bad(
+                "process.oomScoreAdj",
+                format!("{adj} is below the caller's {own}: lowering it needs privilege a rootless container lacks"),
+            ));
+        }
+    }
+    for (i, rl) in process.rlimits().iter().flatten().enumerate() {
+        let resource = crate::process::rlimit_resource(rl.typ());
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct we own.
+        if unsafe { libc::getrlimit(resource, &mut cur) } == 0 && rl.hard() > cur.rlim_max {
+            return Err(bad(
+                format!("process.rlimits[{i}]"),
+                format!(
+                    "hard limit {} is above the caller's {}: raising it needs privilege a rootless container lacks",
+                    rl.hard(),
+                    cur.rlim_max
+                ),
+            ));
+        }
+    }
+    let extra_groups = process
+        .user()
+        .additional_gids()
+        .as_ref()
+        .is_some_and(|g| !g.is_empty());
+    if extra_groups && maps.gid == Writer::DenySetgroups {
+        return Err(bad(
+            "process.user.additionalGids",
+            "cannot be set when the gid map is the caller's own gid alone (setgroups is denied); map a range through /etc/subgid",
+        ));
+    }
+    Ok(())
 }
 
 /// The state root without --root: `$XDG_RUNTIME_DIR/carte` where runc
