@@ -204,8 +204,8 @@ impl Manager for Fs {
         kill_all(&self.path, signal)
     }
 
-    fn stats(&self) -> Stats {
-        stats::collect(self)
+    fn stats(&self) -> Result<Stats, CgroupError> {
+        Ok(stats::collect(self))
     }
 
     fn pids(&self) -> Vec<i32> {
@@ -554,6 +554,30 @@ pub fn is_frozen(path: &str) -> bool {
         )
     };
     std::fs::read_to_string(file).is_ok_and(|s| s.trim() == frozen)
+}
+
+/// Whether this process can make cgroup `path` in every hierarchy: the
+/// nearest existing ancestor of each is writable (a delegated subtree).
+/// Asked only in rootless mode (`rootless::Rootless::cgroup_driver`),
+/// which picks the "none" driver when it is false.
+pub fn can_create(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    let dirs: Vec<PathBuf> = if is_unified() {
+        candidate_dirs(path)
+    } else {
+        // The hierarchies the container joins (`self_join`).
+        join_hierarchies()
+            .iter()
+            .map(|h| h.mount_point.join(rel))
+            .collect()
+    };
+    !dirs.is_empty()
+        && dirs.iter().all(|dir| {
+            let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+                return false;
+            };
+            nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK).is_ok()
+        })
 }
 
 /// The container's directory in each hierarchy.
