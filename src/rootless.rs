@@ -111,6 +111,14 @@ impl Rootless {
         })
     }
 
+    /// Whether the container's cgroup gets device rules. Not rootless: v1's
+    /// devices.allow and v2's eBPF program need privilege over the host.
+    /// As runc, a rootless container has none; its device nodes are bind
+    /// mounts of the host's, which the kernel already guards.
+    pub fn device_rules(&self) -> bool {
+        !self.enabled
+    }
+
     /// Holds CAP_SETUID and CAP_SETGID over the ids it would map: root on
     /// the host, or root of the user namespace it runs in.
     fn privileged(&self) -> bool {

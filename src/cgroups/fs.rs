@@ -34,6 +34,8 @@ pub struct Fs {
     /// Made on first use: it reads /proc/self/cgroup and mountinfo twice,
     /// which a v1 create that only writes device rules never needs.
     manager: std::cell::OnceCell<FsManager>,
+    /// Whether `set` writes device rules (not for a rootless container).
+    device_rules: bool,
 }
 
 impl Fs {
@@ -41,7 +43,14 @@ impl Fs {
         Fs {
             path: path.to_string(),
             manager: std::cell::OnceCell::new(),
+            device_rules: true,
         }
+    }
+
+    /// A cgroup whose device rules are left alone (`for_create`).
+    pub(super) fn without_device_rules(mut self) -> Fs {
+        self.device_rules = false;
+        self
     }
 
     /// The cgroups-rs manager of this cgroup.
@@ -152,6 +161,11 @@ impl Manager for Fs {
         resources: &LinuxResources,
         devices: &[LinuxDevice],
     ) -> Result<(), CgroupError> {
+        if !self.device_rules {
+            let mut resources = resources.clone();
+            resources.set_devices(None);
+            return resources::apply(self, &resources);
+        }
         let controller = is_unified()
             || super::controller_dir(&self.path, "devices").is_some_and(|d| d.is_dir());
         let all = with_device_rules(resources, devices, controller);

@@ -101,15 +101,22 @@ pub trait Manager {
 
 /// The manager of a new container's cgroup, for `create`: its path from
 /// linux.cgroupsPath in the driver's own syntax, checked here.
+/// `device_rules`: false for a rootless container, which cannot write them
+/// (`rootless::Rootless::device_rules`).
 pub fn for_create(
     driver: Driver,
     spec: &oci_spec::runtime::Spec,
     id: &str,
+    device_rules: bool,
 ) -> Result<Box<dyn Manager>, CgroupError> {
     Ok(match driver {
         Driver::Cgroupfs => {
             let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-            Box::new(fs::Fs::open(&path_for(cgroups_path.as_deref(), id)))
+            let fs = fs::Fs::open(&path_for(cgroups_path.as_deref(), id));
+            Box::new(match device_rules {
+                true => fs,
+                false => fs.without_device_rules(),
+            })
         }
         Driver::Systemd => Box::new(systemd::Systemd::for_create(spec, id)?),
         Driver::None => Box::new(none::NoCgroup::new(Init::default())),

@@ -182,7 +182,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         }
     }
     // The driver checks cgroupsPath in its own syntax before anything exists.
-    let mut cgroup = cgroups::for_create(driver, spec, id).map_err(|e| match e {
+    let device_rules = opts.rootless.device_rules();
+    let mut cgroup = cgroups::for_create(driver, spec, id, device_rules).map_err(|e| match e {
         cgroups::CgroupError::Invalid { field, reason } => config::ConfigError::Invalid {
             path: bundle.config_path().display().to_string(),
             field,
