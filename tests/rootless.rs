@@ -621,6 +621,38 @@ fn rl_auto_in_a_user_namespace() {
     let _ = fs::remove_dir_all(&state);
 }
 
+/// Without a writable cgroup the container gets the "none" cgroup driver,
+/// recorded in state.json, and every verb that needs a cgroup says so in
+/// one line; `--systemd-cgroup` is refused for a rootless container.
+#[test]
+fn rlm_no_cgroup_driver() {
+    let mut rl = Rl::new("rlm-none");
+    let (dir, mut config) = rl.bundle("b");
+    config["process"]["args"] = json!(["sleep", "60"]);
+    write_config(&dir, &config);
+    let bundle = dir.to_str().unwrap();
+    let id = rl.id("rlm-none");
+    rl.carte(&["run", "--detach", "--bundle", bundle, &id])
+        .assert_ok();
+    let state: Value =
+        serde_json::from_slice(&fs::read(rl.state_root().join(&id).join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["cgroupDriver"], "none", "{state}");
+    assert_eq!(state["cgroupPath"], "", "{state}");
+    rl.carte(&["update", "--pids-limit", "10", &id])
+        .assert_fails_with(&["update", "no cgroup"]);
+    rl.carte(&["events", "--stats", &id])
+        .assert_fails_with(&["statistics", "no cgroup"]);
+    rl.carte(&["exec", "--cgroup", "sub", &id, "true"])
+        .assert_fails_with(&["--cgroup", "no cgroup"]);
+    rl.carte(&["delete", "--force", &id]).assert_ok();
+    rl.assert_nothing_left(&id);
+    let sd = rl.id("rlm-sd");
+    rl.carte(&["--systemd-cgroup", "run", "--bundle", bundle, &sd])
+        .assert_fails_with(&["--systemd-cgroup", "rootless"]);
+    rl.assert_nothing_left(&sd);
+}
+
 /// A cgroup subtree delegated to the user (here by root chowning one
 /// directory per v1 hierarchy): carte makes the container's cgroup below
 /// it, as the user, and applies resources there; pause works.
