@@ -578,7 +578,10 @@ fn check_uts_name(field: &str, name: &str) -> Result<(), Invalid> {
 
 /// Only namespaced sysctls may be set, and only when the container has the
 /// namespace they belong to; anything else would change the host.
-fn check_sysctl(key: &str, has: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<(), String> {
+pub(crate) fn check_sysctl(
+    key: &str,
+    has: &dyn Fn(LinuxNamespaceType) -> bool,
+) -> Result<(), String> {
     const IPC_KEYS: &[&str] = &[
         "kernel.msgmax",
         "kernel.msgmnb",

@@ -21,6 +21,7 @@ pub mod namespaces;
 pub mod netdev;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod signal;
 pub mod sys;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use nix::sched::{setns, unshare, CloneFlags};
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
 
+use crate::rootless::{IdMaps, Writer};
+
 #[derive(Debug, thiserror::Error)]
 pub enum NamespaceError {
     #[error(transparent)]
@@ -31,6 +33,8 @@ pub enum NamespaceError {
     },
     #[error("bring up lo in the new network namespace: {}", crate::sys::reason(.0))]
     Loopback(std::io::Error),
+    #[error("{tool}: {reason}")]
+    MapHelper { tool: String, reason: String },
 }
 
 pub fn clone_flag(kind: LinuxNamespaceType) -> CloneFlags {
@@ -195,14 +199,56 @@ fn write_proc(path: String, data: &str) -> Result<(), NamespaceError> {
     std::fs::write(&path, data).map_err(|source| NamespaceError::Write { path, source })
 }
 
-/// Run by the parent for the intermediate's new user namespace.
-pub fn write_id_maps(pid: i32, linux: &Linux) -> Result<(), NamespaceError> {
+/// Run by the parent for the intermediate's new user namespace, each map
+/// by the writer rootless.rs chose (root mode: carte, directly).
+pub fn write_id_maps(pid: i32, linux: &Linux, writers: &IdMaps) -> Result<(), NamespaceError> {
     failpoint!("ns.id_maps");
-    if let Some(maps) = linux.uid_mappings().as_deref().filter(|m| !m.is_empty()) {
-        write_proc(format!("/proc/{pid}/uid_map"), &format_id_map(maps))?;
+    let maps = |m: &Option<Vec<LinuxIdMapping>>| m.clone().filter(|m| !m.is_empty());
+    if let Some(maps) = maps(linux.uid_mappings()) {
+        write_id_map(pid, "uid_map", &writers.uid, &maps)?;
     }
-    if let Some(maps) = linux.gid_mappings().as_deref().filter(|m| !m.is_empty()) {
-        write_proc(format!("/proc/{pid}/gid_map"), &format_id_map(maps))?;
+    if let Some(maps) = maps(linux.gid_mappings()) {
+        write_id_map(pid, "gid_map", &writers.gid, &maps)?;
+    }
+    Ok(())
+}
+
+fn write_id_map(
+    pid: i32,
+    file: &str,
+    writer: &Writer,
+    maps: &[LinuxIdMapping],
+) -> Result<(), NamespaceError> {
+    let tool = match writer {
+        Writer::Kernel => return write_proc(format!("/proc/{pid}/{file}"), &format_id_map(maps)),
+        Writer::DenySetgroups => {
+            // The kernel takes an unprivileged gid_map only after this.
+            write_proc(format!("/proc/{pid}/setgroups"), "deny")?;
+            return write_proc(format!("/proc/{pid}/{file}"), &format_id_map(maps));
+        }
+        Writer::Helper(tool) => tool,
+    };
+    let failed = |reason: String| NamespaceError::MapHelper {
+        tool: tool.display().to_string(),
+        reason,
+    };
+    let mut cmd = std::process::Command::new(tool);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| failed(crate::sys::reason(&e)))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(failed(format!("{} ({})", line.trim(), out.status)));
     }
     Ok(())
 }

@@ -411,6 +411,28 @@ pub fn read_proc(path: impl AsRef<Path>) -> io::Result<String> {
     Ok(text)
 }
 
+/// The processes in `init`'s PID namespace when it is not this process's
+/// own (a container with no cgroup to list them: rootless); else `init`.
+pub fn pid_ns_members(init: i32) -> Vec<i32> {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(theirs) = ns(&init.to_string()) else {
+        return vec![init];
+    };
+    if ns("self").as_ref() == Some(&theirs) {
+        return vec![init];
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![init];
+    };
+    let mut pids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| ns(&pid.to_string()).as_ref() == Some(&theirs))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
 /// pidfd_open(2): a handle that becomes readable when `pid` exits.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
@@ -695,6 +717,8 @@ mod tests {
         assert!(!in_cgroup(text, "/carte/ab"));
         assert!(!in_cgroup(text, "/carte/abcd"));
         assert!(!in_cgroup("", "/carte/abc"));
+        // The "none" driver's empty path: every process is in it.
+        assert!(in_cgroup(text, ""));
     }
 
     #[test]

@@ -228,3 +228,37 @@ with open(os.path.join(out, "sd-true", "config.json")) as f:
 c["ociVersion"] = "1.0.2"
 with open(os.path.join(out, "sd-true", "config.json"), "w") as f:
     json.dump(c, f, indent=1)
+
+
+# Rootless (carte run by uid 1000 through su): `carte spec --rootless`'s
+# changes made to the base, the caller mapped to 0.
+def rootless_bundle(name, args, resources=None, cgroups_path=None):
+    c = copy.deepcopy(base)
+    c["root"] = {"path": "/rootfs", "readonly": True}
+    c["process"]["terminal"] = False
+    c["process"]["args"] = args
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"]
+                                if n["type"] not in ("network", "user")] + [{"type": "user"}]
+    c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
+    c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
+    c["linux"].pop("resources", None)
+    for m in c["mounts"]:
+        if m["destination"] == "/sys":
+            m.update({"type": "none", "source": "/sys",
+                      "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+        m["options"] = [o for o in m.get("options", [])
+                        if not o.startswith(("uid=", "gid="))]
+    if resources:
+        c["linux"]["resources"] = resources
+    if cgroups_path:
+        c["linux"]["cgroupsPath"] = cgroups_path
+    os.makedirs(os.path.join(out, name))
+    with open(os.path.join(out, name, "config.json"), "w") as f:
+        json.dump(c, f, indent=1)
+
+
+rootless_bundle("rl-deleg", ["sh", "-c", "id -u; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"],
+                resources={"memory": {"limit": 64 * MIB}, "pids": {"limit": 40}},
+                cgroups_path="/deleg/c")
+rootless_bundle("rl-nocg", ["sh", "-c", "id -u"])
+rootless_bundle("rl-nocg-limits", ["true"], resources={"memory": {"limit": 64 * MIB}})

@@ -122,6 +122,35 @@ out=$($C run -b /bundles/unified-bad unibad 2>&1)
 expect "unified: a file of no controller fails create" "nosuch" "$out"
 [ ! -e $cg/unibad ] && ok "unified: the failed create leaves no cgroup" || not_ok "unified failure cleanup" "cgroup left"
 
+# Rootless: carte run by uid 1000 (su), state under its XDG_RUNTIME_DIR.
+# With a delegated cgroup (uid 1000 owns /deleg, its shell sits in the
+# leaf /deleg/sh) carte makes /deleg/c and sets the limits there; without
+# one (the root cgroup is root's) it makes none and refuses limits.
+mkdir -p /etc /run/rl $cg/deleg/sh
+echo "rl:x:1000:1000::/tmp:/bin/sh" >> /etc/passwd
+echo "rl:x:1000:" >> /etc/group
+echo "+memory +pids" > $cg/deleg/cgroup.subtree_control
+chown 1000:1000 /run/rl $cg/deleg $cg/deleg/cgroup.procs $cg/deleg/cgroup.subtree_control \
+    $cg/deleg/cgroup.threads $cg/deleg/sh $cg/deleg/sh/cgroup.procs
+chmod 700 /run/rl
+cat > /tmp/rl.sh <<'EOS'
+echo $$ > /sys/fs/cgroup/deleg/sh/cgroup.procs
+exec su rl -s /bin/sh -c "XDG_RUNTIME_DIR=/run/rl /carte $*"
+EOS
+out=$(sh /tmp/rl.sh run -b /bundles/rl-deleg rl1 2>&1)
+expect "rootless, delegated cgroup: root inside, limits set" "0
+67108864
+40" "$out"
+[ ! -e $cg/deleg/c ] && ok "rootless, delegated cgroup: removed" || not_ok "rootless, delegated cgroup: removed" "still there"
+out=$(sh /tmp/rl.sh run -b /bundles/rl-nocg rl2 2>&1)
+expect "rootless, no writable cgroup: runs" "0" "$out"
+[ ! -e $cg/rl2 ] && ok "rootless, no writable cgroup: none made" || not_ok "rootless, no writable cgroup: none made" "$cg/rl2"
+out=$(sh /tmp/rl.sh run -b /bundles/rl-nocg-limits rl3 2>&1)
+expect "rootless, no writable cgroup: limits refused" "linux.resources.memory" "$out"
+expect "rootless: the state root is the user's" "1000" "$(stat -c %u /run/rl/carte 2>&1)"
+[ -z "$(ls /run/rl/carte)" ] && ok "rootless: no state left" || not_ok "rootless: no state left" "$(ls /run/rl/carte)"
+rmdir $cg/deleg/sh $cg/deleg 2>/dev/null
+
 # carte's own cgroups, and the containers' here (no cgroupsPath: /<id>).
 left=$(find $cg \( -name '*carte*' -o -path "$cg/mypod/*" -o -name lim -o -name lim2 -o -name ctr -o -name ka -o -name oom -o -name dlg -o -name uni -o -name unibad \) 2>/dev/null)
 expect "no carte cgroup left" "" "$left"

@@ -34,6 +34,8 @@ pub struct Fs {
     /// Made on first use: it reads /proc/self/cgroup and mountinfo twice,
     /// which a v1 create that only writes device rules never needs.
     manager: std::cell::OnceCell<FsManager>,
+    /// Whether `set` writes device rules (not for a rootless container).
+    device_rules: bool,
 }
 
 impl Fs {
@@ -41,7 +43,14 @@ impl Fs {
         Fs {
             path: path.to_string(),
             manager: std::cell::OnceCell::new(),
+            device_rules: true,
         }
+    }
+
+    /// A cgroup whose device rules are left alone (`for_create`).
+    pub(super) fn without_device_rules(mut self) -> Fs {
+        self.device_rules = false;
+        self
     }
 
     /// The cgroups-rs manager of this cgroup.
@@ -153,6 +162,11 @@ impl Manager for Fs {
         resources: &LinuxResources,
         devices: &[LinuxDevice],
     ) -> Result<(), CgroupError> {
+        if !self.device_rules {
+            let mut resources = resources.clone();
+            resources.set_devices(None);
+            return resources::apply(self, &resources);
+        }
         let controller = is_unified()
             || super::controller_dir(&self.path, "devices").is_some_and(|d| d.is_dir());
         let all = with_device_rules(resources, devices, controller);
@@ -205,8 +219,8 @@ impl Manager for Fs {
         kill_all(&self.path, signal)
     }
 
-    fn stats(&self) -> Stats {
-        stats::collect(self)
+    fn stats(&self) -> Result<Stats, CgroupError> {
+        Ok(stats::collect(self))
     }
 
     fn pids(&self) -> Vec<i32> {
@@ -560,6 +574,30 @@ pub fn is_frozen(path: &str) -> bool {
         )
     };
     std::fs::read_to_string(file).is_ok_and(|s| s.trim() == frozen)
+}
+
+/// Whether this process can make cgroup `path` in every hierarchy: the
+/// nearest existing ancestor of each is writable (a delegated subtree).
+/// Asked only in rootless mode (`rootless::Rootless::cgroup_driver`),
+/// which picks the "none" driver when it is false.
+pub fn can_create(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    let dirs: Vec<PathBuf> = if is_unified() {
+        candidate_dirs(path)
+    } else {
+        // The hierarchies the container joins (`self_join`).
+        join_hierarchies()
+            .iter()
+            .map(|h| h.mount_point.join(rel))
+            .collect()
+    };
+    !dirs.is_empty()
+        && dirs.iter().all(|dir| {
+            let Some(existing) = dir.ancestors().find(|d| d.exists()) else {
+                return false;
+            };
+            nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK).is_ok()
+        })
 }
 
 /// The container's directory in each hierarchy.

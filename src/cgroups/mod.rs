@@ -12,12 +12,13 @@
 
 mod devices_bpf;
 mod fs;
+mod none;
 mod oom;
 mod resources;
 mod stats;
 pub mod systemd;
 
-pub use fs::{path_for, pids_in, refuse_frozen, SelfJoin};
+pub use fs::{can_create, path_for, pids_in, refuse_frozen, SelfJoin};
 pub use oom::{Oom, OomWatch};
 pub use resources::{dropped_fields, merge};
 pub use stats::Stats;
@@ -37,6 +38,17 @@ pub enum Driver {
     Cgroupfs,
     /// systemd: a transient scope unit (`--systemd-cgroup`).
     Systemd,
+    /// No cgroup: a rootless container without a writable one (none.rs).
+    None,
+}
+
+/// The container's init as state.json recorded it: without a cgroup, its
+/// processes are found through init's PID namespace (none.rs).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Init {
+    pub pid: i32,
+    /// /proc/<pid>/stat's start time, so a reused pid is not taken for it.
+    pub start_time: u64,
 }
 
 /// The container's cgroup, whichever driver made it. Verbs and the
@@ -71,9 +83,17 @@ pub trait Manager {
     /// Sends `signal` to every process in the cgroup and below.
     fn kill(&self, signal: i32);
     /// The statistics `events` prints.
-    fn stats(&self) -> Stats;
+    fn stats(&self) -> Result<Stats, CgroupError>;
+    /// Watches the cgroup for OOM kills (`events`).
+    fn oom_watch(&self) -> Result<OomWatch, CgroupError> {
+        OomWatch::new(self.path())
+    }
     /// Every process in the cgroup and below.
     fn pids(&self) -> Vec<i32>;
+    /// Hands the cgroup to the container's user (see `delegate`).
+    fn delegate(&self, uid: u32, gid: u32) -> Result<(), CgroupError> {
+        delegate(self.path(), uid, gid)
+    }
     /// Kills what is left and removes the cgroup (and, for systemd, the
     /// unit), so that nothing of it remains.
     fn destroy(&mut self) -> Result<(), CgroupError>;
@@ -81,26 +101,35 @@ pub trait Manager {
 
 /// The manager of a new container's cgroup, for `create`: its path from
 /// linux.cgroupsPath in the driver's own syntax, checked here.
+/// `device_rules`: false for a rootless container, which cannot write them
+/// (`rootless::Rootless::device_rules`).
 pub fn for_create(
     driver: Driver,
     spec: &oci_spec::runtime::Spec,
     id: &str,
+    device_rules: bool,
 ) -> Result<Box<dyn Manager>, CgroupError> {
     Ok(match driver {
         Driver::Cgroupfs => {
             let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-            Box::new(fs::Fs::open(&path_for(cgroups_path.as_deref(), id)))
+            let fs = fs::Fs::open(&path_for(cgroups_path.as_deref(), id));
+            Box::new(match device_rules {
+                true => fs,
+                false => fs.without_device_rules(),
+            })
         }
         Driver::Systemd => Box::new(systemd::Systemd::for_create(spec, id)?),
+        Driver::None => Box::new(none::NoCgroup::new(Init::default())),
     })
 }
 
-/// The manager of an existing container's cgroup, by the driver and path
-/// state.json recorded.
-pub fn open(driver: Driver, path: &str) -> Box<dyn Manager> {
+/// The manager of an existing container's cgroup, by the driver, path and
+/// init state.json recorded (only the "none" driver needs init).
+pub fn open(driver: Driver, path: &str, init: Init) -> Box<dyn Manager> {
     match driver {
         Driver::Cgroupfs => Box::new(fs::Fs::open(path)),
         Driver::Systemd => Box::new(systemd::Systemd::open(path)),
+        Driver::None => Box::new(none::NoCgroup::new(init)),
     }
 }
 
@@ -113,6 +142,9 @@ pub enum CgroupError {
     NoSystemd,
     #[error("cgroup {path}: {reason}")]
     Manager { path: String, reason: String },
+    /// A cgroup operation on a container that has none (driver "none").
+    #[error("cannot {op} the container: it has no cgroup (rootless without a writable, delegated cgroup)")]
+    NoCgroup { op: &'static str },
     /// A field this host (or carte) cannot honour; nothing was written.
     #[error("linux.resources.{field}: {reason}")]
     Unsupported { field: String, reason: String },

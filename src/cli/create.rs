@@ -4,7 +4,11 @@ use std::process::ExitCode;
 use super::CreateArgs;
 use crate::container::{self, CreateOptions};
 
-pub fn options(args: &CreateArgs, driver: crate::cgroups::Driver) -> CreateOptions {
+pub fn options(
+    args: &CreateArgs,
+    driver: crate::cgroups::Driver,
+    rootless: crate::rootless::Rootless,
+) -> CreateOptions {
     CreateOptions {
         bundle: args.bundle.clone(),
         pid_file: args.pid_file.clone(),
@@ -16,6 +20,7 @@ pub fn options(args: &CreateArgs, driver: crate::cgroups::Driver) -> CreateOptio
         no_new_keyring: args.no_new_keyring,
         start_now: false,
         cgroup_driver: driver,
+        rootless,
     }
 }
 
@@ -23,7 +28,8 @@ pub fn run(
     root: &Path,
     args: &CreateArgs,
     driver: crate::cgroups::Driver,
+    rootless: crate::rootless::Rootless,
 ) -> anyhow::Result<ExitCode> {
-    container::create(root, &args.id, options(args, driver))?;
+    container::create(root, &args.id, options(args, driver, rootless))?;
     Ok(ExitCode::SUCCESS)
 }

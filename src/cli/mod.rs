@@ -52,7 +52,8 @@ pub struct Cli {
     /// (cgroupsPath "slice:prefix:name"); later verbs follow state.json
     #[arg(long)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (only false/auto for now)
+    /// Rootless mode: true, false or auto (rootless when not root, or when
+    /// root of a user namespace that does not map every id)
     #[arg(long, value_name = "true|false|auto")]
     pub rootless: Option<String>,
     #[command(subcommand)]
@@ -183,12 +184,7 @@ impl Cli {
         if let Some(root) = &self.root {
             return root.clone();
         }
-        // SAFETY: geteuid cannot fail.
-        let euid = unsafe { libc::geteuid() };
-        match std::env::var_os("XDG_RUNTIME_DIR") {
-            Some(dir) if euid != 0 => PathBuf::from(dir).join("carte"),
-            _ => PathBuf::from("/run/carte"),
-        }
+        crate::rootless::default_state_root()
     }
 
     /// The cgroup driver `create` and `run` use.
@@ -202,13 +198,15 @@ impl Cli {
 
     /// Flags carte can't honour yet are refused, never silently accepted.
     fn check_unsupported(&self) -> anyhow::Result<()> {
-        match self.rootless.as_deref() {
-            None | Some("false") | Some("auto") => Ok(()),
-            Some("true") => {
-                anyhow::bail!("--rootless true: rootless containers are not supported yet")
-            }
-            Some(other) => anyhow::bail!("--rootless: {other:?} is not true, false or auto"),
-        }
+        crate::rootless::Flag::parse(self.rootless.as_deref())?;
+        Ok(())
+    }
+
+    /// The rootless decisions, for the verbs that make a container; the
+    /// others follow what its state.json recorded.
+    fn rootless(&self) -> anyhow::Result<crate::rootless::Rootless> {
+        let flag = crate::rootless::Flag::parse(self.rootless.as_deref())?;
+        Ok(crate::rootless::Rootless::detect(flag))
     }
 }
 
@@ -251,7 +249,7 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
     cli.check_unsupported()?;
     let root = cli.state_root();
     match &cli.command {
-        Command::Create(args) => create::run(&root, args, cli.cgroup_driver()),
+        Command::Create(args) => create::run(&root, args, cli.cgroup_driver(), cli.rootless()?),
         Command::Start { id } => start::run(&root, id),
         Command::State { id } => state::run(&root, id),
         Command::Kill { all, id, signal } => kill::run(&root, id, signal, *all),
@@ -260,7 +258,14 @@ fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
             detach,
             keep,
             create,
-        } => run::run(&root, create, *detach, *keep, cli.cgroup_driver()),
+        } => run::run(
+            &root,
+            create,
+            *detach,
+            *keep,
+            cli.cgroup_driver(),
+            cli.rootless()?,
+        ),
         Command::Exec(args) => exec::run(&root, args),
         Command::Update(args) => update::run(&root, args),
         Command::Events {

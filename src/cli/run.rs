@@ -14,8 +14,9 @@ pub fn run(
     detach: bool,
     keep: bool,
     driver: crate::cgroups::Driver,
+    rootless: crate::rootless::Rootless,
 ) -> anyhow::Result<ExitCode> {
-    let mut opts = super::create::options(args, driver);
+    let mut opts = super::create::options(args, driver, rootless);
     opts.start_now = true;
     // With process.terminal and no console socket, carte holds the pty itself.
     let mut own_pty = false;

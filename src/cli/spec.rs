@@ -36,15 +36,42 @@ pub fn default_config(rootless: bool) -> serde_json::Value {
         }
     });
     if rootless {
-        // SAFETY: getuid/getgid cannot fail.
-        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-        let linux = &mut config["linux"];
-        linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-        linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-        linux["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
-        linux.as_object_mut().unwrap().remove("resources");
+        to_rootless(&mut config);
     }
     config
+}
+
+/// runc's `spec --rootless`: a user namespace mapping the caller to root,
+/// no network namespace (the caller's is shared), /sys bound from the host
+/// (sysfs cannot be mounted without a network namespace of one's own), no
+/// uid=/gid= mount options (ids the namespace does not map) and no
+/// resources (there may be no cgroup to hold them).
+fn to_rootless(config: &mut serde_json::Value) {
+    // SAFETY: geteuid/getegid cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let linux = &mut config["linux"];
+    linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+    linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    if let Some(list) = linux["namespaces"].as_array_mut() {
+        list.retain(|ns| ns["type"] != "network" && ns["type"] != "user");
+        list.push(serde_json::json!({"type": "user"}));
+    }
+    if let Some(linux) = linux.as_object_mut() {
+        linux.remove("resources");
+    }
+    for mount in config["mounts"].as_array_mut().into_iter().flatten() {
+        if mount["destination"] == "/sys" {
+            *mount = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            continue;
+        }
+        if let Some(options) = mount["options"].as_array_mut() {
+            options.retain(|o| {
+                o.as_str()
+                    .is_none_or(|o| !o.starts_with("uid=") && !o.starts_with("gid="))
+            });
+        }
+    }
 }
 
 pub fn run(bundle: &Path, rootless: bool) -> anyhow::Result<ExitCode> {

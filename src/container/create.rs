@@ -33,8 +33,12 @@ pub struct CreateOptions {
     /// `run`: init execs the process as soon as it is created, released
     /// through a pipe `start` reads instead of the exec fifo.
     pub start_now: bool,
-    /// Who makes the cgroup (the global `--systemd-cgroup`).
+    /// Who makes the cgroup (the global `--systemd-cgroup`); rootless
+    /// may turn it into "none" (`Rootless::cgroup_driver`).
     pub cgroup_driver: Driver,
+    /// The rootless decisions, taken once by the caller (root mode by
+    /// default).
+    pub rootless: crate::rootless::Rootless,
 }
 
 /// Undoes a failed create: kills init, detaches what it mounted in carte's
@@ -75,7 +79,7 @@ impl Drop for Undo {
             }
         }
         if let Some((driver, path)) = &self.cgroup {
-            if let Err(e) = cgroups::open(*driver, path).destroy() {
+            if let Err(e) = cgroups::open(*driver, path, cgroups::Init::default()).destroy() {
                 logging::warn(&format!("cleanup after failed create: {e}"));
             }
         }
@@ -128,6 +132,17 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         logging::warn(&w);
     }
     check_terminal(spec, &opts, &bundle.config_path())?;
+    // Rootless: which cgroup driver (none without a writable cgroup), who
+    // writes the id maps, and what needs privilege, all settled before
+    // anything is made.
+    let driver = opts.rootless.cgroup_driver(opts.cgroup_driver, spec, id)?;
+    let id_maps = opts.rootless.id_maps(spec, &bundle.config_path())?;
+    opts.rootless.check(
+        spec,
+        &bundle.config_path(),
+        driver != Driver::None,
+        &id_maps,
+    )?;
     // CVE-2019-5736, before anything is made, the seccomp filter included:
     // the re-exec starts this create over. Only a trampoline's fit depends
     // on the profile; where it does not fit, or cannot be made, the re-exec
@@ -167,7 +182,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         }
     }
     // The driver checks cgroupsPath in its own syntax before anything exists.
-    let mut cgroup = cgroups::for_create(opts.cgroup_driver, spec, id).map_err(|e| match e {
+    let device_rules = opts.rootless.device_rules();
+    let mut cgroup = cgroups::for_create(driver, spec, id, device_rules).map_err(|e| match e {
         cgroups::CgroupError::Invalid { field, reason } => config::ConfigError::Invalid {
             path: bundle.config_path().display().to_string(),
             field,
@@ -252,7 +268,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         owner: String::new(),
         annotations: spec.annotations().clone(),
         cgroup_path: cgroup_path.clone(),
-        cgroup_driver: opts.cgroup_driver,
+        cgroup_driver: driver,
         hooks: spec.hooks().clone(),
         started: false,
         seccomp: linux.seccomp().clone(),
@@ -307,6 +323,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         cgroup_path: &cgroup_path,
+        id_maps: &id_maps,
+        in_userns: opts.rootless.in_userns,
         seccomp: seccomp.as_ref(),
         trampoline: trampoline.as_ref(),
         idmapped: &idmapped.mounts,
@@ -364,7 +382,8 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                 // take one that holds processes already (cgroupsPath "/" or
                 // a service's). Checked here, beside the intermediate's
                 // namespaces, which take longer than the cgroup work.
-                let strangers = cgroups::pids_in(&cgroup_path);
+                let strangers =
+                    cgroups::open(driver, &cgroup_path, cgroups::Init::default()).pids();
                 if !strangers.is_empty() {
                     return Err(config::ConfigError::Invalid {
                         path: bundle.config_path().display().to_string(),
@@ -377,7 +396,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
                     .to_string());
                 }
                 // Only now: undoing a failed create kills what is in it.
-                undo.cgroup = Some((opts.cgroup_driver, cgroup_path.clone()));
+                undo.cgroup = Some((driver, cgroup_path.clone()));
                 state.save(&dir).map_err(|e| e.to_string())?
             }
             Stage::Started => prepared = State::prepare(&dir),
@@ -416,7 +435,7 @@ pub fn create(root: &Path, id: &str, mut opts: CreateOptions) -> Result<Containe
         cgroup.forbid_new_tasks()?;
     }
     if let Some((uid, gid)) = cgroup_owner(spec, cgroups::is_unified()) {
-        cgroups::delegate(&cgroup_path, uid, gid)?;
+        cgroup.delegate(uid, gid)?;
     }
     state.pid = pid;
     state.pid_start_time = init_start_time.ok_or_else(|| {

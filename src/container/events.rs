@@ -8,7 +8,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::state::Status;
 use super::{Container, ContainerError};
-use crate::cgroups::{Oom, OomWatch, Stats};
+use crate::cgroups::{Oom, Stats};
 use crate::sys;
 
 pub enum Event {
@@ -62,7 +62,7 @@ impl Container {
     /// The cgroup statistics now (`events --stats`).
     pub fn stats(&self) -> Result<Stats, ContainerError> {
         self.check_watchable()?;
-        Ok(self.cgroup().stats())
+        Ok(self.cgroup().stats()?)
     }
 
     /// Calls `emit` with the statistics every `interval` and with each OOM,
@@ -74,7 +74,7 @@ impl Container {
     ) -> Result<(), ContainerError> {
         self.check_watchable()?;
         let cgroup = self.cgroup();
-        let mut oom = OomWatch::new(cgroup.path())?;
+        let mut oom = cgroup.oom_watch()?;
         let init = sys::pidfd_open(self.state.pid).map_err(super::io_err(
             "watch init",
             std::path::Path::new(&format!("/proc/{}", self.state.pid)),
@@ -119,7 +119,7 @@ impl Container {
             }
             if Instant::now() >= next {
                 next += interval;
-                if !emit(Event::Stats(Box::new(cgroup.stats()))) {
+                if !emit(Event::Stats(Box::new(cgroup.stats()?))) {
                     return Ok(());
                 }
             }

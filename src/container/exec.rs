@@ -145,6 +145,13 @@ fn sub_cgroup_dirs(
     cgroup_path: &str,
     subs: &[(String, String)],
 ) -> Result<Vec<PathBuf>, ContainerError> {
+    // The "none" driver's empty path would name the hierarchies' roots.
+    if cgroup_path.is_empty() && !subs.is_empty() {
+        return Err(ContainerError::Usage(
+            "--cgroup: the container has no cgroup (rootless without a writable, delegated cgroup)"
+                .into(),
+        ));
+    }
     let rel = cgroup_path.trim_start_matches('/');
     let mut dirs = Vec::new();
     for (ctrl, sub) in subs {

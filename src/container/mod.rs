@@ -49,6 +49,8 @@ pub enum ContainerError {
     #[error(transparent)]
     IntelRdt(#[from] crate::intelrdt::RdtError),
     #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
+    #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] crate::seccomp::SeccompError),
@@ -220,14 +222,24 @@ impl Container {
         // No record of another driver or path: the default of create
         // without --systemd-cgroup, which is all that can be there.
         let cgroup = crate::cgroups::path_for(None, id);
-        crate::cgroups::open(crate::cgroups::Driver::Cgroupfs, &cgroup).destroy()?;
+        // A rootless create makes no cgroup where it cannot write: the
+        // default one there is someone else's (root's), never to be killed.
+        if crate::cgroups::can_create(&cgroup) {
+            let init = crate::cgroups::Init::default();
+            crate::cgroups::open(crate::cgroups::Driver::Cgroupfs, &cgroup, init).destroy()?;
+        }
         std::fs::remove_dir_all(&dir).map_err(io_err("remove state dir", &dir))?;
         Ok(true)
     }
 
-    /// The container's cgroup, through the driver that made it.
+    /// The container's cgroup, through the driver that made it ("none"
+    /// for a rootless container that got no cgroup).
     pub fn cgroup(&self) -> Box<dyn crate::cgroups::Manager> {
-        crate::cgroups::open(self.state.cgroup_driver, &self.state.cgroup_path)
+        let init = crate::cgroups::Init {
+            pid: self.state.pid,
+            start_time: self.state.pid_start_time,
+        };
+        crate::cgroups::open(self.state.cgroup_driver, &self.state.cgroup_path, init)
     }
 
     pub fn id(&self) -> &str {

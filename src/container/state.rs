@@ -70,7 +70,8 @@ pub struct State {
     pub owner: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<std::collections::HashMap<String, String>>,
-    /// The cgroup the container was put in, relative to each hierarchy's root.
+    /// The cgroup the container was put in, relative to each hierarchy's
+    /// root; empty for a rootless container that got none (driver "none").
     pub cgroup_path: String,
     /// Who made the cgroup (`--systemd-cgroup` at create): every later
     /// verb goes through the same driver, without the flag.
@@ -234,7 +235,8 @@ impl State {
     }
 
     /// Init is alive: the saved pid has the saved start time and sits in
-    /// the container's cgroup (a reused pid is a stranger).
+    /// the container's cgroup (a reused pid is a stranger). Without a
+    /// cgroup (driver "none") the path is empty, which every process is in.
     pub fn alive(&self) -> bool {
         self.pid > 0
             && sys::process_alive(self.pid, self.pid_start_time)

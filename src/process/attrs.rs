@@ -161,6 +161,11 @@ pub(super) fn exec(program: &Program, preserve_fds: u32, via: Option<&Via>) -> S
     }
 }
 
+/// The user namespace this process is in has setgroups(2) turned off.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
 fn set_rlimits(process: &Process) -> Result<(), String> {
     failpoint!("attrs.rlimits");
     for rl in process.rlimits().iter().flatten() {
@@ -177,7 +182,7 @@ fn set_rlimits(process: &Process) -> Result<(), String> {
     Ok(())
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+pub(crate) fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
     use PosixRlimitType::*;
     match t {
         RlimitCpu => libc::RLIMIT_CPU,
@@ -221,9 +226,10 @@ fn set_user_and_caps(process: &Process, in_userns: bool) -> Result<(), String> {
     failpoint!("attrs.user");
     match setgroups(&groups) {
         Ok(()) => {}
-        // A joined user namespace may have setgroups denied; with no extra
-        // groups asked for, that is fine.
-        Err(nix::Error::EPERM) if in_userns && groups.is_empty() => {}
+        // A user namespace (the container's, or the one carte runs in) may
+        // have setgroups denied; with no extra groups asked for, that is
+        // fine.
+        Err(nix::Error::EPERM) if groups.is_empty() && (in_userns || setgroups_denied()) => {}
         Err(e) => {
             return Err(format!(
                 "setgroups {:?}: {}",

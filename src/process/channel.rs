@@ -107,8 +107,12 @@ impl Message {
         };
         match tag {
             b'S' => bare(Message::Start),
+            // No paths at all: a container without a cgroup.
             b'J' => Ok(Message::JoinCgroup(
-                text().split('\n').map(str::to_string).collect(),
+                (text().split('\n'))
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             )),
             b'M' => bare(Message::MapsRequest),
             b'm' => bare(Message::MapsDone),
@@ -343,6 +347,12 @@ mod tests {
             Message::Created,
             Message::SeccompFd,
             Message::SeccompDone,
+            Message::JoinCgroup(vec![
+                "/sys/fs/cgroup/pids/x/tasks".into(),
+                "/a/tasks".into(),
+            ]),
+            // The "none" cgroup driver's: nothing to join.
+            Message::JoinCgroup(Vec::new()),
             Message::Error("exec \"/bin/nosuch\": no such file or directory".into()),
         ] {
             assert_eq!(Message::decode(&m.encode()).unwrap(), m);

@@ -51,14 +51,40 @@ const KINDS: [(&str, libc::c_int); 8] = [
     ("mnt", libc::CLONE_NEWNS),
 ];
 
+/// Opens one of init's namespace files. Until init execs the container's
+/// process it is not dumpable (CVE-2016-9962), and only root may open
+/// them: carte without root (rootless) gets EACCES there. `start` returns
+/// before that execve, so an exec right after it waits for it, a second
+/// at most; a `created` container stays closed to it.
+fn open_init_ns(path: &str) -> std::io::Result<File> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match File::open(path) {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Opens init's namespaces that are not ours.
 fn container_namespaces(init_pid: i32) -> Result<Vec<(&'static str, libc::c_int, File)>, String> {
     let mut out = Vec::new();
     for (name, flag) in KINDS {
         let theirs = format!("/proc/{init_pid}/ns/{name}");
-        let file = match File::open(&theirs) {
+        let file = match open_init_ns(&theirs) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(format!(
+                    "open {theirs}: {} (without root, init can be entered only once it runs the container's process)",
+                    sys::reason(&e)
+                ))
+            }
             Err(e) => return Err(format!("open {theirs}: {}", sys::reason(&e))),
         };
         let same = std::fs::metadata(format!("/proc/self/ns/{name}")).is_ok_and(|ours| {

@@ -101,8 +101,11 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
     let ctx = RootfsContext {
         rootfs: args.rootfs,
         own_mount_ns,
-        in_userns: plan.has(LinuxNamespaceType::User),
+        in_userns: plan.has(LinuxNamespaceType::User) || args.in_userns,
         cgroup_ns: plan.has(LinuxNamespaceType::Cgroup),
+        // Empty without a cgroup of its own (rootless): the container is
+        // in the caller's, and a cgroup mount without a namespace shows
+        // the roots.
         cgroup_path: args.cgroup_path,
         mount_label: crate::lsm::mount_label(linux.mount_label().as_deref()),
         idmapped: args.idmapped,
@@ -165,7 +168,7 @@ fn setup(args: &InitArgs, chan: &Channel, join: Option<SelfJoin>) -> Result<Read
     super::sched::apply(process, container)?;
     let program = attrs::prepare(
         process,
-        plan.has(LinuxNamespaceType::User),
+        plan.has(LinuxNamespaceType::User) || args.in_userns,
         seccomp.as_ref(),
         host_proc.as_fd(),
         args.preserve_fds,

@@ -28,6 +28,11 @@ use oci_spec::runtime::Spec;
 use crate::cgroups::Manager;
 use channel::{Channel, ChannelError, Message};
 
+/// The setrlimit resource of an rlimit type (rootless checks them up front).
+pub(crate) fn rlimit_resource(t: oci_spec::runtime::PosixRlimitType) -> libc::__rlimit_resource_t {
+    attrs::rlimit_resource(t)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     #[error(transparent)]
@@ -56,7 +61,13 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// The container's cgroup; empty for one without (driver "none").
     pub cgroup_path: &'a str,
+    /// Who writes the maps of a new user namespace (rootless.rs).
+    pub id_maps: &'a crate::rootless::IdMaps,
+    /// carte itself runs in a user namespace (rootless podman's): init
+    /// cannot mknod even without one of the container's own.
+    pub in_userns: bool,
     /// The compiled linux.seccomp, installed by init.
     pub seccomp: Option<&'a crate::seccomp::Filter>,
     /// Execs the user's process, when that is the CVE-2019-5736 defence.
@@ -178,11 +189,17 @@ pub fn spawn(
                 meanwhile(Stage::Forked).map_err(ProcessError::Child)?;
                 failpoint!("cgroup.join");
                 let self_join = cgroup.apply(child.as_raw())?;
-                if !self_join.is_empty() {
+                // On v1 the intermediate waits for them: none when there
+                // is no cgroup to join (the "none" driver).
+                if !crate::cgroups::is_unified() {
                     use std::os::fd::AsRawFd;
                     let (paths, files) = self_join.into_parts();
                     let fds: Vec<_> = files.iter().map(|f| f.as_raw_fd()).collect();
-                    send_with_fds(&parent_end, &Message::JoinCgroup(paths), &fds)?;
+                    let join = Message::JoinCgroup(paths);
+                    match fds.is_empty() {
+                        true => send(&parent_end, &join)?,
+                        false => send_with_fds(&parent_end, &join, &fds)?,
+                    }
                 }
                 Ok(())
             })();
@@ -273,7 +290,7 @@ fn drive(
                 send(chan, &Message::SeccompDone)?;
             }
             Ok(Message::MapsRequest) => {
-                crate::namespaces::write_id_maps(intermediate.as_raw(), linux)?;
+                crate::namespaces::write_id_maps(intermediate.as_raw(), linux, args.id_maps)?;
                 send(chan, &Message::MapsDone)?;
             }
             Ok(Message::InitPid(pid)) => {

@@ -464,16 +464,24 @@ fn mount_cgroup(
     let target = ensure_in_root(root, dest, true).map_err(path_err("create mountpoint", dest))?;
     let hierarchies = crate::cgroups::host_hierarchies();
     if crate::cgroups::is_unified() {
-        if ctx.cgroup_ns {
-            mount(
+        let mounted = ctx.cgroup_ns
+            && match mount(
                 Some("cgroup2"),
                 fd_path(&target).as_str(),
                 Some("cgroup2"),
                 opts.flags,
                 None::<&str>,
-            )
-            .map_err(mount_err("cgroup2", dest))?;
-        } else {
+            ) {
+                Ok(()) => true,
+                // The host's cgroup2 is already there, at the root of its
+                // mount (a /sys bound from the host, as rootless configs
+                // have): the kernel refuses the same filesystem twice on
+                // one mount point. As runc, the container's cgroup is
+                // bound instead (with no cgroup of its own, the tree).
+                Err(nix::errno::Errno::EBUSY) => false,
+                Err(e) => return Err(mount_err("cgroup2", dest)(e)),
+            };
+        if !mounted {
             let src = format!("/sys/fs/cgroup{}", ctx.cgroup_path);
             bind_remount(
                 root,

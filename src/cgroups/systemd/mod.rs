@@ -386,7 +386,7 @@ impl Manager for Systemd {
         self.fs.kill(signal)
     }
 
-    fn stats(&self) -> Stats {
+    fn stats(&self) -> Result<Stats, CgroupError> {
         self.fs.stats()
     }
 
