@@ -4,7 +4,7 @@
 //! It is compiled by the same rustc, for the same target, with no crates.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
@@ -40,8 +40,17 @@ fn commit() {
     if let Some(head) = git(&["rev-parse", "--path-format=absolute", "--git-path", "HEAD"]) {
         println!("cargo:rerun-if-changed={head}");
     }
+    // A packed ref has no file of its own (and a missing path would rerun
+    // the script on every build): then watch packed-refs.
     if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(r) = git(&["rev-parse", "--path-format=absolute", "--git-path", &branch]) {
+        let loose = git(&["rev-parse", "--path-format=absolute", "--git-path", &branch]);
+        let packed = git(&[
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "packed-refs",
+        ]);
+        if let Some(r) = loose.filter(|r| Path::new(r).exists()).or(packed) {
             println!("cargo:rerun-if-changed={r}");
         }
     }
