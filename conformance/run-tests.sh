@@ -56,6 +56,12 @@ crashed=$(( ${failed_targets:-0} - result_failures ))
 # docs/conformance.md has one row per MUST and SHOULD of the spec.
 echo "== conformance table"
 conformance/spec-rows.sh || tests_rc=1
+# The committed man pages and completions match the clap definitions.
+echo "== man pages and completions"
+cargo clippy -q -p carte-gen-docs --all-targets -- -D warnings 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
+cargo test -q -p carte-gen-docs 2>&1 | tee -a "$log"
+[ "${PIPESTATUS[0]}" = 0 ] || tests_rc=1
 # The fault walk: every failpoint of src/failpoint.rs set in turn, in a
 # build of its own (the feature is off in the binary above and in releases).
 echo "== fault injection"

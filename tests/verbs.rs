@@ -159,3 +159,32 @@ fn features_tells_the_truth() {
     assert_eq!(doc["linux"]["intelRdt"]["enabled"], resctrl);
     assert_eq!(doc["linux"]["intelRdt"]["schemata"], resctrl);
 }
+
+/// `carte --version` and `-v` in runc's shape: docker takes the name and
+/// version from the line holding "version" and the commit from "commit:",
+/// so no other line may hold "version".
+#[test]
+fn version_in_runc_shape() {
+    if is_runc() {
+        return;
+    }
+    let env = TestEnv::new("pkgver");
+    for flag in ["--version", "-v"] {
+        let out = env.carte(&[flag]);
+        out.assert_ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 4, "{flag}: {lines:?}");
+        assert_eq!(
+            lines[0],
+            concat!("carte version ", env!("CARGO_PKG_VERSION"))
+        );
+        let commit = lines[1].strip_prefix("commit: ").expect("a commit line");
+        assert!(!commit.is_empty() && !commit.contains(' '), "{commit:?}");
+        assert_eq!(lines[2], "spec: 1.3.0");
+        assert_eq!(lines[3], "seccomp: built in (seccompiler)");
+        assert!(
+            !lines[1..].iter().any(|l| l.contains("version")),
+            "{lines:?}"
+        );
+    }
+}

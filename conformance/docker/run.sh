@@ -54,6 +54,14 @@ expect() {
 run() { timeout 60 docker -H "unix://$sock" run --rm --network none "$@" 2>&1; }
 
 expect "the default runtime is carte" "carte" "$(d info --format '{{.DefaultRuntime}}' 2>&1)"
+# dockerd runs `carte --version` and reads it as runc's: the runtime's
+# name and version (docker version's components) and its commit (docker
+# info's "runc version" line, .RuncCommit.ID).
+commit=$("$CARTE" --version | sed -n 's/^commit: //p')
+version=$("$CARTE" --version | sed -n 's/^carte version //p')
+expect "docker info shows carte's commit" "$commit" "$(d info --format '{{.RuncCommit.ID}}' 2>&1)"
+expect "docker version shows carte's version" "carte $version $commit" \
+    "$(d version --format '{{range .Server.Components}}{{.Name}} {{.Version}} {{.Details.GitCommit}};{{end}}' 2>&1)"
 out=$(run "$image" echo hello); expect "run echo" "hello" "$out"
 run "$image" sh -c 'exit 3' >/dev/null; expect "exit code" "3" "$?"
 out=$(run -e FOO=bar -w /tmp --user 1000:1000 "$image" sh -c 'echo $FOO $(pwd) $(id -u)'); expect "-e, -w, --user" "bar /tmp 1000" "$out"

@@ -391,6 +391,7 @@ mod tests {
             "-h",
             "--version",
             "-V",
+            "-v",
             "state",
             "state a b",
             "state --help",

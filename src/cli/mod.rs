@@ -24,11 +24,23 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::logging;
 
+/// What `carte --version` prints after "carte ", in runc's shape: docker
+/// takes the runtime's name and version from the line holding "version",
+/// and its commit from "commit:" (so no other line may say "version").
+/// carte links no libseccomp: the seccomp line says what filters it.
+pub const VERSION: &str = concat!(
+    "version ",
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("CARTE_COMMIT"),
+    "\nspec: 1.3.0",
+    "\nseccomp: built in (seccompiler)"
+);
+
 #[derive(Parser, Debug)]
 #[command(
     name = "carte",
-    // runc's shape ("runc version X", "spec: Y"), which go-runc parses.
-    version = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"),
+    version = VERSION,
     disable_version_flag = true,
     about = "A low-level OCI container runtime, a drop-in for runc"
 )]
