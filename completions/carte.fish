@@ -28,7 +28,7 @@ complete -c carte -n "__fish_carte_needs_command" -l root -d 'Directory for cont
 complete -c carte -n "__fish_carte_needs_command" -l log -d 'Write log lines to FILE (JSON or text, see --log-format)' -r -F
 complete -c carte -n "__fish_carte_needs_command" -l log-format -r -f -a "text\t''
 json\t''"
-complete -c carte -n "__fish_carte_needs_command" -l rootless -d 'Rootless mode: true, false or auto (only false/auto for now)' -r
+complete -c carte -n "__fish_carte_needs_command" -l rootless -d 'Rootless mode: true, false or auto (rootless when not root, or when root of a user namespace that does not map every id)' -r
 complete -c carte -n "__fish_carte_needs_command" -s v -l version -d 'Print the version (-v, as runc; -V and --version too)'
 complete -c carte -n "__fish_carte_needs_command" -l debug -d 'Log each phase with its duration'
 complete -c carte -n "__fish_carte_needs_command" -l systemd-cgroup -d 'create and run: make the cgroup a systemd transient scope (cgroupsPath "slice:prefix:name"); later verbs follow state.json'
