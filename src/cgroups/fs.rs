@@ -345,11 +345,20 @@ const V1_CONTROLLERS: [&str; 14] = [
 /// The v1 hierarchies a container joins: the first mount of each of
 /// `V1_CONTROLLERS`, in that order, each once (cpu,cpuacct is one).
 /// The v1 hierarchies in join order; on a hybrid host the cgroup2 one
-/// last, as runc joins it too (`0::/<path>` in /proc/<pid>/cgroup).
+/// last, as runc joins it too (`0::/<path>` in /proc/<pid>/cgroup), where
+/// carte may move processes in it: cgroup2 asks for write access to
+/// cgroup.procs of the common ancestor of the two cgroups, the root here,
+/// which an unprivileged caller with a delegated v1 subtree lacks.
 fn join_hierarchies() -> Vec<Hierarchy> {
     let all = host_hierarchies();
     let mut order = join_order(&all);
-    order.extend(all.into_iter().filter(|h| h.v2));
+    order.extend(all.into_iter().filter(|h| {
+        h.v2 && nix::unistd::access(
+            &h.mount_point.join("cgroup.procs"),
+            nix::unistd::AccessFlags::W_OK,
+        )
+        .is_ok()
+    }));
     order
 }
 
