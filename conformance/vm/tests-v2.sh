@@ -122,7 +122,8 @@ out=$($C run -b /bundles/unified-bad unibad 2>&1)
 expect "unified: a file of no controller fails create" "nosuch" "$out"
 [ ! -e $cg/unibad ] && ok "unified: the failed create leaves no cgroup" || not_ok "unified failure cleanup" "cgroup left"
 
-# Rootless: carte run by uid 1000 (su), state under its XDG_RUNTIME_DIR.
+# Rootless: carte run by uid 1000 (busybox su: no PAM, which on the systemd
+# VM refuses a user with no shadow entry), state under its XDG_RUNTIME_DIR.
 # With a delegated cgroup (uid 1000 owns /deleg, its shell sits in the
 # leaf /deleg/sh) carte makes /deleg/c and sets the limits there; without
 # one (the root cgroup is root's) it makes none and refuses limits.
@@ -135,7 +136,7 @@ chown 1000:1000 /run/rl $cg/deleg $cg/deleg/cgroup.procs $cg/deleg/cgroup.subtre
 chmod 700 /run/rl
 cat > /tmp/rl.sh <<'EOS'
 echo $$ > /sys/fs/cgroup/deleg/sh/cgroup.procs
-exec su rl -s /bin/sh -c "XDG_RUNTIME_DIR=/run/rl /carte $*"
+exec busybox su rl -s /bin/sh -c "XDG_RUNTIME_DIR=/run/rl /carte $*"
 EOS
 out=$(sh /tmp/rl.sh run -b /bundles/rl-deleg rl1 2>&1)
 expect "rootless, delegated cgroup: root inside, limits set" "0

@@ -85,7 +85,10 @@ systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all systemd.show_status=0" \
     done >"$log" || true
 t1=$EPOCHREALTIME
 
-sed -n '/=== vm begin/,/=== vm end/p' "$log" | cut -d' ' -f2- | sed 's/^.*=== vm begin/=== vm begin/'
+# The VM's own total is printed once, below (the host's runner adds up
+# every `N passed, M failed` line it sees).
+sed -n '/=== vm begin/,/=== vm end/p' "$log" | cut -d' ' -f2- | sed 's/^.*=== vm begin/=== vm begin/' |
+    grep -Ev '^[0-9]+ passed, [0-9]+ failed$'
 began=$(awk '/=== vm begin/ {print $1; exit}' "$log")
 result_line=$(grep -E '^[0-9.]+ [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1 || true)
 secs() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }
