@@ -210,25 +210,7 @@ pub fn mount_setattr(target: BorrowedFd, set: u64, clr: u64, recursive: bool) ->
         propagation: 0,
         userns_fd: 0,
     };
-    let mut flags = libc::AT_EMPTY_PATH;
-    if recursive {
-        flags |= libc::AT_RECURSIVE;
-    }
-    // SAFETY: attr and the empty path outlive the call; size matches the struct.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    setattr(target, &attr, recursive)
 }
 
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
@@ -247,6 +229,10 @@ pub fn mount_setattr_idmap(
         propagation: 0,
         userns_fd: userns.as_raw_fd() as u64,
     };
+    setattr(tree, &attr, recursive)
+}
+
+fn setattr(target: BorrowedFd, attr: &MountAttr, recursive: bool) -> io::Result<()> {
     let mut flags = libc::AT_EMPTY_PATH;
     if recursive {
         flags |= libc::AT_RECURSIVE;
@@ -255,10 +241,10 @@ pub fn mount_setattr_idmap(
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
+            target.as_raw_fd(),
             c"".as_ptr(),
             flags,
-            &attr as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };

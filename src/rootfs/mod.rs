@@ -199,7 +199,13 @@ pub fn prepare(spec: &Spec, ctx: &RootfsContext) -> Result<(), RootfsError> {
         // lies in shared where the host's is (systemd makes / shared): the
         // rootfs bind and all below would reach the host, and pivot_root
         // refuses a shared parent. runc makes that one mount private too.
-        let mountinfo = crate::sys::read_proc("/proc/self/mountinfo").unwrap_or_default();
+        // A recursive change (the default rslave) leaves no mount shared:
+        // mountinfo is read only for the others.
+        let mountinfo = if first.contains(MsFlags::MS_REC) {
+            String::new()
+        } else {
+            crate::sys::read_proc("/proc/self/mountinfo").unwrap_or_default()
+        };
         if let Some((point, true)) = parent_mount(&mountinfo, ctx.rootfs) {
             mount(
                 None::<&str>,
@@ -987,7 +993,7 @@ fn parent_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
     let mut best: Option<(PathBuf, bool)> = None;
     for line in mountinfo.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
-        let Some(point) = fields.get(4).map(|p| PathBuf::from(unescape(p))) else {
+        let Some(point) = fields.get(4).map(|p| PathBuf::from(unescape_mountinfo(p))) else {
             continue;
         };
         if !path.starts_with(&point) {
@@ -1006,29 +1012,6 @@ fn parent_mount(mountinfo: &str, path: &Path) -> Option<(PathBuf, bool)> {
         }
     }
     best
-}
-
-/// Undoes mountinfo's octal escapes (\040 for a space, and so on).
-fn unescape(field: &str) -> String {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let octal = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8) + (c - b'0')));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Opens the host's /proc before pivot_root, for the exec fifo after it.
